@@ -1,0 +1,1 @@
+"""The Jsonnet generators, shipped as package data (see pyproject.toml)."""

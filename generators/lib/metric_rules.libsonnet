@@ -1,0 +1,102 @@
+// Recording and alerting rules for one key metric: threshold, trend, anomaly and absent alerts.
+local promql = import 'promql.libsonnet';
+local rules = import 'rules.libsonnet';
+
+local worse(m) = if m.direction == 'above' then 'above' else 'below';
+local suffix(m) = if m.direction == 'above' then 'High' else 'Low';
+local current(s, m) = promql.series(m.record, s.name);
+
+{
+  records(s, m)::
+    [rules.record(m.record, m.expr, s.record_labels)]
+    + (if m.trend == null then [] else [
+         rules.record(m.trend.record,
+                      'predict_linear(' + current(s, m) + '[' + m.trend.window + '], ' + m.trend.within_seconds + ')',
+                      s.record_labels),
+       ]),
+
+  // The slow baseline (avg and stddev over e.g. a week, leaving out the last hour so that an
+  // incident does not hide in its own baseline) lives in its own, less frequent group.
+  baselineRecords(s, m)::
+    if m.anomaly == null then [] else [
+      rules.record(m.anomaly.avg_record, 'avg_over_time(' + current(s, m) + '[' + m.anomaly.baseline + '] offset ' + m.anomaly.skip_recent + ')', s.record_labels),
+      rules.record(m.anomaly.stddev_record, 'stddev_over_time(' + current(s, m) + '[' + m.anomaly.baseline + '] offset ' + m.anomaly.skip_recent + ')', s.record_labels),
+    ],
+
+  local thresholdAlert(s, m, t) =
+    rules.alert(
+      s,
+      m.camel + suffix(m),
+      current(s, m) + ' ' + m.comparator + ' ' + t.promql,
+      t['for'],
+      t.severity,
+      m.id,
+      'threshold',
+      s.name + ': ' + m.title + ' ' + worse(m) + ' ' + t.severity + ' threshold',
+      m.title + ' of ' + s.name + promql.onLabels(m.by) + ' is ' + promql.value(m.humanize) + ', ' + worse(m)
+      + ' the ' + t.severity + ' threshold of ' + t.text + ' for ' + t['for'] + '.',
+      m.runbook_url,
+      m.dashboard_url
+    ),
+
+  local critical(m) = [t for t in m.thresholds if t.severity == 'critical'][0],
+
+  local trendAlert(s, m) =
+    local c = critical(m);
+    rules.alert(
+      s,
+      m.camel + 'Trending' + suffix(m),
+      promql.series(m.trend.record, s.name) + ' ' + m.comparator + ' ' + c.promql
+      + ' and ' + current(s, m) + ' ' + (if m.direction == 'above' then '<=' else '>=') + ' ' + c.promql,
+      m.trend['for'],
+      'warning',
+      m.id,
+      'trend',
+      s.name + ': ' + m.title + ' predicted to cross its critical threshold within ' + m.trend.within,
+      m.title + ' of ' + s.name + promql.onLabels(m.by) + ' is predicted to reach ' + promql.value(m.humanize)
+      + ' within ' + m.trend.within + ' (critical threshold ' + c.text + '), from its trend over the last ' + m.trend.window + '.',
+      m.runbook_url,
+      m.dashboard_url
+    ),
+
+  // Outside mean ± k·stddev of the metric's own baseline. `(stddev > 0)` drops series whose
+  // baseline is flat, so a constant metric never alerts on its first wiggle.
+  local anomalyAlert(s, m) =
+    local band(sign) = promql.series(m.anomaly.avg_record, s.name) + ' ' + sign + ' ' + m.anomaly.sensitivity_promql
+                       + ' * (' + promql.series(m.anomaly.stddev_record, s.name) + ' > 0)';
+    rules.alert(
+      s,
+      m.camel + 'Anomaly',
+      current(s, m) + ' > ' + band('+') + ' or ' + current(s, m) + ' < ' + band('-'),
+      m.anomaly['for'],
+      'warning',
+      m.id,
+      'anomaly',
+      s.name + ': ' + m.title + ' deviates from its ' + m.anomaly.baseline + ' baseline',
+      m.title + ' of ' + s.name + promql.onLabels(m.by) + ' is ' + promql.value(m.humanize) + ', more than '
+      + m.anomaly.sensitivity_promql + ' standard deviations away from its ' + m.anomaly.baseline + ' average.',
+      m.runbook_url,
+      m.dashboard_url
+    ),
+
+  local absentAlert(s, m) =
+    rules.alert(
+      s,
+      m.camel + 'Absent',
+      'absent(' + current(s, m) + ')',
+      m.absent['for'],
+      'warning',
+      m.id,
+      'absent',
+      s.name + ': no data for ' + m.title,
+      m.title + ' of ' + s.name + ' has had no data for ' + m.absent['for'] + ': its exporter is down, its scrape is broken, or its metric was renamed.',
+      m.runbook_url,
+      m.dashboard_url
+    ),
+
+  alerts(s, m)::
+    [thresholdAlert(s, m, t) for t in m.thresholds]
+    + (if m.trend == null then [] else [trendAlert(s, m)])
+    + (if m.anomaly == null then [] else [anomalyAlert(s, m)])
+    + (if m.absent == null then [] else [absentAlert(s, m)]),
+}

@@ -1,0 +1,139 @@
+"""Stage 1, load: read the catalog's YAML safely, remembering the line of every node.
+
+Each file becomes a `Document`: the plain data plus a map from JSON path (a tuple of keys and
+indexes) to the 1-based line where that node starts, so that every later error can point at it.
+YAML problems (syntax, duplicate keys, anchors to nowhere) are collected as `Problem`s, never raised
+as tracebacks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vigil.errors import CatalogError, Problem
+
+PathKey = tuple[str | int, ...]
+
+
+@dataclass
+class Document:
+    """One YAML file: its data and where each node of it was written."""
+
+    file: str
+    data: Any
+    lines: dict[PathKey, int] = field(default_factory=dict)
+
+    def line(self, path: PathKey) -> int:
+        """The line of `path`, or of its nearest ancestor that exists."""
+        path = tuple(path)
+        while path not in self.lines and path:
+            path = path[:-1]
+        return self.lines.get(path, 1)
+
+    def problem(self, path: PathKey, message: str) -> Problem:
+        return Problem(self.file, self.line(path), dotted(path), message)
+
+
+def dotted(path: PathKey) -> str:
+    """('metrics', 'error_ratio', 'for') → metrics.error_ratio.for; indexes as [0]."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _build(node: yaml.Node, path: PathKey, loader: yaml.SafeLoader, doc: Document, problems: list[Problem]) -> Any:
+    doc.lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)  # resolves `<<: *anchor` merge keys
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, str):
+                # Numbers or booleans as keys (`on: ...` → True) would silently change meaning.
+                problems.append(Problem(doc.file, key_node.start_mark.line + 1, dotted(path),
+                                        f"key {key!r} must be a string; quote it"))
+                key = str(key)
+            if key in out:
+                problems.append(Problem(doc.file, key_node.start_mark.line + 1, dotted(path + (key,)),
+                                        "duplicate key; the earlier value would be silently lost"))
+            out[key] = _build(value_node, path + (key,), loader, doc, problems)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(child, path + (i,), loader, doc, problems) for i, child in enumerate(node.value)]
+    return loader.construct_object(node, deep=True)
+
+
+def parse(text: str, file: str) -> tuple[Document, list[Problem]]:
+    """Parse one YAML document from text. Never raises on bad input: problems are returned."""
+    doc = Document(file, None)
+    problems: list[Problem] = []
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None:
+            doc.data = _build(node, (), loader, doc, problems)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark else 1
+        problems.append(Problem(file, line, "", f"invalid YAML: {e.problem or e.context}"))
+    except (yaml.YAMLError, ValueError, TypeError, RecursionError, OverflowError) as e:
+        # e.g. an unparseable timestamp or a deeply nested document
+        problems.append(Problem(file, 1, "", f"invalid YAML: {type(e).__name__}: {e}"))
+    finally:
+        loader.dispose()
+    return doc, problems
+
+
+def load_file(path: Path, root: Path | None = None) -> tuple[Document, list[Problem]]:
+    """Read and parse one file; the name in messages is relative to `root` when given."""
+    name = str(path.relative_to(root)) if root and path.is_relative_to(root) else str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        return Document(name, None), [Problem(name, 0, "", f"cannot read: {e}")]
+    return parse(text, name)
+
+
+@dataclass
+class RawCatalog:
+    """Every document of a catalog directory, before validation."""
+
+    root: Path
+    settings: Document | None
+    departments: Document | None
+    services: list[Document]
+    profiles: list[Document]
+
+
+def load_catalog(root: Path) -> RawCatalog:
+    """Load `vigil.yaml`, `departments.yaml`, `services/*.yaml` and `profiles/*.yaml` under root.
+
+    Raises CatalogError with every YAML problem of every file at once.
+    """
+    if not root.is_dir():
+        raise CatalogError([Problem(str(root), 0, "", "catalog directory not found")])
+    problems: list[Problem] = []
+
+    def one(path: Path) -> Document | None:
+        if not path.exists():
+            return None
+        doc, found = load_file(path, root.parent)
+        problems.extend(found)
+        return doc
+
+    def many(folder: str) -> list[Document]:
+        paths = sorted((root / folder).glob("*.yaml")) + sorted((root / folder).glob("*.yml"))
+        return [d for d in map(one, sorted(paths)) if d is not None]
+
+    catalog = RawCatalog(root, one(root / "vigil.yaml"), one(root / "departments.yaml"),
+                         many("services"), many("profiles"))
+    if catalog.departments is None:
+        problems.append(Problem(str(root / "departments.yaml"), 0, "", "missing: every catalog needs departments.yaml"))
+    if problems:
+        raise CatalogError(problems)
+    return catalog

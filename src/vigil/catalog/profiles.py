@@ -1,0 +1,123 @@
+"""Profiles: built-in ones shipped with vigil, overridden or extended by the catalog's own.
+
+Also the one place that knows how a service's metrics are assembled from its profiles and its own
+`metrics:` block, with the origin (file, path) of every field, so that validation can point at the
+line that set a bad value wherever it was written.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from dataclasses import dataclass, field
+from typing import Any
+
+from vigil.catalog.load import Document, PathKey, parse
+
+
+@dataclass
+class Field:
+    """A metric field's value and where it was written."""
+
+    value: Any
+    doc: Document
+    path: PathKey
+
+
+@dataclass
+class Profile:
+    name: str
+    metrics: dict[str, dict[str, Field]] = field(default_factory=dict)
+    slis: dict[str, dict[str, Field]] = field(default_factory=dict)
+    docs: list[Document] = field(default_factory=list)
+
+
+def builtin_documents() -> list[Document]:
+    """The YAML documents of src/vigil/profiles/, parsed with line numbers."""
+    docs = []
+    folder = importlib.resources.files("vigil.profiles")
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+        if entry.name.endswith(".yaml"):
+            doc, problems = parse(entry.read_text(encoding="utf-8"), f"vigil/profiles/{entry.name}")
+            assert not problems, problems  # built-ins are tested; a problem here is a vigil bug
+            docs.append(doc)
+    return docs
+
+
+def _fields(doc: Document, base: PathKey, data: dict[str, Any]) -> dict[str, Field]:
+    return {k: Field(v, doc, base + (k,)) for k, v in data.items()}
+
+
+def build_profiles(docs: list[Document]) -> dict[str, Profile]:
+    """Fold profile documents in order: a later document with the same name overrides field by field."""
+    profiles: dict[str, Profile] = {}
+    for doc in docs:
+        data = doc.data if isinstance(doc.data, dict) else {}
+        name = data.get("name")
+        if not isinstance(name, str):
+            continue
+        prof = profiles.setdefault(name, Profile(name))
+        prof.docs.append(doc)
+        for section in ("metrics", "slis"):
+            target = getattr(prof, section)
+            for mid, mdata in (data.get(section) or {}).items():
+                if isinstance(mdata, dict):
+                    target.setdefault(mid, {}).update(_fields(doc, (section, mid), mdata))
+    return profiles
+
+
+def profile_refs(service: dict[str, Any]) -> list[tuple[int, str, str]]:
+    """(index, profile name, metric id prefix) for each entry of a service's `profiles:`."""
+    out = []
+    for i, ref in enumerate(service.get("profiles") or []):
+        if isinstance(ref, str):
+            out.append((i, ref, ""))
+        elif isinstance(ref, dict) and isinstance(ref.get("name"), str):
+            out.append((i, ref["name"], ref.get("prefix") or ""))
+    return out
+
+
+@dataclass
+class MetricSource:
+    """A service's metric after merging: its fields, the profile it came from, and collisions."""
+
+    fields: dict[str, Field]
+    profile: str | None
+    collides_with: str | None = None
+
+
+def service_metrics(service: Document, profiles: dict[str, Profile]) -> dict[str, MetricSource]:
+    """Merge the service's profiles (in order) and its own `metrics:` overrides.
+
+    Metrics with `enabled: false` are kept here (so validation can check them) and dropped by
+    resolve.
+    """
+    data = service.data
+    merged: dict[str, MetricSource] = {}
+    for _, name, prefix in profile_refs(data):
+        prof = profiles.get(name)
+        if prof is None:
+            continue
+        for mid, fields in prof.metrics.items():
+            key = prefix + mid
+            if key in merged:
+                merged[key].collides_with = name
+                continue
+            merged[key] = MetricSource(dict(fields), name)
+    for mid, mdata in (data.get("metrics") or {}).items():
+        if not isinstance(mdata, dict):
+            continue
+        own = _fields(service, ("metrics", mid), mdata)
+        if mid in merged:
+            merged[mid].fields.update(own)
+        else:
+            merged[mid] = MetricSource(own, None)
+    return merged
+
+
+def service_slis(service: Document, profiles: dict[str, Profile]) -> dict[str, tuple[str, dict[str, Field]]]:
+    """The SLIs available to a service: sli name → (profile name, fields). First profile wins."""
+    out: dict[str, tuple[str, dict[str, Field]]] = {}
+    for _, name, _prefix in profile_refs(service.data):
+        for sid, fields in (profiles[name].slis.items() if name in profiles else []):
+            out.setdefault(sid, (name, fields))
+    return out

@@ -1,0 +1,255 @@
+"""Stage 3, resolve: build the one normalised model that every generator reads.
+
+Profiles are merged with service overrides, units are parsed into numbers, selectors are rendered,
+defaults are applied, names and ids (recording rules, alert names, dashboard uids, panel ids) are
+fixed here once so that every generator agrees on them. Input has passed validation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+import re
+from functools import cache
+from typing import Any
+
+import yaml
+
+from vigil import units
+from vigil.catalog.profiles import Field, profile_refs, service_metrics, service_slis
+from vigil.catalog.validate import Validated
+from vigil.model import Absent, Burn, Dashboard, Metric, Model, Service, Settings, Slo, Threshold
+
+GRAFANA_UNITS = {"ratio": "percentunit", "seconds": "s", "bytes": "bytes", "bytes_per_second": "Bps",
+                 "per_second": "ops", "count": "short"}
+HUMANIZE = {"ratio": "humanizePercentage", "seconds": "humanizeDuration", "bytes": "humanize1024",
+            "bytes_per_second": "humanize1024", "per_second": "humanize", "count": "humanize"}
+PANELS_PER_SERVICE_HEADER = 10  # panel ids below this are the dashboard header's (issue: dashboards)
+
+
+@cache
+def defaults() -> dict[str, Any]:
+    return yaml.safe_load(importlib.resources.files("vigil").joinpath("defaults.yaml").read_text())
+
+
+def camel(name: str) -> str:
+    """checkout-api / error_ratio → CheckoutApi / ErrorRatio."""
+    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[-_]", name) if part)
+
+
+def promql_string(value: str) -> str:
+    """A label value as a PromQL double-quoted string. Quotes, backslashes and newlines are escaped,
+    so a value can never end the string early and change what the rule means."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t") + '"'
+
+
+def render_selector(selector: dict[str, str]) -> str:
+    return ",".join(f"{k}={promql_string(v)}" for k, v in sorted(selector.items()))
+
+
+def dashboard_uid(name: str) -> str:
+    """A stable uid of at most 40 characters of [a-z0-9-], derived from the name."""
+    uid = "vigil-" + re.sub(r"[^a-z0-9-]", "-", name.lower())
+    if len(uid) <= 40:
+        return uid
+    return uid[:31] + "-" + hashlib.sha256(name.encode()).hexdigest()[:8]
+
+
+def le_matcher(seconds: float) -> str:
+    """The `le` matcher for a bucket boundary. Go clients write 1 as "1", Python clients as "1.0";
+    match both so a latency SLO works whichever client exports the histogram."""
+    text = units.promql_number(seconds)
+    if "." not in text and "e" not in text:
+        return f'le=~"{text}|{text}.0"'
+    return f'le="{text}"'
+
+
+def _duration(value: Any) -> tuple[str, float]:
+    seconds = units.parse_duration(value)
+    return units.format_duration(seconds), seconds
+
+
+def resolve_settings(raw: dict[str, Any] | None) -> Settings:
+    d = defaults()
+    raw = raw or {}
+    get = lambda k: raw.get(k, d[k])  # noqa: E731
+    ev, ev_s = _duration(get("evaluation_interval"))
+    sc, sc_s = _duration(get("scrape_interval"))
+    return Settings(grafana_url=str(get("grafana_url")).rstrip("/"), datasource_uid=str(get("datasource_uid")),
+                    evaluation_interval=ev, evaluation_interval_seconds=ev_s, scrape_interval=sc,
+                    scrape_interval_seconds=sc_s, baseline_interval=_duration(d["baseline_interval"])[0],
+                    runbook_base_url=str(get("runbook_base_url")).rstrip("/"),
+                    extra_labels={k: str(v) for k, v in sorted((get("extra_labels") or {}).items())})
+
+
+def _fors(value: Any) -> dict[str, tuple[str, float]]:
+    if isinstance(value, dict):
+        base = defaults()["metric"]["for"]
+        return {lvl: _duration(value.get(lvl, base)) for lvl in ("warning", "critical")}
+    return {lvl: _duration(value) for lvl in ("warning", "critical")}
+
+
+def _expr(template: str, selector: str, window: str) -> str:
+    return " ".join(template.replace("$selector", selector).replace("$window", window).split())
+
+
+def resolve_metric(mid: str, fields: dict[str, Field], profile: str, service: dict[str, Any],
+                   panel_id: int, dash_url: str, runbook: str) -> Metric:
+    v = {k: f.value for k, f in fields.items()}
+    d = defaults()
+    unit = v.get("unit", d["metric"]["unit"])
+    direction = v.get("direction", d["metric"]["direction"])
+    window, _ = _duration(v.get("window", d["metric"]["window"]))
+    by = list(v.get("by") or [])
+    template = v["expr"]
+    operation = v.get("operation") or {"ratio": "ratio", "seconds": "seconds", "bytes": "bytes"}.get(unit, "value")
+    if "$window" in template:
+        operation += window
+    level = "_".join(["service", *by])
+    record = f"{level}:{mid}:{operation}"
+    fors = _fors(v.get("for", d["metric"]["for"]))
+    thresholds: list[Threshold] = []
+    for lvl in ("warning", "critical"):
+        if lvl in v:
+            x = units.parse_quantity(v[lvl], unit)
+            thresholds.append({"severity": lvl, "value": x, "promql": units.promql_number(x),
+                               "text": units.format_quantity(x, unit), "for": fors[lvl][0], "for_seconds": fors[lvl][1]})
+    trend = None
+    if v.get("trend"):
+        t = {**d["trend"], **v["trend"]}
+        within, within_s = _duration(t["within"])
+        tw, _ = _duration(t["window"])
+        tf, tf_s = _duration(t["for"])
+        trend = {"within": within, "within_seconds": int(within_s), "window": tw, "for": tf, "for_seconds": tf_s,
+                 "record": f"{level}:{mid}:predict_linear{within}"}
+    anomaly = None
+    if v.get("anomaly"):
+        a = {**d["anomaly"], **v["anomaly"]}
+        baseline, _ = _duration(a["baseline"])
+        af, af_s = _duration(a["for"])
+        skip, skip_s = _duration(a["skip_recent"])
+        anomaly = {"sensitivity": float(a["sensitivity"]), "sensitivity_promql": units.promql_number(float(a["sensitivity"])),
+                   "baseline": baseline, "skip_recent": skip, "skip_recent_seconds": skip_s, "for": af, "for_seconds": af_s,
+                   "avg_record": f"{level}:{mid}:{operation}_avg_over_time{baseline}",
+                   "stddev_record": f"{level}:{mid}:{operation}_stddev_over_time{baseline}"}
+    absent = None
+    if v.get("absent"):
+        spec = v["absent"] if isinstance(v["absent"], dict) else {}
+        af, af_s = _duration(spec.get("for", d["absent"]["for"]))
+        absent = {"for": af, "for_seconds": af_s}
+    return Metric(id=mid, camel=camel(mid), title=v.get("title", mid.replace("_", " ").capitalize()),
+                  description=" ".join(str(v.get("description", "")).split()), profile=profile, unit=unit,
+                  grafana_unit=GRAFANA_UNITS[unit], humanize=HUMANIZE[unit], direction=direction,
+                  comparator=">" if direction == "above" else "<",
+                  expr=_expr(template, service["_selector"], window), record=record, by=by, window=window,
+                  thresholds=thresholds, trend=trend, anomaly=anomaly, absent=absent, panel_id=panel_id,
+                  dashboard_url=f"{dash_url}?viewPanel={panel_id}", runbook_url=f"{runbook}#{mid}", test=v.get("test"))
+
+
+def resolve_slo(slo: dict[str, Any], sli: tuple[str, dict[str, Field]], service: dict[str, Any],
+                panel_id: int, dash_url: str, runbook: str) -> Slo:
+    d = defaults()["slo"]
+    profile, fields = sli
+    objective = units.parse_quantity(slo["objective"], "ratio")
+    budget = 1 - objective
+    threshold = units.parse_quantity(slo["threshold"], "seconds") if "threshold" in slo else None
+    le = le_matcher(threshold) if threshold is not None else ""
+    fill = lambda text: " ".join(text.replace("$selector", service["_selector"]).replace("$le", le).split())  # noqa: E731
+    alerts: list[Burn] = []
+    windows: set[str] = set()
+    for severity, key in (("critical", "page"), ("warning", "ticket")):
+        spec = d[key]
+        burn_windows = []
+        for w in spec["windows"]:
+            short, long = _duration(w["short"])[0], _duration(w["long"])[0]
+            windows.update((short, long))
+            burn_windows.append({"short": short, "long": long, "factor": float(w["factor"]),
+                                 "promql": units.promql_number(round(w["factor"] * budget, 12))})
+        f, f_s = _duration(spec["for"])
+        alerts.append({"severity": severity, "for": f, "for_seconds": f_s, "windows": burn_windows})
+    test = fields["test"].value if "test" in fields else None
+    if test and threshold is not None:
+        test = [{**s, "series": s["series"].replace("$threshold", units.promql_number(threshold))} for s in test]
+    name = slo["name"]
+    description = slo.get("description") or str(fields["description"].value if "description" in fields else name)
+    return Slo(name=name, camel=camel(name), sli=slo.get("sli", name), profile=profile,
+               description=" ".join(description.replace("$threshold", units.format_quantity(threshold or 0, "seconds")).split()),
+               objective=objective, objective_promql=units.promql_number(round(objective, 12)),
+               objective_text=units.format_quantity(objective, "ratio"), budget=round(budget, 12),
+               budget_promql=units.promql_number(round(budget, 12)), threshold=threshold,
+               threshold_text=units.format_quantity(threshold, "seconds") if threshold is not None else None,
+               errors=fill(fields["errors"].value), total=fill(fields["total"].value),
+               windows=sorted(windows, key=units.parse_duration), period=_duration(d["period"])[0], alerts=alerts,
+               panel_id=panel_id, dashboard_url=f"{dash_url}?viewPanel={panel_id}", runbook_url=f"{runbook}#{name}",
+               test=test)
+
+
+def resolve_service(doc_data: dict[str, Any], merged: dict[str, Any], slis: dict[str, Any],
+                    settings: Settings, depts: dict[str, dict[str, Any]]) -> Service:
+    data = dict(doc_data)
+    selector = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in sorted(data["selector"].items())}
+    data["_selector"] = render_selector(selector)
+    name = data["name"]
+    uid = dashboard_uid(name)
+    dash_url = f"{settings['grafana_url']}/d/{uid}/{name}"
+    runbook = data.get("runbook") or f"{settings['runbook_base_url']}/{name}"
+    profiles = [p for _, p, _ in profile_refs(data)]
+    order = {p: i for i, p in enumerate(profiles)}
+    # Panel ids are stable: header panels first, then metrics in profile order, then SLOs.
+    items = sorted(((src.profile or "service", mid, src) for mid, src in merged.items()
+                    if src.fields.get("enabled", Field(True, None, ())).value is not False),  # type: ignore[arg-type]
+                   key=lambda t: (order.get(t[0], len(order)), t[1]))
+    metrics = [resolve_metric(mid, src.fields, prof, data, PANELS_PER_SERVICE_HEADER + i, dash_url, runbook)
+               for i, (prof, mid, src) in enumerate(items)]
+    first_slo = PANELS_PER_SERVICE_HEADER + len(metrics)
+    slos = [resolve_slo(slo, slis[slo.get("sli", slo["name"])], data, first_slo + i, dash_url, runbook)
+            for i, slo in enumerate(data.get("slos") or [])]
+    owner = depts[data["owner"]]
+    tier = int(data.get("tier", 2))
+    customer_facing = bool(data.get("customer_facing", False))
+    labels = {**settings["extra_labels"], **{k: str(v) for k, v in sorted((data.get("labels") or {}).items())},
+              "service": name, "team": data["owner"], "tier": str(tier), "customer_facing": str(customer_facing).lower()}
+    down_for, down_s = _duration(defaults()["service_down"]["for"])
+    return Service(name=name, camel=camel(name), description=" ".join(str(data.get("description", name)).split()),
+                   owner=data["owner"], owner_name=owner.get("name", data["owner"]), tier=tier,
+                   customer_facing=customer_facing, selector=selector, selector_promql=data["_selector"],
+                   profiles=profiles, dependencies=sorted(data.get("dependencies") or []), runbook_url=runbook,
+                   labels=dict(sorted(labels.items())),
+                   record_labels=dict(sorted({**settings["extra_labels"], "service": name}.items())),
+                   dashboard=Dashboard(uid=uid, title=f"{name} · {data.get('description', name)}" if data.get("description") else name,
+                                       folder=data["owner"], folder_title=owner.get("name", data["owner"]), url=dash_url),
+                   service_down=Absent(**{"for": down_for, "for_seconds": down_s}), metrics=metrics, slos=slos)
+
+
+def resolve_departments(data: dict[str, Any]) -> dict[str, Any]:
+    """departments.yaml with defaults applied and every shorthand expanded to its long form."""
+    base = {"group_wait": "30s", "group_interval": "5m", "repeat_interval": "4h", **(data.get("defaults") or {})}
+    timings = {k: _duration(v)[0] for k, v in base.items()}
+    departments = []
+    for dept in data["departments"]:
+        departments.append({"id": dept["id"], "name": dept.get("name", dept["id"]), "role": dept["role"],
+                            "channels": {k: dept["channels"][k] for k in sorted(dept["channels"])},
+                            "active_hours": dept.get("active_hours"),
+                            **{k: _duration(dept.get(k, timings[k]))[0] for k in timings}})
+    propagation = []
+    for p in data.get("propagation") or []:
+        as_list = lambda x: x if isinstance(x, list) else ([] if x is None else [x])  # noqa: E731
+        when = p.get("when") or {}
+        propagation.append({"notify": as_list(p["notify"]), "channel": p["channel"],
+                            "severity": as_list(p.get("severity")) or ["critical", "warning", "info"],
+                            "when": {k: [str(x).lower() for x in as_list(when[k])] for k in sorted(when)}})
+    return {"defaults": timings, "time_intervals": data.get("time_intervals") or {},
+            "departments": sorted(departments, key=lambda d: d["id"]), "propagation": propagation}
+
+
+def resolve(validated: Validated) -> Model:
+    raw = validated.raw
+    settings = resolve_settings(raw.settings.data if raw.settings else None)
+    assert raw.departments is not None
+    depts = {d["id"]: d for d in raw.departments.data["departments"]}
+    services = []
+    for doc in sorted(raw.services, key=lambda d: d.data["name"]):
+        merged = service_metrics(doc, validated.profiles)
+        slis = service_slis(doc, validated.profiles)
+        services.append(resolve_service(doc.data, merged, slis, settings, depts))
+    return Model(version=1, settings=settings, departments=resolve_departments(raw.departments.data), services=services)

@@ -1,0 +1,183 @@
+"""Stage 2, validate: JSON Schema, then every cross-reference, all problems at once.
+
+Nothing after this stage checks user input again: resolve and the generators trust what passes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from vigil import units
+from vigil.catalog.load import Document, RawCatalog
+from vigil.catalog.profiles import (Field, Profile, build_profiles, builtin_documents, profile_refs,
+                                    service_metrics, service_slis)
+from vigil.catalog.schema import check_schema, did_you_mean
+from vigil.catalog import departments as departments_check
+from vigil.errors import CatalogError, Problem
+
+# Labels that vigil sets itself on every alert (DESIGN.md); a catalog may not redefine them.
+CONTRACT_LABELS = ("service", "team", "severity", "key_metric", "kind", "tier", "customer_facing")
+
+
+@dataclass
+class Validated:
+    """A catalog that passed validation, with its profiles folded, ready for resolve."""
+
+    raw: RawCatalog
+    profiles: dict[str, Profile]
+    warnings: list[Problem] = field(default_factory=list)
+
+
+def _problem_at(f: Field, message: str) -> Problem:
+    return f.doc.problem(f.path, message)
+
+
+def _check_metric(mid: str, fields: dict[str, Field], service: Document, owner_profile: str | None,
+                  problems: list[Problem], warnings: list[Problem]) -> None:
+    """One merged metric: it must be complete, its units must parse, warning must come first."""
+    get = lambda k: fields[k].value if k in fields else None  # noqa: E731
+    if "expr" not in fields:
+        hint = "" if owner_profile else "; to add a key metric of this service's own, give it an expr and a unit"
+        known = [m for m in (service.data.get("metrics") or {})]
+        problems.append(service.problem(("metrics", mid), f"unknown metric '{mid}'{hint}"))
+        return
+    expr = get("expr")
+    if "$selector" not in expr:
+        problems.append(_problem_at(fields["expr"], "expr must use $selector, or the rule would match every service's series"))
+    unit = get("unit") or "count"
+    parsed: dict[str, float] = {}
+    for level in ("warning", "critical"):
+        if level in fields:
+            try:
+                parsed[level] = units.parse_quantity(get(level), unit)
+            except ValueError as e:
+                problems.append(_problem_at(fields[level], str(e)))
+    for key in ("window", "for"):
+        value = get(key)
+        values = value.values() if isinstance(value, dict) else [value] if value is not None else []
+        for v in values:
+            try:
+                units.parse_duration(v)
+            except ValueError as e:
+                problems.append(_problem_at(fields[key], str(e)))
+    direction = get("direction") or "above"
+    if "warning" in parsed and "critical" in parsed:
+        w, c = parsed["warning"], parsed["critical"]
+        if (direction == "above" and w > c) or (direction == "below" and w < c):
+            word = "above" if direction == "above" else "below"
+            problems.append(_problem_at(fields["warning"],
+                f"warning ({get('warning')}) is beyond critical ({get('critical')}); for a metric where {word} is worse, "
+                f"warning must be {'lower' if word == 'above' else 'higher'} than critical"))
+    if get("trend") and "critical" not in parsed:
+        problems.append(_problem_at(fields["trend"], "a trend alert predicts the crossing of the critical threshold; set `critical`"))
+    if (parsed or get("trend") or get("anomaly")) and "test" not in fields and get("enabled") is not False:
+        warnings.append(service.problem(("metrics", mid),
+            "no `test:` fixture, so its alerts get no generated promtool test (docs/profiles.md)"))
+
+
+def _check_slos(service: Document, profiles: dict[str, Profile], problems: list[Problem]) -> None:
+    slis = service_slis(service, profiles)
+    seen: set[str] = set()
+    for i, slo in enumerate(service.data.get("slos") or []):
+        name = slo["name"]
+        if name in seen:
+            problems.append(service.problem(("slos", i, "name"), f"SLO '{name}' is defined twice"))
+        seen.add(name)
+        sli = slo.get("sli", name)
+        if sli not in slis:
+            where = "its profiles" if service.data.get("profiles") else "any profile (the service lists none)"
+            problems.append(service.problem(("slos", i, "sli" if "sli" in slo else "name"),
+                f"no SLI '{sli}' in {where}{did_you_mean(sli, slis)}; available: {', '.join(sorted(slis)) or 'none'}"))
+        elif slis[sli][1].get("needs_threshold", Field(False, service, ())).value and "threshold" not in slo:
+            problems.append(service.problem(("slos", i), f"SLI '{sli}' needs a `threshold:` (e.g. 500ms)"))
+        try:
+            objective = units.parse_quantity(slo["objective"], "ratio")
+            if not 0 < objective < 1:
+                raise ValueError(f"an objective must be between 0% and 100% exclusive, got {slo['objective']!r}")
+        except ValueError as e:
+            problems.append(service.problem(("slos", i, "objective"), str(e)))
+        if "threshold" in slo:
+            try:
+                units.parse_quantity(slo["threshold"], "seconds")
+            except ValueError as e:
+                problems.append(service.problem(("slos", i, "threshold"), str(e)))
+
+
+def _check_service(service: Document, names: set[str], owners: set[str], profiles: dict[str, Profile],
+                   problems: list[Problem], warnings: list[Problem]) -> None:
+    data = service.data
+    if data["owner"] not in owners:
+        problems.append(service.problem(("owner",), f"unknown department '{data['owner']}'{did_you_mean(data['owner'], owners)}"))
+    for i, dep in enumerate(data.get("dependencies") or []):
+        if dep == data["name"]:
+            problems.append(service.problem(("dependencies", i), "a service cannot depend on itself"))
+        elif dep not in names:
+            problems.append(service.problem(("dependencies", i), f"unknown service '{dep}'{did_you_mean(dep, names)}"))
+    for i, name, _prefix in profile_refs(data):
+        if name not in profiles:
+            problems.append(service.problem(("profiles", i), f"unknown profile '{name}'{did_you_mean(name, profiles)}"))
+    for key in set(data.get("labels") or {}) & set(CONTRACT_LABELS):
+        problems.append(service.problem(("labels", key), f"'{key}' is set by vigil on every alert; choose another label name"))
+    merged = service_metrics(service, profiles)
+    for mid, source in sorted(merged.items()):
+        if source.collides_with:
+            problems.append(service.problem(("profiles",),
+                f"metric '{mid}' comes from both '{source.profile}' and '{source.collides_with}'; "
+                f"include one with a prefix, e.g. {{name: {source.collides_with}, prefix: {source.collides_with.replace('-', '_')}_}}"))
+        if mid in (data.get("metrics") or {}) and source.profile is None and "expr" not in source.fields:
+            problems.append(service.problem(("metrics", mid),
+                f"unknown metric '{mid}'{did_you_mean(mid, merged)}; to add a key metric of this service's own, give it an expr and a unit"))
+            continue
+        _check_metric(mid, source.fields, service, source.profile, problems, warnings)
+    _check_slos(service, profiles, problems)
+
+
+def validate(raw: RawCatalog) -> Validated:
+    """Validate a loaded catalog; raise CatalogError listing every problem."""
+    problems: list[Problem] = []
+    warnings: list[Problem] = []
+    if raw.settings is not None:
+        problems += check_schema(raw.settings, "vigil")
+        extra = (raw.settings.data or {}).get("extra_labels") or {} if isinstance(raw.settings.data, dict) else {}
+        for key in set(extra) & set(CONTRACT_LABELS):
+            problems.append(raw.settings.problem(("extra_labels", key), f"'{key}' is set by vigil on every alert; choose another label name"))
+    assert raw.departments is not None
+    dep_problems = check_schema(raw.departments, "departments")
+    problems += dep_problems
+    profile_docs = builtin_documents()
+    for doc in raw.profiles:
+        found = check_schema(doc, "profile")
+        problems += found
+        stem = doc.file.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        if not found and doc.data["name"] != stem:
+            problems.append(doc.problem(("name",), f"a profile's name must match its file name '{stem}'"))
+    profiles = build_profiles(profile_docs + [d for d in raw.profiles if isinstance(d.data, dict)])
+
+    good_services = []
+    seen: dict[str, Document] = {}
+    for doc in raw.services:
+        found = check_schema(doc, "service")
+        problems += found
+        if found:
+            continue
+        name = doc.data["name"]
+        if name in seen:
+            first = seen[name]
+            problems.append(doc.problem(("name",), f"duplicate service '{name}' (also defined at {first.file}:{first.line(('name',))})"))
+            continue
+        seen[name] = doc
+        good_services.append(doc)
+
+    departments = raw.departments.data if not dep_problems else {}
+    owners = {d["id"] for d in departments.get("departments", [])} if departments else set()
+    if dep_problems:
+        owners = {s.data["owner"] for s in good_services}  # don't report every owner as unknown twice
+    else:
+        problems += departments_check.check(raw.departments, good_services)
+    names = set(seen)
+    for doc in good_services:
+        _check_service(doc, names, owners, profiles, problems, warnings)
+    if problems:
+        raise CatalogError(problems)
+    return Validated(raw, profiles, sorted(set(warnings)))

@@ -1,0 +1,63 @@
+"""Stage 5, check: run the real tools on a built output directory.
+
+- `promtool check rules` on every rule file;
+- `promtool test rules` on every generated test file (the proof that alerts fire and stay silent).
+
+Every failure is collected, then raised once as a CheckError.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vigil.errors import CheckError
+from vigil.stack import tools
+
+
+@dataclass
+class CheckReport:
+    checked: dict[str, int] = field(default_factory=dict)   # what → how many files
+    failures: list[str] = field(default_factory=list)
+
+
+def _files(out: Path, pattern: str) -> list[str]:
+    return sorted(str(p.relative_to(out)) for p in out.glob(pattern))
+
+
+def check_rules(out: Path, report: CheckReport) -> None:
+    files = _files(out, "prometheus/rules/*.yaml")
+    for result in tools.run_parallel("promtool", ["check", "rules"], files, cwd=out):
+        if not result.ok:
+            report.failures.append("promtool check rules:\n" + _only_failures(result.output))
+    report.checked["rule files (promtool check rules)"] = len(files)
+
+
+def test_rules(out: Path, report: CheckReport) -> None:
+    tests = out / "prometheus" / "tests"
+    files = sorted(p.name for p in tests.glob("*.test.yaml"))
+    for result in tools.run_parallel("promtool", ["test", "rules"], files, cwd=tests):
+        if not result.ok:
+            report.failures.append("promtool test rules:\n" + _only_failures(result.output))
+    report.checked["rule test files (promtool test rules)"] = len(files)
+
+
+def _only_failures(output: str) -> str:
+    """promtool prints a SUCCESS line per good file; keep the rest, which is what needs reading."""
+    blocks = re.split(r"\n(?=(?:Checking|Unit Testing:) )", output.strip())
+    bad = [b for b in blocks if "SUCCESS" not in b.splitlines()[0] and b.strip()]
+    return "\n".join(bad) if bad else output.strip()
+
+
+CHECKS = [check_rules, test_rules]
+
+
+def check_output(out: Path) -> CheckReport:
+    """Run every check on `out`; raise CheckError listing every failure."""
+    report = CheckReport()
+    for check in CHECKS:
+        check(out, report)
+    if report.failures:
+        raise CheckError("\n\n".join(report.failures))
+    return report

@@ -1,0 +1,110 @@
+"""The command line. Thin on purpose: parse arguments, call one function, print its report.
+
+Every VigilError becomes a message on stderr and its exit code here, in one place.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from vigil.errors import CatalogError, VigilError
+
+
+class Context:
+    def __init__(self, catalog: Path, out: Path):
+        self.catalog = catalog
+        self.out = out
+
+
+@click.group()
+@click.option("--catalog", type=click.Path(path_type=Path), default=Path("catalog"), show_default=True,
+              help="The catalog directory.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("output"), show_default=True,
+              help="The output directory.")
+@click.pass_context
+def cli(ctx: click.Context, catalog: Path, out: Path) -> None:
+    """vigil: service monitoring as code."""
+    ctx.obj = Context(catalog, out)
+
+
+def paths(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--catalog/--out also after the command name (`vigil build --catalog X`), as DESIGN.md shows."""
+    def set_catalog(ctx: click.Context, _: Any, value: Path | None) -> None:
+        if value is not None:
+            ctx.find_object(Context).catalog = value  # type: ignore[union-attr]
+
+    def set_out(ctx: click.Context, _: Any, value: Path | None) -> None:
+        if value is not None:
+            ctx.find_object(Context).out = value  # type: ignore[union-attr]
+
+    f = click.option("--out", type=click.Path(path_type=Path), default=None, expose_value=False,
+                     callback=set_out, help="The output directory.")(f)
+    return click.option("--catalog", type=click.Path(path_type=Path), default=None, expose_value=False,
+                        callback=set_catalog, help="The catalog directory.")(f)
+
+
+def _warn(lines: list[str]) -> None:
+    for line in lines:
+        click.echo(f"warning: {line}", err=True)
+
+
+@cli.command()
+@paths
+@click.pass_obj
+def validate(ctx: Context) -> None:
+    """Validate the catalog; exit 2 listing every problem."""
+    from vigil.build import BuildReport, compile_catalog
+    report = BuildReport()
+    _, model = compile_catalog(ctx.catalog, report)
+    _warn(report.warnings)
+    click.echo(f"{ctx.catalog}: valid ({len(model['services'])} services)")
+
+
+@cli.command()
+@paths
+@click.option("--no-check", is_flag=True, help="Skip the promtool/amtool checks (faster, unsafe).")
+@click.option("--cache", type=click.Path(path_type=Path), default=None,
+              help="Content-hash cache directory for incremental builds.")
+@click.pass_obj
+def build(ctx: Context, no_check: bool, cache: Path | None) -> None:
+    """Validate, render and check, then write the output directory."""
+    from vigil.build import build as run_build
+    report = run_build(ctx.catalog, ctx.out, run_checks=not no_check, cache_dir=cache)
+    _warn(report.warnings)
+    stages = ", ".join(f"{k} {v:.2f}s" for k, v in report.seconds.items())
+    click.echo(f"wrote {report.files} files to {ctx.out} ({stages})")
+    if report.check:
+        for what, count in report.check.checked.items():
+            click.echo(f"  checked {count} {what}")
+
+
+@cli.command()
+@paths
+@click.pass_obj
+def check(ctx: Context) -> None:
+    """Run every check on an existing output directory."""
+    from vigil.check import check_output
+    report = check_output(ctx.out)
+    for what, count in report.checked.items():
+        click.echo(f"ok: {count} {what}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="vigil", standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except CatalogError as e:
+        click.echo(str(e), err=True)
+        click.echo(f"{len(e.problems)} problem(s) found; nothing was written.", err=True)
+        sys.exit(e.exit_code)
+    except VigilError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(e.exit_code)

@@ -1,0 +1,63 @@
+"""Every error a user can act on, and the exit code it maps to.
+
+The CLI turns these into a message and an exit code in one place (cli.main); nothing else
+prints tracebacks at the user.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong with the input, pointing at the file and line that caused it."""
+
+    file: str
+    line: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class VigilError(Exception):
+    """Base class; `exit_code` is what the process exits with."""
+
+    exit_code = 1
+
+
+class CatalogError(VigilError):
+    """The catalog is invalid. Carries every problem found, not just the first."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = sorted(set(problems))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class RenderError(VigilError):
+    """A generator failed: a bug in vigil or a profile, not in the user's catalog."""
+
+    exit_code = 3
+
+
+class CheckError(VigilError):
+    """A generated artefact failed a check (promtool, amtool, dashboard lint)."""
+
+    exit_code = 4
+
+
+class ToolMissingError(VigilError):
+    """A required external binary (promtool, amtool) is not installed."""
+
+    exit_code = 5
+
+
+class DeployError(VigilError):
+    """A push to the monitoring stack failed (and was rolled back where possible)."""
+
+    exit_code = 6

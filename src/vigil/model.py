@@ -1,0 +1,140 @@
+"""The resolved model: the one plain, JSON-serialisable input of every generator.
+
+Numbers are already parsed (`5%` → 0.05) and pre-formatted for PromQL (`promql`) and for people
+(`text`), so the Jsonnet generators only concatenate strings: no float formatting, no defaults, no
+validation. `docs/model.md` shows an example.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+# `for` is a Python keyword, hence the functional TypedDict syntax where it is a key.
+Threshold = TypedDict("Threshold", {
+    "severity": str,   # warning | critical
+    "value": float,    # base units
+    "promql": str,     # the number as PromQL text
+    "text": str,       # catalog notation: 5%, 300ms, 512MiB
+    "for": str,        # Prometheus duration
+    "for_seconds": float,
+})
+
+Trend = TypedDict("Trend", {
+    "within": str, "within_seconds": int, "window": str, "for": str, "for_seconds": float,
+    "record": str,     # recording rule holding the prediction
+})
+
+Anomaly = TypedDict("Anomaly", {
+    "sensitivity": float, "sensitivity_promql": str, "baseline": str, "skip_recent": str, "skip_recent_seconds": float,
+    "for": str, "for_seconds": float,
+    "avg_record": str, "stddev_record": str,
+})
+
+Absent = TypedDict("Absent", {"for": str, "for_seconds": float})
+
+
+class Metric(TypedDict):
+    id: str                # key_metric label value
+    camel: str             # CamelCase id, for alert names
+    title: str
+    description: str
+    profile: str           # the profile it came from, or "service" for the service's own
+    unit: str
+    grafana_unit: str
+    humanize: str          # Go template function for $value in annotations
+    direction: str         # above | below
+    comparator: str        # > or <
+    expr: str              # PromQL with selector and window substituted
+    record: str            # recording rule name, level:metric:operation
+    by: list[str]
+    window: str
+    thresholds: list[Threshold]        # warning first, then critical
+    trend: Trend | None
+    anomaly: Anomaly | None
+    absent: Absent | None
+    panel_id: int
+    dashboard_url: str
+    runbook_url: str
+    test: Any                          # the profile's fixture (docs/profiles.md), or None
+
+
+class BurnWindow(TypedDict):
+    short: str
+    long: str
+    factor: float
+    promql: str            # factor × budget, as PromQL text
+
+
+Burn = TypedDict("Burn", {"severity": str, "for": str, "for_seconds": float, "windows": list[BurnWindow]})
+
+
+class Slo(TypedDict):
+    name: str
+    camel: str
+    sli: str
+    profile: str
+    description: str
+    objective: float
+    objective_promql: str
+    objective_text: str
+    budget: float
+    budget_promql: str
+    threshold: float | None
+    threshold_text: str | None
+    errors: str            # PromQL with $window still in it (one rule per window)
+    total: str
+    windows: list[str]     # windows that get an sli_error recording rule
+    period: str
+    alerts: list[Burn]     # page (critical), ticket (warning)
+    panel_id: int
+    dashboard_url: str
+    runbook_url: str
+    test: Any
+
+
+class Dashboard(TypedDict):
+    uid: str
+    title: str
+    folder: str            # department id
+    folder_title: str
+    url: str
+
+
+class Service(TypedDict):
+    name: str
+    camel: str
+    description: str
+    owner: str
+    owner_name: str
+    tier: int
+    customer_facing: bool
+    selector: dict[str, str]
+    selector_promql: str
+    profiles: list[str]
+    dependencies: list[str]
+    runbook_url: str
+    labels: dict[str, str]             # labels every alert of this service carries
+    record_labels: dict[str, str]      # labels every recording rule of this service carries
+    dashboard: Dashboard
+    service_down: Absent
+    metrics: list[Metric]
+    slos: list[Slo]
+
+
+class Settings(TypedDict):
+    grafana_url: str
+    datasource_uid: str
+    evaluation_interval: str
+    evaluation_interval_seconds: float
+    scrape_interval: str
+    scrape_interval_seconds: float
+    baseline_interval: str
+    runbook_base_url: str
+    extra_labels: dict[str, str]
+
+
+class Model(TypedDict):
+    version: int
+    settings: Settings
+    departments: dict[str, Any]        # departments.yaml, normalised (see resolve_departments)
+    services: list[Service]

@@ -1,0 +1,74 @@
+"""The real Prometheus and Alertmanager command-line tools, found and run.
+
+Only this package (and deploy/) starts processes. Everything here is a thin, typed wrapper: find a
+binary, run it, hand back its exit code and output.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from vigil.errors import ToolMissingError
+
+INSTALL_HINT = ("install Debian's packages: apt-get install -y prometheus prometheus-alertmanager "
+                "(or put the upstream binaries on PATH)")
+# Debian names the Alertmanager daemon prometheus-alertmanager; upstream tarballs call it alertmanager.
+ALIASES = {"alertmanager": ("alertmanager", "prometheus-alertmanager")}
+
+
+def find(tool: str) -> str:
+    """Absolute path of a tool on PATH, or ToolMissingError saying how to install it."""
+    for name in ALIASES.get(tool, (tool,)):
+        path = shutil.which(name)
+        if path:
+            return path
+    raise ToolMissingError(f"`{tool}` not found on PATH; {INSTALL_HINT}")
+
+
+@dataclass
+class Result:
+    args: list[str]
+    returncode: int
+    output: str  # stdout and stderr together, as a person would read them
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+def run(tool: str, args: Sequence[str], cwd: Path | None = None, timeout: float = 600) -> Result:
+    cmd = [find(tool), *args]
+    proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    return Result(cmd, proc.returncode, proc.stdout)
+
+
+def chunks(items: Sequence[str], parts: int) -> list[list[str]]:
+    """Split items into at most `parts` interleaved, non-empty chunks (for parallel runs)."""
+    parts = max(1, min(parts, len(items)))
+    return [list(items[i::parts]) for i in range(parts)]
+
+
+def run_parallel(tool: str, prefix: Sequence[str], files: Sequence[str], cwd: Path | None = None,
+                 workers: int | None = None) -> list[Result]:
+    """Run `tool prefix... files...` with the files split over one process per core."""
+    if not files:
+        return []
+    workers = workers or os.cpu_count() or 1
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda part: run(tool, [*prefix, *part], cwd=cwd), chunks(files, workers)))
+
+
+def versions(tools: Iterable[str]) -> dict[str, str]:
+    out = {}
+    for tool in tools:
+        try:
+            out[tool] = run(tool, ["--version"]).output.splitlines()[0]
+        except (ToolMissingError, IndexError):
+            out[tool] = "missing"
+    return out

@@ -1,0 +1,383 @@
+"""The timelines and assertions of the generated promtool tests (see testgen.py for the principle).
+
+Each function returns one promtool test group, or None with a reason when a case cannot be built
+(no fixture in the profile, say); `service_tests` gathers them into the service's test file.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from vigil.units import parse_duration
+from vigil.model import Metric, Service, Settings, Slo
+from vigil.testgen import INSTANCE, base_labels, humanize, observed, render_template, synthesise
+
+Rules = dict[tuple[str, str, str], dict[str, Any]]  # (key_metric, kind, severity) → alert rule
+
+
+@dataclass
+class Case:
+    """One proof: input series over `length` steps, and assertions at chosen steps."""
+
+    name: str
+    series: list[dict[str, str]]
+    asserts: list[dict[str, Any]]
+    length: int
+
+    @property
+    def metric_names(self) -> set[str]:
+        return {s["series"].split("{", 1)[0] for s in self.series}
+
+
+def index_rules(rules_doc: dict[str, Any]) -> Rules:
+    out: Rules = {}
+    for group in rules_doc["groups"]:
+        for rule in group["rules"]:
+            if "alert" in rule:
+                lab = rule["labels"]
+                out[(lab["key_metric"], lab["kind"], lab["severity"])] = rule
+    return out
+
+
+def _steps(seconds: float, interval: float) -> int:
+    return max(0, math.ceil(seconds / interval))
+
+
+def _time(step: int, interval: float) -> str:
+    seconds = int(step * interval)
+    return f"{seconds // 60}m" if seconds % 60 == 0 else f"{seconds}s"
+
+
+def _expected(rule: dict[str, Any], series_labels: dict[str, str], value: float) -> dict[str, Any]:
+    labels = {**series_labels, **rule["labels"]}
+    return {"exp_labels": dict(sorted(labels.items())),
+            "exp_annotations": {k: render_template(v, value, labels) for k, v in sorted(rule["annotations"].items())}}
+
+
+def _record_labels(service: Service, metric: Metric) -> dict[str, str]:
+    labels = dict(service["record_labels"])
+    if "instance" in metric["by"]:
+        labels["instance"] = base_labels(service)["instance"]
+    for lab in metric["by"]:
+        if lab != "instance" and lab in service["selector"]:
+            labels[lab] = service["selector"][lab]
+    return labels
+
+
+def _stable(fn: str, v: float) -> bool:
+    """True when v is not on a rounding edge of %.4g, so float noise cannot change the text."""
+    return humanize(fn, v * (1 + 1e-7)) == humanize(fn, v * (1 - 1e-7))
+
+
+# ------------------------------------------------------------------ values around a threshold
+def short_of(t: float, metric: Metric) -> float:
+    """Just on the good side of threshold t (5% of the way back)."""
+    if metric["direction"] == "above":
+        return t * 0.95 if t > 0 else (t if t == 0 else t * 1.05)
+    good = 1.0 if metric["unit"] == "ratio" else (t * 2 if t > 0 else 1.0)
+    return t + 0.05 * (good - t) if t != 0 else 0.0
+
+
+def beyond(t: float, metric: Metric) -> float:
+    """Clearly on the bad side of threshold t (10% past it, staying within 0..1 for ratios)."""
+    if metric["direction"] == "above":
+        v = t * 1.1 if t > 0 else t + 1
+        return min(v, (t + 1) / 2) if metric["unit"] == "ratio" else v
+    return t * 0.9 if t > 0 else t - 1
+
+
+def pack(cases: list[Case], interval: float) -> list[dict[str, Any]]:
+    """Put cases whose input series share no metric name into the same promtool test group.
+
+    promtool evaluates every rule at every step of every group, so a service's test time is the sum
+    of its groups' lengths: cases run side by side instead of one after another. Longest first, each
+    case into the first group it does not disturb.
+    """
+    groups: list[list[Case]] = []
+    for case in sorted(cases, key=lambda c: (-c.length, c.name)):
+        for group in groups:
+            if not any(case.metric_names & other.metric_names for other in group):
+                group.append(case)
+                break
+        else:
+            groups.append([case])
+    out = []
+    for group in groups:
+        group.sort(key=lambda c: c.name)
+        out.append({"name": "; ".join(c.name for c in group), "interval": _time(1, interval),
+                    "input_series": [s for c in group for s in c.series],
+                    "alert_rule_test": [a for c in group for a in c.asserts]})
+    return out
+
+
+def _crossed(metric: Metric, x: float) -> list[str]:
+    """Severities whose threshold x is beyond."""
+    above = metric["direction"] == "above"
+    return [t["severity"] for t in metric["thresholds"] if (x > t["value"] if above else x < t["value"])]
+
+
+def _assert(rule: dict[str, Any], step: int, interval: float, firing: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"eval_time": _time(step, interval), "alertname": rule["alert"], "exp_alerts": firing}
+
+
+def _case(name: str, fixture: Any, xs: list[float | None], service: Service, interval: float,
+          asserts: list[dict[str, Any]]) -> Case:
+    return Case(name, synthesise(fixture, xs, interval, base_labels(service)), asserts, len(xs))
+
+
+def threshold_case(service: Service, metric: Metric, severity: str, rules: Rules, settings: Settings) -> Case:
+    """Silent just short of the threshold; pending until `for` has passed; then firing."""
+    interval = settings["evaluation_interval_seconds"]
+    n = _steps(parse_duration(metric["window"]), interval)
+    level = next(t for t in metric["thresholds"] if t["severity"] == severity)
+    fors = {t["severity"]: _steps(t["for_seconds"], interval) for t in metric["thresholds"]}
+    length = n + max(fors.values()) + 3
+    lo, hi = short_of(level["value"], metric), beyond(level["value"], metric)
+    labels = _record_labels(service, metric)
+    rule = rules[(metric["id"], "threshold", severity)]
+
+    def firing(severities: list[str], x: float) -> list[dict[str, Any]]:
+        # Warning and critical share the alertname, so both are listed where both are crossed.
+        return [_expected(rules[(metric["id"], "threshold", sev)], labels, x) for sev in severities]
+
+    asserts = [_assert(rule, length - 1, interval, firing(_crossed(metric, lo), lo)),
+               _assert(rule, 2 * length - 1, interval, firing(_crossed(metric, hi), hi))]
+    pending = _pending_check(metric, severity, lo, hi, length, n, fors)
+    if pending is not None:
+        asserts.insert(1, _assert(rule, length + fors[severity] - 1, interval, firing(pending, hi)))
+    name = (f"{metric['id']} {severity} {level['text']}: silent at {_fmt(metric, lo)}, "
+            f"fires at {_fmt(metric, hi)} after {level['for']}")
+    return _case(name, metric["test"], [lo] * length + [hi] * length, service, interval, asserts)
+
+
+def _pending_check(metric: Metric, severity: str, lo: float, hi: float, start: int, n: int,
+                   fors: dict[str, int]) -> list[str] | None:
+    """One step before `for` has passed since the value moved beyond the threshold, the alert is
+    still pending. Returns the other severities firing at that step, or None when that cannot be
+    known exactly (an alert firing while the windowed value is still moving)."""
+    k = start + fors[severity] - 1
+    if fors[severity] < 1:
+        return None
+    out = []
+    for sev, f in fors.items():
+        if sev == severity or sev not in _crossed(metric, hi):
+            continue
+        if sev in _crossed(metric, lo) or start + n + f <= k:
+            if k < start + n:
+                return None  # firing, but its value is still between lo and hi
+            out.append(sev)
+        elif start + f <= k:
+            return None  # may or may not have fired yet
+    return out
+
+
+def trend_case(service: Service, metric: Metric, rules: Rules, settings: Settings) -> Case | str:
+    """Silent on a flat line just short of the first threshold; firing on a steady climb towards
+    the critical threshold before it is reached."""
+    if isinstance(metric["test"], dict):
+        return "a histogram fixture cannot be ramped linearly"
+    trend = metric["trend"]
+    assert trend is not None
+    interval = settings["evaluation_interval_seconds"]
+    n = _steps(parse_duration(metric["window"]), interval)
+    tw = _steps(parse_duration(trend["window"]), interval)
+    tf = _steps(trend["for_seconds"], interval)
+    within = trend["within_seconds"] / interval
+    crit = next(t["value"] for t in metric["thresholds"] if t["severity"] == "critical")
+    flat = short_of(metric["thresholds"][0]["value"], metric)
+    windowed = any(s["type"] == "counter" for s in metric["test"]) or "[" in metric["expr"]
+    # A plain gauge is flat from its first sample; a windowed value ramps up from zero while its
+    # window fills, and that ramp must have left the trend window before the flat line is judged.
+    flat_len = n + tw + tf + 3 if windowed else n + 3
+    first = n if windowed else 0
+    beyond_ = (lambda v: v > crit) if metric["direction"] == "above" else (lambda v: v < crit)
+    rule = rules[(metric["id"], "trend", "warning")]
+    # Search the shortest climb, and the slope on it, for which the simulated prediction is past
+    # crit for all of `for` while the value itself has not reached crit yet.
+    climb = n + tf + 3
+    while climb <= 2 * (n + tw + tf + 3):
+        for alpha in (0.5, 0.7, 0.9, 0.97):
+            slope = alpha * (crit - flat) / climb
+            xs: list[float | None] = [flat] * flat_len + [flat + slope * (i + 1) for i in range(climb)]
+            k = len(xs) - 1
+            preds = [_predict(metric, xs, j, n, tw, within, first) for j in range(k - tf - 1, k + 1)]
+            margin = 0.05 * abs(crit - flat)
+            if (all(beyond_(p - margin if metric["direction"] == "above" else p + margin) for p in preds)
+                    and not beyond_(observed(metric["test"], metric["expr"], xs, k, n))
+                    and _stable(metric["humanize"], preds[-1])):
+                asserts = [_assert(rule, flat_len - 1, interval, []),
+                           _assert(rule, k, interval, [_expected(rule, _record_labels(service, metric), preds[-1])])]
+                name = (f"{metric['id']} trend: silent flat at {_fmt(metric, flat)}, fires on a climb towards "
+                        f"{_fmt(metric, crit)} before reaching it")
+                return _case(name, metric["test"], xs, service, interval, asserts)
+        climb = int(climb * 1.5) + 1
+    return f"no climb towards {_fmt(metric, crit)} is predicted to cross it within {trend['within']} before reaching it"
+
+
+def _predict(metric: Metric, xs: list[float | None], k: int, n: int, tw: int, within: float, first: int) -> float:
+    """predict_linear(record[tw steps], within) at step k: least squares over the records that exist
+    (from step `first` on), intercept at k."""
+    pts = [(j - k, observed(metric["test"], metric["expr"], xs, j, n)) for j in range(max(first, k - tw), k + 1)]
+    mx = sum(p[0] for p in pts) / len(pts)
+    my = sum(p[1] for p in pts) / len(pts)
+    slope = sum((x - mx) * (y - my) for x, y in pts) / sum((x - mx) ** 2 for x, _ in pts)
+    return my - slope * mx + slope * within
+
+
+def anomaly_case(service: Service, metric: Metric, rules: Rules, settings: Settings) -> Case | str:
+    """Silent on ordinary ±10% noise around a level; firing on a spike far outside it."""
+    anomaly = metric["anomaly"]
+    assert anomaly is not None
+    interval = settings["evaluation_interval_seconds"]
+    n = _steps(parse_duration(metric["window"]), interval)
+    f = _steps(anomaly["for_seconds"], interval)
+    skip = _steps(anomaly["skip_recent_seconds"], interval)
+    every = _steps(parse_duration(settings["baseline_interval"]), interval) or 1
+    level = _typical(metric)
+    spike = level * 10 if metric["unit"] != "ratio" else min(0.99, level + 0.5)
+    spike_len = n + f + 3
+    # Enough noise before the spike that the baseline (which leaves out the last `skip` steps) has
+    # a few records; then the simulated alert must hold, with a 25% margin, for all of `for`.
+    for history in range(n + skip + 2 * every, n + skip + 40 * every, every):
+        xs: list[float | None] = [level * (1.1 if i % 2 else 0.9) for i in range(history)] + [spike] * spike_len
+        z = _zscores(metric, xs, n, every, skip)
+        if all(z[k] > 1.25 * anomaly["sensitivity"] for k in range(len(xs) - 1 - f, len(xs))):
+            break
+    else:
+        return "no spike stands out of the simulated baseline"
+    k = len(xs) - 1
+    rule = rules[(metric["id"], "anomaly", "warning")]
+    value = observed(metric["test"], metric["expr"], xs, k, n)
+    asserts = [_assert(rule, k, interval, [_expected(rule, _record_labels(service, metric), value)])]
+    if abs(z[history - 1]) < 0.8 * anomaly["sensitivity"]:
+        asserts.insert(0, _assert(rule, history - 1, interval, []))
+    name = f"{metric['id']} anomaly: silent on ±10% noise around {_fmt(metric, level)}, fires on a spike to {_fmt(metric, spike)}"
+    return _case(name, metric["test"], xs, service, interval, asserts)
+
+
+def _zscores(metric: Metric, xs: list[float | None], n: int, every: int, skip: int) -> list[float]:
+    """Simulated (record - baseline mean) / baseline stddev per step. The baseline group runs every
+    `every` steps over the records up to `skip` steps ago; records before the rate window fills are
+    left out (their partial-window values depend on the expression), hence the caller's margins."""
+    records = [observed(metric["test"], metric["expr"], xs, k, n) if k >= n else None for k in range(len(xs))]
+    z = [0.0] * len(xs)
+    mean = sd = 0.0
+    for k in range(len(xs)):
+        if k % every == 0:
+            past = [r for r in records[:max(0, k - skip + 1)] if r is not None]
+            if past:
+                mean = sum(past) / len(past)
+                sd = math.sqrt(sum((r - mean) ** 2 for r in past) / len(past))
+        current = records[k]
+        if current is not None and sd > 0:
+            z[k] = (current - mean) / sd
+    return z
+
+
+def _typical(metric: Metric) -> float:
+    """An ordinary level for a metric: halfway to its first threshold, or a unit's usual value."""
+    if metric["thresholds"]:
+        return short_of(metric["thresholds"][0]["value"], metric) * (0.5 if metric["direction"] == "above" else 1)
+    return {"ratio": 0.2, "seconds": 0.25, "bytes": 2.0**30, "bytes_per_second": 2.0**20}.get(metric["unit"], 100.0)
+
+
+def absent_case(service: Service, metric: Metric, rules: Rules, settings: Settings) -> Case:
+    """Silent while the metric has data; firing once it has had none for `for`."""
+    absent = metric["absent"]
+    assert absent is not None
+    interval = settings["evaluation_interval_seconds"]
+    n = _steps(parse_duration(metric["window"]), interval)
+    f = _steps(absent["for_seconds"], interval)
+    gone_after = max(n, _steps(300, interval)) + 1  # data lingers for the 5m lookback or the window
+    length = n + 3
+    xs: list[float | None] = [_typical(metric)] * length + [None] * (gone_after + f + 3)
+    rule = rules[(metric["id"], "absent", "warning")]
+    asserts = [_assert(rule, length - 1, interval, []),
+               _assert(rule, len(xs) - 1, interval, [_expected(rule, {"service": service["name"]}, 1)])]
+    return _case(f"{metric['id']} absent: fires {absent['for']} after its series stop", metric["test"], xs,
+                 service, interval, asserts)
+
+
+def service_down_case(service: Service, rules: Rules, settings: Settings) -> Case:
+    """ServiceDown: silent while a target is up, firing when every target is down."""
+    interval = settings["evaluation_interval_seconds"]
+    length = _steps(service["service_down"]["for_seconds"], interval) + 3
+    rule = rules[("up", "absent", "critical")]
+    asserts = [_assert(rule, length - 1, interval, []), _assert(rule, 2 * length - 1, interval, [_expected(rule, {}, 1)])]
+    fixture = [{"series": "up", "type": "gauge", "value": [0, 1]}]
+    return _case(f"ServiceDown: fires when every target is down for {service['service_down']['for']}", fixture,
+                 [1.0] * length + [0.0] * length, service, interval, asserts)
+
+
+def slo_case(service: Service, slo: Slo, rules: Rules, settings: Settings) -> Case | str:
+    """Silent while burning at half the budget rate; page and ticket on a burn twice the fastest
+    page factor (capped below a 100% error ratio)."""
+    if not slo["test"]:
+        return "its SLI has no test fixture"
+    interval = settings["evaluation_interval_seconds"]
+    page = next(a for a in slo["alerts"] if a["severity"] == "critical")
+    ticket = next(a for a in slo["alerts"] if a["severity"] == "warning")
+    page_ratio = max(w["factor"] for w in page["windows"]) * slo["budget"]
+    if page_ratio >= 1:
+        return f"a {slo['objective_text']} objective can never burn fast enough to page"
+    calm, burn = 0.5 * slo["budget"], min(2 * page_ratio, (page_ratio + 1) / 2)
+    first = page["windows"][0]
+    calm_len = 30
+    burn_len = _steps(parse_duration(first["long"]), interval) + _steps(page["for_seconds"], interval) + 3
+    xs: list[float | None] = [calm] * calm_len + [burn] * burn_len
+    k = len(xs) - 1
+    labels = {**service["record_labels"], "slo": slo["name"]}
+    rule_page = rules[(slo["name"], "slo_burn", "critical")]
+    rule_ticket = rules[(slo["name"], "slo_burn", "warning")]
+    # An alert's value is its first condition's short-window error ratio.
+    ticket_value = _window_mean(xs, k, _steps(parse_duration(ticket["windows"][0]["short"]), interval))
+    asserts = [_assert(rule_page, calm_len - 1, interval, []),
+               _assert(rule_page, k, interval, [_expected(rule_page, labels, burn), _expected(rule_ticket, labels, ticket_value)])]
+    name = f"SLO {slo['name']} {slo['objective_text']}: silent at 0.5x burn, page and ticket at {burn / slo['budget']:.3g}x"
+    return _case(name, slo["test"], xs, service, interval, asserts)
+
+
+def _window_mean(xs: list[float | None], k: int, n: int) -> float:
+    """An SLI error ratio over n steps (or over all data, when there is less): errors/total of the
+    rates, which for a fixture linear in x is the mean of x over the increments in the window."""
+    part = [x for x in xs[max(1, k - n + 1):k + 1] if x is not None]
+    return sum(part) / len(part)
+
+
+def service_tests(service: Service, settings: Settings, rules_doc: dict[str, Any], rule_file: str) -> tuple[dict[str, Any], list[str]]:
+    """The promtool test file of one service, and the cases that could not be generated (why)."""
+    rules = index_rules(rules_doc)
+    cases: list[Case] = [service_down_case(service, rules, settings)]
+    skipped: list[str] = []
+
+    def add(what: str, make: Callable[[], Case | str]) -> None:
+        result = make()
+        if isinstance(result, str):
+            skipped.append(f"{service['name']}: {what}: no test, {result}")
+        else:
+            cases.append(result)
+
+    for m in service["metrics"]:
+        if m["test"] is None:
+            if m["thresholds"] or m["trend"] or m["anomaly"] or m["absent"]:
+                skipped.append(f"{service['name']}: {m['id']}: no test, its profile gives no `test:` fixture")
+            continue
+        for t in m["thresholds"]:
+            add(f"{m['id']} {t['severity']}", lambda m=m, t=t: threshold_case(service, m, t["severity"], rules, settings))
+        if m["trend"]:
+            add(f"{m['id']} trend", lambda m=m: trend_case(service, m, rules, settings))
+        if m["anomaly"]:
+            add(f"{m['id']} anomaly", lambda m=m: anomaly_case(service, m, rules, settings))
+        if m["absent"]:
+            add(f"{m['id']} absent", lambda m=m: absent_case(service, m, rules, settings))
+    for slo in service["slos"]:
+        add(f"SLO {slo['name']}", lambda slo=slo: slo_case(service, slo, rules, settings))
+    doc = {"rule_files": [rule_file], "evaluation_interval": settings["evaluation_interval"],
+           "tests": pack(cases, settings["evaluation_interval_seconds"])}
+    return doc, skipped
+
+
+def _fmt(metric: Metric, x: float) -> str:
+    return humanize(metric["humanize"], x)

@@ -1,0 +1,244 @@
+"""Generated `promtool test rules` cases: proof that every alert fires when it should, and not before.
+
+For each key metric the profile's fixture (docs/profiles.md) says which raw series produce a value
+`x`. A test group plays a timeline of `x` through those series, and asserts at chosen instants which
+alerts of one alertname are firing, with their exact labels and annotations:
+
+- threshold: silent just short of the threshold, then firing once `x` sits beyond it for `for`;
+- trend: silent on a flat line close to the threshold, firing on a steady climb before the
+  critical value is reached;
+- anomaly: silent on ordinary noise, firing on a spike;
+- absent: silent while the data flows, firing after it stops;
+- SLO burn: silent at half the budget rate, page and ticket on a 28.8× burn.
+
+Expected annotation values come from a small simulation of what the recording rule sees
+(`observed`). Go's humanize functions are reproduced exactly (`humanize`), so a wrong threshold,
+label or annotation in a generated rule makes promtool fail.
+
+All cases of one service share one test file; each case is its own test group, because the input
+series of one case would disturb another.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from vigil import units
+from vigil.errors import RenderError
+from vigil.model import Metric, Service, Settings, Slo
+
+INSTANCE = "test-1"
+_SERIES = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(?:\{(.*)\})?$')
+_LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*,?')
+
+
+# ---------------------------------------------------------------- Go's humanize, as Prometheus has it
+def _g4(v: float) -> str:
+    """Go's fmt %.4g (which matches C's, bar the exponent's minimum two digits, which both share)."""
+    return "%.4g" % v
+
+
+def humanize(fn: str, v: float) -> str:
+    if fn == "humanizePercentage":
+        return _g4(v * 100) + "%"
+    if v == 0 or math.isnan(v) or math.isinf(v):
+        return _g4(v) if fn != "humanizeDuration" else _g4(v) + "s"
+    if fn == "humanize":
+        return _si(v, 1000, ["k", "M", "G", "T", "P", "E", "Z", "Y"], ["m", "u", "n", "p", "f", "a", "z", "y"])
+    if fn == "humanize1024":
+        if abs(v) <= 1:
+            return _g4(v)
+        prefix = ""
+        for p in ["ki", "Mi", "Gi", "Ti", "Pi", "Ei", "Zi", "Yi"]:
+            if abs(v) < 1024:
+                break
+            prefix, v = p, v / 1024
+        return _g4(v) + prefix
+    if fn == "humanizeDuration":
+        return _duration(v)
+    raise RenderError(f"testgen: no humanize function {fn!r}")
+
+
+def _si(v: float, base: int, big: list[str], small: list[str]) -> str:
+    prefix = ""
+    if abs(v) >= 1:
+        for p in big:
+            if abs(v) < base:
+                break
+            prefix, v = p, v / base
+    else:
+        for p in small:
+            if abs(v) >= 1:
+                break
+            prefix, v = p, v * base
+    return _g4(v) + prefix
+
+
+def _duration(v: float) -> str:
+    if abs(v) < 1:
+        prefix = ""
+        for p in ["m", "u", "n", "p", "f", "a", "z", "y"]:
+            if abs(v) >= 1:
+                break
+            prefix, v = p, v * 1000
+        return _g4(v) + prefix + "s"
+    sign = "-" if v < 0 else ""
+    v = abs(v)
+    seconds = int(v) % 60
+    minutes = int(v) // 60 % 60
+    hours = int(v) // 3600 % 24
+    days = int(v) // 86400
+    if days:
+        return f"{sign}{days}d {hours}h {minutes}m {seconds}s"
+    if hours:
+        return f"{sign}{hours}h {minutes}m {seconds}s"
+    if minutes:
+        return f"{sign}{minutes}m {seconds}s"
+    return sign + _g4(v) + "s"
+
+
+def render_template(text: str, value: float, labels: dict[str, str]) -> str:
+    """Expand the small subset of Go templating that vigil's annotations use."""
+    def sub(m: re.Match[str]) -> str:
+        inner = m.group(1).strip()
+        if inner.startswith("$labels."):
+            return labels.get(inner[len("$labels."):], "")
+        vm = re.fullmatch(r"\$value \| (\w+)", inner)
+        if vm:
+            return humanize(vm.group(1), value)
+        raise RenderError(f"testgen cannot expand template {{{{{inner}}}}}")
+    return re.sub(r"\{\{(.*?)\}\}", sub, text)
+
+
+# ---------------------------------------------------------------- synthetic series
+@dataclass
+class Series:
+    name: str
+    labels: dict[str, str]
+    kind: str       # gauge | counter
+    a: float
+    b: float
+
+    def text(self) -> str:
+        inner = ",".join(f'{k}="{v}"' for k, v in sorted(self.labels.items()))
+        return f"{self.name}{{{inner}}}"
+
+
+def parse_series(text: str) -> tuple[str, dict[str, str]]:
+    m = _SERIES.match(text.strip())
+    if not m:
+        raise RenderError(f"testgen: cannot parse fixture series {text!r}")
+    labels = {lm.group(1): lm.group(2) for lm in _LABEL.finditer(m.group(2) or "")}
+    return m.group(1), labels
+
+
+def base_labels(service: Service) -> dict[str, str]:
+    labels = dict(service["selector"])
+    labels.setdefault("instance", INSTANCE)
+    return labels
+
+
+def values_text(values: list[float | None]) -> str:
+    """Sample values in promtool's expanding notation ('a+bxn', '_' for missing), run-length packed."""
+    out: list[str] = []
+    i = 0
+    clean = [None if v is None else round(v, 9) for v in values]
+    while i < len(clean):
+        v = clean[i]
+        if v is None:
+            j = i
+            while j + 1 < len(clean) and clean[j + 1] is None:
+                j += 1
+            out.append("_" if j == i else f"_x{j - i + 1}")
+            i = j + 1
+            continue
+        j = i
+        step = None
+        while j + 1 < len(clean) and clean[j + 1] is not None:
+            d = round(clean[j + 1] - clean[j], 9)  # type: ignore[operator]
+            if step is None:
+                step = d
+            elif d != step:
+                break
+            j += 1
+        n = j - i
+        out.append(_num(v) if n == 0 else f"{_num(v)}{'+' if (step or 0) >= 0 else '-'}{_num(abs(step or 0))}x{n}")
+        i = j + 1
+    return " ".join(out)
+
+
+def _num(v: float) -> str:
+    return units.promql_number(round(v, 9))
+
+
+def synthesise(fixture: Any, xs: list[float | None], interval: float, labels: dict[str, str]) -> list[dict[str, str]]:
+    """input_series for a timeline of x (None = no data at that step)."""
+    if isinstance(fixture, dict):
+        return _histogram(fixture, xs, interval, labels)
+    out = []
+    for item in fixture:
+        name, own = parse_series(item["series"])
+        s = Series(name, {**labels, **own}, item["type"], *item["value"])
+        vals: list[float | None] = []
+        total = 0.0
+        for x in xs:
+            if x is None:
+                vals.append(None)
+                continue
+            if s.kind == "gauge":
+                vals.append(s.a + s.b * x)
+            else:
+                total += (s.a + s.b * x) * interval if vals else 0.0
+                vals.append(total)
+        out.append({"series": s.text(), "values": values_text(vals)})
+    return out
+
+
+def _histogram(fixture: dict[str, Any], xs: list[float | None], interval: float, labels: dict[str, str]) -> list[dict[str, str]]:
+    """Buckets placed so that histogram_quantile(q) of each phase equals its x: with bucket bounds
+    L0 < L1 < ..., a phase whose observations all land in (L(k-1), Lk] has quantile
+    L(k-1) + (Lk - L(k-1)) * q, solved for Lk."""
+    q = fixture["quantile"]
+    levels = sorted({x for x in xs if x is not None})
+    bounds: list[float] = []
+    prev = 0.0
+    for x in levels:
+        bound = (x - (1 - q) * prev) / q
+        bounds.append(bound)
+        prev = bound
+    rate = 10.0
+    out = []
+    for bound in bounds + [math.inf]:
+        le = "+Inf" if bound == math.inf else _num(bound)
+        vals: list[float | None] = []
+        total = 0.0
+        for x in xs:
+            if x is None:
+                vals.append(None)
+                continue
+            own_bound = bounds[levels.index(x)]
+            total += (rate * interval if bound >= own_bound else 0.0) if vals else 0.0
+            vals.append(total)
+        out.append({"series": Series(fixture["histogram"], {**labels, "le": le}, "counter", 0, 0).text(),
+                    "values": values_text(vals)})
+    return out
+
+
+def observed(metric_fixture: Any, expr: str, xs: list[float | None], k: int, window_steps: int) -> float:
+    """The value the recording rule holds at step k, at a steady state or on a linear ramp.
+
+    Counter fixtures go through rate() over the window: the mean of x over the last window_steps
+    increments. Gauges read in an *_over_time window: the mean over window_steps + 1 samples (a range
+    selector includes both ends). Plain gauges: x itself.
+    """
+    if isinstance(metric_fixture, dict) or any(s["type"] == "counter" for s in metric_fixture):
+        part = xs[k - window_steps + 1:k + 1]
+    elif "[" in expr:
+        part = xs[k - window_steps:k + 1]
+    else:
+        part = [xs[k]]
+    assert all(p is not None for p in part)
+    return sum(part) / len(part)  # type: ignore[arg-type]

@@ -54,6 +54,7 @@ def compile_catalog(catalog: Path, report: BuildReport) -> tuple[Validated, Mode
 def render_all(model: Model, cache: Cache, report: BuildReport) -> Artefacts:
     """Every artefact of the model, keyed by its path under output/."""
     with _timed(report, "render"):
+        # One renderer per target; each returns {path under output/: text}.
         artefacts = render.render_prometheus(model, cache)
     with _timed(report, "testgen"):
         for service in model["services"]:
@@ -91,7 +92,8 @@ def replace_dir(new: Path, out: Path) -> None:
         shutil.rmtree(old)
 
 
-def build(catalog: Path, out: Path, *, run_checks: bool = True, cache_dir: Path | None = None) -> BuildReport:
+def build(catalog: Path, out: Path, *, run_checks: bool = True, run_tests: bool = False,
+          cache_dir: Path | None = None) -> BuildReport:
     report = BuildReport()
     _, model = compile_catalog(catalog, report)
     artefacts = render_all(model, Cache(cache_dir), report)
@@ -102,7 +104,7 @@ def build(catalog: Path, out: Path, *, run_checks: bool = True, cache_dir: Path 
             write_tree(artefacts, staging)
         if run_checks:
             with _timed(report, "check"):
-                report.check = check_output(staging)
+                report.check = check_output(staging, tests=run_tests)
         replace_dir(staging, out)
     finally:
         if staging.exists():

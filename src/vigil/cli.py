@@ -66,14 +66,18 @@ def validate(ctx: Context) -> None:
 
 @cli.command()
 @paths
-@click.option("--no-check", is_flag=True, help="Skip the promtool/amtool checks (faster, unsafe).")
-@click.option("--cache", type=click.Path(path_type=Path), default=None,
-              help="Content-hash cache directory for incremental builds.")
+@click.option("--test", "run_tests", is_flag=True,
+              help="Also run the generated promtool unit tests before writing (as `vigil check` does).")
+@click.option("--no-check", is_flag=True, help="Skip every check (faster, unsafe; for benchmarks).")
+@click.option("--cache", type=click.Path(path_type=Path), default=Path(".vigil-cache"), show_default=True,
+              help="Content-hash cache for incremental builds.")
+@click.option("--no-cache", is_flag=True, help="Render everything from scratch.")
 @click.pass_obj
-def build(ctx: Context, no_check: bool, cache: Path | None) -> None:
-    """Validate, render and check, then write the output directory."""
+def build(ctx: Context, run_tests: bool, no_check: bool, cache: Path, no_cache: bool) -> None:
+    """Validate, render and check, then write the output directory (only if every check passed)."""
     from vigil.build import build as run_build
-    report = run_build(ctx.catalog, ctx.out, run_checks=not no_check, cache_dir=cache)
+    report = run_build(ctx.catalog, ctx.out, run_checks=not no_check, run_tests=run_tests,
+                       cache_dir=None if no_cache else cache)
     _warn(report.warnings)
     stages = ", ".join(f"{k} {v:.2f}s" for k, v in report.seconds.items())
     click.echo(f"wrote {report.files} files to {ctx.out} ({stages})")

@@ -216,7 +216,7 @@ def resolve_service(doc_data: dict[str, Any], merged: dict[str, Any], slis: dict
                    profiles=profiles, dependencies=sorted(data.get("dependencies") or []), runbook_url=runbook,
                    labels=dict(sorted(labels.items())),
                    record_labels=dict(sorted({**settings["extra_labels"], "service": name}.items())),
-                   dashboard=Dashboard(uid=uid, title=f"{name} · {data.get('description', name)}" if data.get("description") else name,
+                   dashboard=Dashboard(uid=uid, title=name,
                                        folder=data["owner"], folder_title=owner.get("name", data["owner"]), url=dash_url),
                    service_down=Absent(**{"for": down_for, "for_seconds": down_s}), metrics=metrics, slos=slos)
 

@@ -1,0 +1,54 @@
+"""Shared fixtures: the example catalog's model, built outputs, free ports."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from vigil.build import BuildReport, compile_catalog
+
+ROOT = Path(__file__).resolve().parent.parent
+CATALOG = ROOT / "catalog"
+SHARED = ROOT.parent / "shared"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def example_model() -> dict[str, Any]:
+    _, model = compile_catalog(CATALOG, BuildReport())
+    return model  # type: ignore[return-value]
+
+
+@pytest.fixture(scope="session")
+def example_output(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example catalog built (fast checks only) into a temporary directory."""
+    from vigil.build import build
+    out = tmp_path_factory.mktemp("example") / "output"
+    build(CATALOG, out, run_checks=True, run_tests=False)
+    return out
+
+
+@pytest.fixture
+def catalog_copy(tmp_path: Path) -> Callable[[], Path]:
+    """A writable copy of the example catalog, for tests that break it."""
+    def make() -> Path:
+        dest = tmp_path / "catalog"
+        shutil.copytree(CATALOG, dest)
+        return dest
+    return make
+
+
+def require(tool: str) -> str:
+    path = shutil.which(tool)
+    if not path:
+        pytest.skip(f"{tool} not installed")
+    return path

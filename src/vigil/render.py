@@ -36,12 +36,14 @@ def generators_dir() -> Path:
 
 @cache
 def generators_hash() -> str:
-    """A hash of every generator source: part of each cache key, so editing Jsonnet invalidates it."""
+    """A hash of every generator source and of vigil's own code: part of each cache key, so
+    editing a generator, a profile or vigil itself invalidates the cache."""
     h = hashlib.sha256()
-    root = generators_dir()
-    for path in sorted(root.rglob("*sonnet")):
-        h.update(path.relative_to(root).as_posix().encode())
-        h.update(path.read_bytes())
+    package = Path(__file__).parent
+    for root, pattern in ((generators_dir(), "*sonnet"), (package, "*.py"), (package, "*.yaml")):
+        for path in sorted(root.rglob(pattern)):
+            h.update(path.relative_to(root).as_posix().encode())
+            h.update(path.read_bytes())
     return h.hexdigest()
 
 

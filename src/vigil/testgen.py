@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from vigil import units
+from vigil import promql, units
 from vigil.errors import RenderError
 from vigil.model import Metric, Service, Settings, Slo
 
@@ -123,15 +123,14 @@ class Series:
     b: float
 
     def text(self) -> str:
-        inner = ",".join(f'{k}="{v}"' for k, v in sorted(self.labels.items()))
-        return f"{self.name}{{{inner}}}"
+        return f"{self.name}{{{promql.matchers(self.labels)}}}"
 
 
 def parse_series(text: str) -> tuple[str, dict[str, str]]:
     m = _SERIES.match(text.strip())
     if not m:
         raise RenderError(f"testgen: cannot parse fixture series {text!r}")
-    labels = {lm.group(1): lm.group(2) for lm in _LABEL.finditer(m.group(2) or "")}
+    labels = {lm.group(1): promql.unquote(lm.group(2)) for lm in _LABEL.finditer(m.group(2) or "")}
     return m.group(1), labels
 
 

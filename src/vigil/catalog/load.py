@@ -17,6 +17,7 @@ import yaml
 from vigil.errors import CatalogError, Problem
 
 PathKey = tuple[str | int, ...]
+_PLAIN_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:omap"}
 
 
 @dataclass
@@ -47,7 +48,11 @@ def dotted(path: PathKey) -> str:
 
 
 def _build(node: yaml.Node, path: PathKey, loader: yaml.SafeLoader, doc: Document, problems: list[Problem]) -> Any:
-    doc.lines[path] = node.start_mark.line + 1
+    doc.lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_TAGS:
+        # Safe loading: a tag such as !!python/object would otherwise be silently dropped here.
+        problems.append(Problem(doc.file, node.start_mark.line + 1, dotted(path), f"unsupported YAML tag {node.tag}"))
+        return None
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)  # resolves `<<: *anchor` merge keys
         out: dict[str, Any] = {}
@@ -61,6 +66,8 @@ def _build(node: yaml.Node, path: PathKey, loader: yaml.SafeLoader, doc: Documen
             if key in out:
                 problems.append(Problem(doc.file, key_node.start_mark.line + 1, dotted(path + (key,)),
                                         "duplicate key; the earlier value would be silently lost"))
+            # A field's line is its key's line: where a person reads `critical: 5%`.
+            doc.lines[path + (key,)] = key_node.start_mark.line + 1
             out[key] = _build(value_node, path + (key,), loader, doc, problems)
         return out
     if isinstance(node, yaml.SequenceNode):
@@ -72,11 +79,14 @@ def parse(text: str, file: str) -> tuple[Document, list[Problem]]:
     """Parse one YAML document from text. Never raises on bad input: problems are returned."""
     doc = Document(file, None)
     problems: list[Problem] = []
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:
+        loader = yaml.SafeLoader(text)  # the reader refuses control characters here
         node = loader.get_single_node()
         if node is not None:
             doc.data = _build(node, (), loader, doc, problems)
+    except yaml.reader.ReaderError as e:
+        problems.append(Problem(file, 1, "", f"invalid YAML: {e}"))
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else 1
@@ -85,7 +95,8 @@ def parse(text: str, file: str) -> tuple[Document, list[Problem]]:
         # e.g. an unparseable timestamp or a deeply nested document
         problems.append(Problem(file, 1, "", f"invalid YAML: {type(e).__name__}: {e}"))
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return doc, problems
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.resources
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from vigil.catalog.load import Document, PathKey, parse
@@ -31,8 +32,9 @@ class Profile:
     docs: list[Document] = field(default_factory=list)
 
 
-def builtin_documents() -> list[Document]:
-    """The YAML documents of src/vigil/profiles/, parsed with line numbers."""
+@cache
+def builtin_documents() -> tuple[Document, ...]:
+    """The YAML documents of src/vigil/profiles/, parsed with line numbers (once per process)."""
     docs = []
     folder = importlib.resources.files("vigil.profiles")
     for entry in sorted(folder.iterdir(), key=lambda p: p.name):
@@ -40,7 +42,7 @@ def builtin_documents() -> list[Document]:
             doc, problems = parse(entry.read_text(encoding="utf-8"), f"vigil/profiles/{entry.name}")
             assert not problems, problems  # built-ins are tested; a problem here is a vigil bug
             docs.append(doc)
-    return docs
+    return tuple(docs)
 
 
 def _fields(doc: Document, base: PathKey, data: dict[str, Any]) -> dict[str, Field]:

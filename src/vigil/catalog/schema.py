@@ -48,7 +48,10 @@ def _problems(doc: Document, error: ValidationError) -> list[Problem]:
     path = tuple(error.absolute_path)
     v, schema = error.validator, error.schema
     if v in ("oneOf", "anyOf") and error.context:
-        return _problems(doc, best_match(error.context))
+        # Explain the alternative whose type fits the value (a string duration's pattern, say),
+        # not "expected object" from an alternative the user clearly did not mean.
+        fitting = [e for e in error.context if e.validator != "type"]
+        return _problems(doc, best_match(fitting or error.context))
     if v == "additionalProperties" and isinstance(error.instance, dict):
         known = list(schema.get("properties", {}))
         extra = sorted(set(error.instance) - set(known))

@@ -38,9 +38,9 @@ def _check_metric(mid: str, fields: dict[str, Field], service: Document, owner_p
     """One merged metric: it must be complete, its units must parse, warning must come first."""
     get = lambda k: fields[k].value if k in fields else None  # noqa: E731
     if "expr" not in fields:
-        hint = "" if owner_profile else "; to add a key metric of this service's own, give it an expr and a unit"
-        known = [m for m in (service.data.get("metrics") or {})]
-        problems.append(service.problem(("metrics", mid), f"unknown metric '{mid}'{hint}"))
+        # Only a catalog profile can get here (a service's own new metric is caught by the caller).
+        first = next(iter(fields.values()))
+        problems.append(first.doc.problem(first.path[:-1], f"metric '{mid}' of profile '{owner_profile}' has no expr"))
         return
     expr = get("expr")
     if "$selector" not in expr:
@@ -127,7 +127,7 @@ def _check_service(service: Document, names: set[str], owners: set[str], profile
                 f"include one with a prefix, e.g. {{name: {source.collides_with}, prefix: {source.collides_with.replace('-', '_')}_}}"))
         if mid in (data.get("metrics") or {}) and source.profile is None and "expr" not in source.fields:
             problems.append(service.problem(("metrics", mid),
-                f"unknown metric '{mid}'{did_you_mean(mid, merged)}; to add a key metric of this service's own, give it an expr and a unit"))
+                f"unknown metric '{mid}'{did_you_mean(mid, [m for m in merged if m != mid])}; to add a key metric of this service's own, give it an expr and a unit"))
             continue
         _check_metric(mid, source.fields, service, source.profile, problems, warnings)
     _check_slos(service, profiles, problems)
@@ -152,7 +152,7 @@ def validate(raw: RawCatalog) -> Validated:
         stem = doc.file.rsplit("/", 1)[-1].rsplit(".", 1)[0]
         if not found and doc.data["name"] != stem:
             problems.append(doc.problem(("name",), f"a profile's name must match its file name '{stem}'"))
-    profiles = build_profiles(profile_docs + [d for d in raw.profiles if isinstance(d.data, dict)])
+    profiles = build_profiles(list(profile_docs) + [d for d in raw.profiles if isinstance(d.data, dict)])
 
     good_services = []
     seen: dict[str, Document] = {}

@@ -241,7 +241,7 @@ def anomaly_case(service: Service, metric: Metric, rules: Rules, settings: Setti
     # Enough noise before the spike that the baseline (which leaves out the last `skip` steps) has
     # a few records; then the simulated alert must hold, with a 25% margin, for all of `for`.
     for history in range(n + skip + 2 * every, n + skip + 40 * every, every):
-        xs: list[float | None] = [level * (1.1 if i % 2 else 0.9) for i in range(history)] + [spike] * spike_len
+        xs: list[float | None] = [level * noise for noise in _noise(history, n)] + [spike] * spike_len
         z = _zscores(metric, xs, n, every, skip)
         if all(z[k] > 1.25 * anomaly["sensitivity"] for k in range(len(xs) - 1 - f, len(xs))):
             break
@@ -255,6 +255,13 @@ def anomaly_case(service: Service, metric: Metric, rules: Rules, settings: Setti
         asserts.insert(0, _assert(rule, history - 1, interval, []))
     name = f"{metric['id']} anomaly: silent on ±10% noise around {_fmt(metric, level)}, fires on a spike to {_fmt(metric, spike)}"
     return _case(name, metric["test"], xs, service, interval, asserts)
+
+
+def _noise(steps: int, window: int) -> list[float]:
+    """±10% in blocks whose period (window + 1) never divides the window, so that a rate over the
+    window still wiggles (alternating values would average out to a flat line and a zero stddev)."""
+    period = window + 1
+    return [0.9 if i % period < (period + 1) // 2 else 1.1 for i in range(steps)]
 
 
 def _zscores(metric: Metric, xs: list[float | None], n: int, every: int, skip: int) -> list[float]:
@@ -313,7 +320,13 @@ def service_down_case(service: Service, rules: Rules, settings: Settings) -> Cas
 
 def slo_case(service: Service, slo: Slo, rules: Rules, settings: Settings) -> Case | str:
     """Silent while burning at half the budget rate; page and ticket on a burn twice the fastest
-    page factor (capped below a 100% error ratio)."""
+    page factor (capped below a 100% error ratio).
+
+    The burn steps up once more for its last short window, and the timeline is longer than the
+    ticket's first short window, so each condition's short window holds a different error ratio:
+    the alert's value (its first matching condition's short-window ratio) then proves which
+    condition fired. A broken first condition that a later one masks still fails the test.
+    """
     if not slo["test"]:
         return "its SLI has no test fixture"
     interval = settings["evaluation_interval_seconds"]
@@ -322,20 +335,23 @@ def slo_case(service: Service, slo: Slo, rules: Rules, settings: Settings) -> Ca
     page_ratio = max(w["factor"] for w in page["windows"]) * slo["budget"]
     if page_ratio >= 1:
         return f"a {slo['objective_text']} objective can never burn fast enough to page"
-    calm, burn = 0.5 * slo["budget"], min(2 * page_ratio, (page_ratio + 1) / 2)
-    first = page["windows"][0]
-    calm_len = 30
-    burn_len = _steps(parse_duration(first["long"]), interval) + _steps(page["for_seconds"], interval) + 3
-    xs: list[float | None] = [calm] * calm_len + [burn] * burn_len
+    calm = 0.5 * slo["budget"]
+    burn = min(2 * page_ratio, (page_ratio + 1) / 2)
+    peak = min(burn * 1.25, (burn + 1) / 2)
+    page_short = _steps(parse_duration(page["windows"][0]["short"]), interval)
+    ticket_short = _steps(parse_duration(ticket["windows"][0]["short"]), interval)
+    burn_len = _steps(parse_duration(page["windows"][0]["long"]), interval) + _steps(page["for_seconds"], interval) + 3
+    calm_len = max(30, ticket_short + page_short + 5 - burn_len)
+    xs: list[float | None] = [calm] * calm_len + [burn] * (burn_len - page_short) + [peak] * page_short
     k = len(xs) - 1
     labels = {**service["record_labels"], "slo": slo["name"]}
     rule_page = rules[(slo["name"], "slo_burn", "critical")]
     rule_ticket = rules[(slo["name"], "slo_burn", "warning")]
-    # An alert's value is its first condition's short-window error ratio.
-    ticket_value = _window_mean(xs, k, _steps(parse_duration(ticket["windows"][0]["short"]), interval))
     asserts = [_assert(rule_page, calm_len - 1, interval, []),
-               _assert(rule_page, k, interval, [_expected(rule_page, labels, burn), _expected(rule_ticket, labels, ticket_value)])]
-    name = f"SLO {slo['name']} {slo['objective_text']}: silent at 0.5x burn, page and ticket at {burn / slo['budget']:.3g}x"
+               _assert(rule_page, k, interval, [_expected(rule_page, labels, _window_mean(xs, k, page_short)),
+                                                _expected(rule_ticket, labels, _window_mean(xs, k, ticket_short))])]
+    name = (f"SLO {slo['name']} {slo['objective_text']}: silent at 0.5x burn, page and ticket at "
+            f"{burn / slo['budget']:.3g}x then {peak / slo['budget']:.3g}x")
     return _case(name, slo["test"], xs, service, interval, asserts)
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from vigil import render
+from vigil import alertmanager, dashboards, prometheus, render
 from vigil.catalog.load import load_catalog
 from vigil.catalog.resolve import resolve
 from vigil.catalog.validate import Validated, validate
@@ -21,7 +21,6 @@ from vigil.check import CheckReport, check_output
 from vigil.errors import Problem
 from vigil.model import Model
 from vigil.render import Artefacts, Cache
-from vigil.testcases import service_tests
 
 
 @dataclass
@@ -55,22 +54,11 @@ def render_all(model: Model, cache: Cache, report: BuildReport) -> Artefacts:
     """Every artefact of the model, keyed by its path under output/."""
     with _timed(report, "render"):
         # One renderer per target; each returns {path under output/: text}.
-        artefacts = render.render_prometheus(model, cache)
-    with _timed(report, "testgen"):
-        for service in model["services"]:
-            rules_path = f"prometheus/rules/{service['name']}.yaml"
-            text = artefacts[rules_path]
-
-            def one(service=service, text=text) -> Artefacts:  # type: ignore[no-untyped-def]
-                import yaml
-                doc, skipped = service_tests(service, model["settings"], yaml.load(text, Loader=yaml.CSafeLoader),
-                                             f"../rules/{service['name']}.yaml")
-                return {f"prometheus/tests/{service['name']}.test.yaml": render.to_yaml(doc),
-                        f"_skipped/{service['name']}": "\n".join(skipped)}
-            produced = cache.get_or_render(["tests", service, model["settings"], text], one)
-            skipped = produced.pop(f"_skipped/{service['name']}")
-            report.warnings += [s for s in skipped.splitlines() if s]
-            artefacts.update(produced)
+        artefacts, warnings = prometheus.render_all(model, cache)
+        report.warnings += warnings
+        artefacts.update(alertmanager.render(model, cache))
+    with _timed(report, "dashboards"):
+        artefacts.update(dashboards.render(model, cache))
     return artefacts
 
 

@@ -6,6 +6,7 @@ Each function returns one promtool test group, or None with a reason when a case
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -192,28 +193,60 @@ def trend_case(service: Service, metric: Metric, rules: Rules, settings: Setting
     # window fills, and that ramp must have left the trend window before the flat line is judged.
     flat_len = n + tw + tf + 3 if windowed else n + 3
     first = n if windowed else 0
-    beyond_ = (lambda v: v > crit) if metric["direction"] == "above" else (lambda v: v < crit)
+    plan = _trend_plan(_shape(metric), metric, interval, n, tw, tf, within, crit, flat, flat_len, first)
+    if plan is None:
+        return f"no climb towards {_fmt(metric, crit)} is predicted to cross it within {trend['within']} before reaching it"
+    xs, k, predicted = plan
     rule = rules[(metric["id"], "trend", "warning")]
-    # Search the shortest climb, and the slope on it, for which the simulated prediction is past
-    # crit for all of `for` while the value itself has not reached crit yet.
-    climb = n + tf + 3
-    while climb <= 2 * (n + tw + tf + 3):
-        for alpha in (0.5, 0.7, 0.9, 0.97):
-            slope = alpha * (crit - flat) / climb
-            xs: list[float | None] = [flat] * flat_len + [flat + slope * (i + 1) for i in range(climb)]
-            k = len(xs) - 1
-            preds = [_predict(metric, xs, j, n, tw, within, first) for j in range(k - tf - 1, k + 1)]
-            margin = 0.05 * abs(crit - flat)
-            if (all(beyond_(p - margin if metric["direction"] == "above" else p + margin) for p in preds)
-                    and not beyond_(observed(metric["test"], metric["expr"], xs, k, n))
-                    and _stable(metric["humanize"], preds[-1])):
-                asserts = [_assert(rule, flat_len - 1, interval, []),
-                           _assert(rule, k, interval, [_expected(rule, _record_labels(service, metric), preds[-1])])]
-                name = (f"{metric['id']} trend: silent flat at {_fmt(metric, flat)}, fires on a climb towards "
-                        f"{_fmt(metric, crit)} before reaching it")
-                return _case(name, metric["test"], xs, service, interval, asserts)
-        climb = int(climb * 1.5) + 1
-    return f"no climb towards {_fmt(metric, crit)} is predicted to cross it within {trend['within']} before reaching it"
+    asserts = [_assert(rule, flat_len - 1, interval, []),
+               _assert(rule, k, interval, [_expected(rule, _record_labels(service, metric), predicted)])]
+    name = (f"{metric['id']} trend: silent flat at {_fmt(metric, flat)}, fires on a climb towards "
+            f"{_fmt(metric, crit)} before reaching it")
+    return _case(name, metric["test"], xs, service, interval, asserts)
+
+
+_PLANS: dict[tuple[Any, ...], Any] = {}
+# Fields that name or link a metric but do not change its timeline: services that share a profile
+# share their plans, so a thousand services cost a handful of searches.
+_NAMING = {"id", "camel", "title", "description", "profile", "record", "panel_id", "dashboard_url", "runbook_url",
+           "expr", "grafana_unit"}
+
+
+def _shape(metric: Metric) -> str:
+    shape = {k: v for k, v in metric.items() if k not in _NAMING}
+    shape["windowed_expr"] = "[" in metric["expr"]
+    for part in ("trend", "anomaly"):
+        if shape.get(part):
+            shape[part] = {k: v for k, v in shape[part].items() if "record" not in k}
+    return json.dumps(shape, sort_keys=True)
+
+
+def _memo(key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+    if key not in _PLANS:
+        _PLANS[key] = make()
+    return _PLANS[key]
+
+
+def _trend_plan(shape: str, metric: Metric, interval: float, n: int, tw: int, tf: int, within: float, crit: float,
+                flat: float, flat_len: int, first: int) -> tuple[list[float | None], int, float] | None:
+    """Search the shortest climb, and the slope on it, for which the simulated prediction is past
+    crit for all of `for` while the value itself has not reached crit yet."""
+    def search() -> tuple[list[float | None], int, float] | None:
+        beyond_ = (lambda v: v > crit) if metric["direction"] == "above" else (lambda v: v < crit)
+        margin = 0.05 * abs(crit - flat) * (1 if metric["direction"] == "above" else -1)
+        climb = n + tf + 3
+        while climb <= 2 * (n + tw + tf + 3):
+            for alpha in (0.5, 0.7, 0.9, 0.97):
+                slope = alpha * (crit - flat) / climb
+                xs: list[float | None] = [flat] * flat_len + [flat + slope * (i + 1) for i in range(climb)]
+                k = len(xs) - 1
+                preds = [_predict(metric, xs, j, n, tw, within, first) for j in range(k - tf - 1, k + 1)]
+                if (all(beyond_(p - margin) for p in preds) and not beyond_(observed(metric["test"], metric["expr"], xs, k, n))
+                        and _stable(metric["humanize"], preds[-1])):
+                    return xs, k, preds[-1]
+            climb = int(climb * 1.5) + 1
+        return None
+    return _memo(("trend", shape, interval), search)
 
 
 def _predict(metric: Metric, xs: list[float | None], k: int, n: int, tw: int, within: float, first: int) -> float:
@@ -238,20 +271,25 @@ def anomaly_case(service: Service, metric: Metric, rules: Rules, settings: Setti
     level = _typical(metric)
     spike = level * 10 if metric["unit"] != "ratio" else min(0.99, level + 0.5)
     spike_len = n + f + 3
-    # Enough noise before the spike that the baseline (which leaves out the last `skip` steps) has
-    # a few records; then the simulated alert must hold, with a 25% margin, for all of `for`.
-    for history in range(n + skip + 2 * every, n + skip + 40 * every, every):
-        xs: list[float | None] = [level * noise for noise in _noise(history, n)] + [spike] * spike_len
-        z = _zscores(metric, xs, n, every, skip)
-        if all(z[k] > 1.25 * anomaly["sensitivity"] for k in range(len(xs) - 1 - f, len(xs))):
-            break
-    else:
+    def search() -> tuple[list[float | None], int, bool] | None:
+        # Enough noise before the spike that the baseline (which leaves out the last `skip` steps)
+        # has a few records; then the simulated alert must hold, with a 25% margin, for all of `for`.
+        for history in range(n + skip + 2 * every, n + skip + 40 * every, every):
+            xs: list[float | None] = [level * noise for noise in _noise(history, n)] + [spike] * spike_len
+            z = _zscores(metric, xs, n, every, skip)
+            if all(z[k] > 1.25 * anomaly["sensitivity"] for k in range(len(xs) - 1 - f, len(xs))):
+                return xs, history, abs(z[history - 1]) < 0.8 * anomaly["sensitivity"]
+        return None
+
+    plan = _memo(("anomaly", _shape(metric), interval, every), search)
+    if plan is None:
         return "no spike stands out of the simulated baseline"
+    xs, history, quiet_before = plan
     k = len(xs) - 1
     rule = rules[(metric["id"], "anomaly", "warning")]
     value = observed(metric["test"], metric["expr"], xs, k, n)
     asserts = [_assert(rule, k, interval, [_expected(rule, _record_labels(service, metric), value)])]
-    if abs(z[history - 1]) < 0.8 * anomaly["sensitivity"]:
+    if quiet_before:
         asserts.insert(0, _assert(rule, history - 1, interval, []))
     name = f"{metric['id']} anomaly: silent on ±10% noise around {_fmt(metric, level)}, fires on a spike to {_fmt(metric, spike)}"
     return _case(name, metric["test"], xs, service, interval, asserts)

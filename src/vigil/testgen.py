@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -178,22 +179,28 @@ def synthesise(fixture: Any, xs: list[float | None], interval: float, labels: di
     if isinstance(fixture, dict):
         return _histogram(fixture, xs, interval, labels)
     out = []
+    key = tuple(xs)
     for item in fixture:
         name, own = parse_series(item["series"])
         s = Series(name, {**labels, **own}, item["type"], *item["value"])
-        vals: list[float | None] = []
-        total = 0.0
-        for x in xs:
-            if x is None:
-                vals.append(None)
-                continue
-            if s.kind == "gauge":
-                vals.append(s.a + s.b * x)
-            else:
-                total += (s.a + s.b * x) * interval if vals else 0.0
-                vals.append(total)
-        out.append({"series": s.text(), "values": values_text(vals)})
+        out.append({"series": s.text(), "values": _values(s.kind, s.a, s.b, key, interval)})
     return out
+
+
+@lru_cache(maxsize=4096)
+def _values(kind: str, a: float, b: float, xs: tuple[float | None, ...], interval: float) -> str:
+    """A series' samples for a timeline of x; cached, as services sharing a profile share them."""
+    vals: list[float | None] = []
+    total = 0.0
+    for x in xs:
+        if x is None:
+            vals.append(None)
+        elif kind == "gauge":
+            vals.append(a + b * x)
+        else:
+            total += (a + b * x) * interval if vals else 0.0
+            vals.append(total)
+    return values_text(vals)
 
 
 def _histogram(fixture: dict[str, Any], xs: list[float | None], interval: float, labels: dict[str, str]) -> list[dict[str, str]]:

@@ -1,0 +1,71 @@
+"""The Prometheus target: per service, its rule file (Jsonnet) and its promtool test file.
+
+Services are independent, so they are rendered in parallel worker processes (one per core), and
+each service's files are cached by a hash of its model: an incremental build renders only the
+services whose model changed.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+from vigil import render
+from vigil.model import Model, Service, Settings
+from vigil.render import Artefacts, Cache
+from vigil.testcases import service_tests
+
+# Below this many services to render, forking workers costs more than it saves.
+PARALLEL_FROM = 24
+
+
+def render_service(service: Service, settings: Settings) -> dict[str, Any]:
+    """{"files": {path: text}, "warnings": [...]} for one service."""
+    name = service["name"]
+    rules = render.evaluate("prometheus.jsonnet", service=service, settings=settings)
+    tests, skipped = service_tests(service, settings, rules, f"../rules/{name}.yaml")
+    return {"files": {f"prometheus/rules/{name}.yaml": render.to_yaml(rules),
+                      f"prometheus/tests/{name}.test.yaml": render.to_yaml(tests)},
+            "warnings": skipped}
+
+
+def _render_chunk(args: tuple[list[Service], Settings]) -> list[dict[str, Any]]:
+    services, settings = args
+    return [render_service(s, settings) for s in services]
+
+
+def render_all(model: Model, cache: Cache, workers: int | None = None) -> tuple[Artefacts, list[str]]:
+    settings = model["settings"]
+    results: dict[str, dict[str, Any]] = {}
+    todo: list[Service] = []
+    keys: dict[str, str] = {}
+    for service in model["services"]:
+        keys[service["name"]] = key = cache.key(["prometheus", service, settings])
+        hit = cache.load(key)
+        if hit is None:
+            todo.append(service)
+        else:
+            results[service["name"]] = hit
+    workers = workers or os.cpu_count() or 1
+    if len(todo) < PARALLEL_FROM or workers == 1:
+        fresh = [render_service(s, settings) for s in todo]
+    else:
+        # Interleaved chunks, a few per worker, so that one slow service does not idle a core.
+        # "spawn", not "fork": the Go runtime inside gojsonnet does not survive a fork.
+        chunks = [todo[i::workers * 4] for i in range(workers * 4)]
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            rendered = list(pool.map(_render_chunk, [(c, settings) for c in chunks if c]))
+        by_name = {r_service["name"]: r for chunk, results_ in zip([c for c in chunks if c], rendered)
+                   for r_service, r in zip(chunk, results_)}
+        fresh = [by_name[s["name"]] for s in todo]
+    for service, result in zip(todo, fresh):
+        cache.store(keys[service["name"]], result)
+        results[service["name"]] = result
+    artefacts: Artefacts = {}
+    warnings: list[str] = []
+    for name in sorted(results):
+        artefacts.update(results[name]["files"])
+        warnings += results[name]["warnings"]
+    return artefacts, warnings

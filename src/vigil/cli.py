@@ -97,6 +97,34 @@ def check(ctx: Context) -> None:
         click.echo(f"ok: {count} {what}")
 
 
+@cli.command()
+@paths
+@click.option("--markdown", is_flag=True, help="A Markdown table, e.g. for a pull-request comment.")
+@click.pass_obj
+def routes(ctx: Context, markdown: bool) -> None:
+    """Who is told about what: service × severity → department/channel, and the hours it applies."""
+    from vigil.routes import routes_table
+    click.echo(routes_table(ctx.catalog, markdown=markdown), nl=False)
+
+
+@cli.command()
+@paths
+@click.option("--prometheus", "prometheus_url", envvar="PROMETHEUS_URL", required=True,
+              help="The Prometheus to query (default: $PROMETHEUS_URL).")
+@click.option("--dest", type=click.Path(path_type=Path), default=Path("preview"), show_default=True,
+              help="Where the PNGs go, one per dashboard: <uid>.png.")
+@click.option("--dashboard", "uids", multiple=True, help="A dashboard uid to draw (repeatable; default: all).")
+@click.option("--range", "time_range", default="1h", show_default=True, help="How far back from now: 30m, 6h, 1d.")
+@click.pass_obj
+def preview(ctx: Context, prometheus_url: str, dest: Path, uids: tuple[str, ...], time_range: str) -> None:
+    """Draw the generated dashboards to PNG from a live Prometheus, without a Grafana."""
+    from vigil.preview import preview as draw
+    from vigil.units import parse_duration
+    for shot in draw(ctx.out, prometheus_url, dest, uids=uids, range_seconds=parse_duration(time_range)):
+        click.echo(f"{shot.path}: {len(shot.panels)} panels, {sum(p.series for p in shot.panels)} series")
+        _warn([f"{shot.uid} panel {p.id} ({p.title}): {p.error}" for p in shot.panels if p.error])
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="vigil", standalone_mode=False)

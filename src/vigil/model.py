@@ -97,6 +97,7 @@ class Dashboard(TypedDict):
     title: str
     folder: str            # department id
     folder_title: str
+    folder_uid: str        # Grafana folder uid of the department (see resolve.folder_uid)
     url: str
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from vigil import units
+from vigil import promql, units
 from vigil.catalog.profiles import Field, profile_refs, service_metrics, service_slis
 from vigil.catalog.validate import Validated
 from vigil.model import Absent, Burn, Dashboard, Metric, Model, Service, Settings, Slo, Threshold
@@ -37,14 +37,8 @@ def camel(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in re.split(r"[-_]", name) if part)
 
 
-def promql_string(value: str) -> str:
-    """A label value as a PromQL double-quoted string. Quotes, backslashes and newlines are escaped,
-    so a value can never end the string early and change what the rule means."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t") + '"'
-
-
 def render_selector(selector: dict[str, str]) -> str:
-    return ",".join(f"{k}={promql_string(v)}" for k, v in sorted(selector.items()))
+    return promql.matchers(selector)
 
 
 def dashboard_uid(name: str) -> str:
@@ -53,6 +47,13 @@ def dashboard_uid(name: str) -> str:
     if len(uid) <= 40:
         return uid
     return uid[:31] + "-" + hashlib.sha256(name.encode()).hexdigest()[:8]
+
+
+def folder_uid(department: str) -> str:
+    """The Grafana folder of a department. Derived like dashboard uids, but with a `dept-` prefix:
+    older Grafana keeps folders and dashboards in one table, so a department named like a service
+    must not take the service dashboard's uid."""
+    return dashboard_uid(f"dept-{department}")
 
 
 def le_matcher(seconds: float) -> str:
@@ -217,29 +218,54 @@ def resolve_service(doc_data: dict[str, Any], merged: dict[str, Any], slis: dict
                    labels=dict(sorted(labels.items())),
                    record_labels=dict(sorted({**settings["extra_labels"], "service": name}.items())),
                    dashboard=Dashboard(uid=uid, title=name,
-                                       folder=data["owner"], folder_title=owner.get("name", data["owner"]), url=dash_url),
+                                       folder=data["owner"], folder_title=owner.get("name", data["owner"]),
+                                       folder_uid=folder_uid(data["owner"]), url=dash_url),
                    service_down=Absent(**{"for": down_for, "for_seconds": down_s}), metrics=metrics, slos=slos)
 
 
 def resolve_departments(data: dict[str, Any]) -> dict[str, Any]:
-    """departments.yaml with defaults applied and every shorthand expanded to its long form."""
+    """departments.yaml as the Alertmanager generator reads it: defaults applied, every shorthand
+    expanded to its long form, receivers named `<department>/<channel>`, the catch-all chosen."""
+    from vigil.catalog.departments import DEFAULT_VERSION, catch_all
+
+    as_list = lambda x: x if isinstance(x, list) else ([] if x is None else [x])  # noqa: E731
     base = {"group_wait": "30s", "group_interval": "5m", "repeat_interval": "4h", **(data.get("defaults") or {})}
     timings = {k: _duration(v)[0] for k, v in base.items()}
-    departments = []
+
+    def interval(spec: dict[str, Any]) -> dict[str, Any]:
+        out = {k: v for k, v in spec.items() if k != "times"}
+        if "times" in spec:
+            out["times"] = [dict(zip(("start_time", "end_time"), t.split("-"))) for t in spec["times"]]
+        return out
+
+    departments, needs_smtp = [], bool(data.get("smtp"))
     for dept in data["departments"]:
+        channels = []
+        for name in sorted(dept["channels"]):
+            [(kind, conf)] = dept["channels"][name].items()
+            needs_smtp = needs_smtp or (kind == "email" and not {"smarthost", "from"} <= set(conf))
+            # Resolved notifications on by default: "it is over" is news to every department.
+            channels.append({"name": name, "receiver": f"{dept['id']}/{name}", "kind": kind,
+                             "config": {"send_resolved": True, **conf}})
         departments.append({"id": dept["id"], "name": dept.get("name", dept["id"]), "role": dept["role"],
-                            "channels": {k: dept["channels"][k] for k in sorted(dept["channels"])},
-                            "active_hours": dept.get("active_hours"),
+                            "channels": channels, "active_hours": as_list(dept.get("active_hours")),
                             **{k: _duration(dept.get(k, timings[k]))[0] for k in timings}})
+    # Alertmanager needs a mail server for email; without one in the catalog it comes from the
+    # deploy environment, like any other ${ENV} reference.
+    smtp = {"smarthost": "${SMTP_SMARTHOST}", "from": "${SMTP_FROM}", **(data.get("smtp") or {})} if needs_smtp else None
     propagation = []
     for p in data.get("propagation") or []:
-        as_list = lambda x: x if isinstance(x, list) else ([] if x is None else [x])  # noqa: E731
         when = p.get("when") or {}
         propagation.append({"notify": as_list(p["notify"]), "channel": p["channel"],
                             "severity": as_list(p.get("severity")) or ["critical", "warning", "info"],
                             "when": {k: [str(x).lower() for x in as_list(when[k])] for k in sorted(when)}})
-    return {"defaults": timings, "time_intervals": data.get("time_intervals") or {},
-            "departments": sorted(departments, key=lambda d: d["id"]), "propagation": propagation}
+    dept_id, channel = catch_all(data) or ("", "")
+    return {"alertmanager_version": str(data.get("alertmanager_version", DEFAULT_VERSION)),
+            "defaults": timings, "smtp": smtp,
+            "time_intervals": {name: [interval(s) for s in as_list(spec)]
+                               for name, spec in sorted((data.get("time_intervals") or {}).items())},
+            "departments": sorted(departments, key=lambda d: d["id"]), "propagation": propagation,
+            "catch_all": {"department": dept_id, "channel": channel, "receiver": f"{dept_id}/{channel}"}}
 
 
 def resolve(validated: Validated) -> Model:

@@ -1,0 +1,282 @@
+"""The dashboard checks of `vigil check` (and of every `vigil build`), on output/grafana/.
+
+On every dashboard:
+- valid dashboard JSON: the fields Grafana needs, a current `schemaVersion`, a vigil uid and tag;
+- unique panel ids (Grafana keys panel state, links and `viewPanel` by id);
+- every panel inside the 24-column grid, none overlapping another;
+- every datasource reference resolvable: a datasource variable of the dashboard, its default, or
+  one of Grafana's built-in sources;
+and across artefacts:
+- folders.json places every dashboard in exactly one folder;
+- every alert's `dashboard_url` opens an existing dashboard and panel, that panel reads every
+  recording-rule series the alert's expression reads, and for a threshold alert it has a threshold
+  step at the alert's number, coloured for the alert's severity.
+
+Each check returns messages; the CheckReport collects them, and check.py raises one CheckError.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+from urllib.parse import parse_qs, urlsplit
+
+import jsonschema
+import yaml
+
+from vigil.dashboards import DASHBOARDS_DIR, FOLDERS_FILE, PALETTE
+
+if TYPE_CHECKING:  # check.py imports this module to list its checks
+    from vigil.check import CheckReport
+
+# Datasource references by uid arrived in schema 36 (Grafana 9); older versions name datasources.
+MIN_SCHEMA_VERSION = 36
+GRID_COLUMNS = 24
+BUILTIN_DATASOURCES = {"-- Grafana --", "grafana", "-- Mixed --", "-- Dashboard --"}
+
+_GRID_POS = {"type": "object", "required": ["x", "y", "w", "h"],
+             "properties": {k: {"type": "integer"} for k in ("x", "y", "w", "h")}}
+_PANEL_CORE = {"type": "object", "required": ["id", "type", "gridPos"],
+               "properties": {"id": {"type": "integer"}, "type": {"type": "string", "minLength": 1},
+                              "gridPos": _GRID_POS}}
+_PANEL = {"type": "object", "required": ["id", "type", "gridPos"],
+          "properties": {"id": {"type": "integer"}, "type": {"type": "string", "minLength": 1},
+                         "title": {"type": "string"}, "gridPos": _GRID_POS,
+                         "panels": {"type": "array", "items": _PANEL_CORE},  # a row's
+                         "targets": {"type": "array", "items": {"type": "object", "required": ["refId"]}},
+                         "fieldConfig": {"type": "object", "required": ["defaults", "overrides"]}}}
+# The part of Grafana's dashboard model that Grafana itself needs to load a dashboard, plus vigil's
+# own conventions (uid format, `vigil` tag). The full schema lives outside the project; tests
+# validate against it when it is present.
+DASHBOARD_SHAPE: dict[str, Any] = {
+    "type": "object",
+    "required": ["uid", "title", "tags", "schemaVersion", "panels", "templating", "annotations"],
+    "properties": {
+        "uid": {"type": "string", "pattern": "^[a-z0-9-]{1,40}$"},
+        "title": {"type": "string", "minLength": 1},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "schemaVersion": {"type": "integer", "minimum": MIN_SCHEMA_VERSION},
+        "panels": {"type": "array", "items": _PANEL},
+        "templating": {"type": "object", "required": ["list"],
+                       "properties": {"list": {"type": "array", "items": {"type": "object",
+                                                                          "required": ["name", "type"]}}}},
+        "annotations": {"type": "object", "required": ["list"], "properties": {"list": {"type": "array"}}},
+    },
+}
+_VALIDATOR = jsonschema.Draft7Validator(DASHBOARD_SHAPE)
+
+
+# ------------------------------------------------------------------------------ per dashboard
+def flat_panels(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every panel, those inside rows included."""
+    return [q for p in doc.get("panels", []) for q in [p, *p.get("panels", [])]]
+
+
+def shape_problems(doc: Any) -> list[str]:
+    problems = []
+    for e in sorted(_VALIDATOR.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path))):
+        where = "/".join(map(str, e.absolute_path)) or "(top)"
+        problems.append(f"{where}: {e.message}")
+    if not problems and "vigil" not in doc["tags"]:
+        problems.append("tags: no `vigil` tag (the dashboards dropdown and deploy find vigil's dashboards by it)")
+    for p in flat_panels(doc) if not problems else []:
+        steps = p.get("fieldConfig", {}).get("defaults", {}).get("thresholds", {}).get("steps")
+        if steps is not None:
+            values = [s.get("value") for s in steps]
+            if not values or values[0] is not None or any(v is None for v in values[1:]) \
+                    or values[1:] != sorted(values[1:]):
+                problems.append(f"panel {p['id']}: threshold steps must start with a null base and rise: {values}")
+    return problems
+
+
+def id_problems(doc: dict[str, Any]) -> list[str]:
+    seen: dict[int, str] = {}
+    problems = []
+    for p in flat_panels(doc):
+        if p["id"] in seen:
+            problems.append(f"panel id {p['id']} used twice ({seen[p['id']]!r} and {p.get('title', '')!r})")
+        seen.setdefault(p["id"], p.get("title", ""))
+    return problems
+
+
+def grid_problems(doc: dict[str, Any]) -> list[str]:
+    """Top-level panels share one grid; a collapsed row's panels form their own."""
+    problems = []
+    grids = [doc["panels"]] + [p.get("panels", []) for p in doc["panels"] if p["type"] == "row" and p.get("collapsed")]
+    for panels in grids:
+        placed: list[tuple[int, int, int, int, int]] = []
+        for p in panels:
+            g = p["gridPos"]
+            x, y, w, h = g["x"], g["y"], g["w"], g["h"]
+            if w < 1 or h < 1 or x < 0 or y < 0 or x + w > GRID_COLUMNS:
+                problems.append(f"panel {p['id']}: gridPos x={x} w={w} y={y} h={h} is outside the "
+                                f"{GRID_COLUMNS}-column grid")
+            for oid, ox, oy, ow, oh in placed:
+                if x < ox + ow and ox < x + w and y < oy + oh and oy < y + h:
+                    problems.append(f"panel {p['id']} overlaps panel {oid}")
+            placed.append((p["id"], x, y, w, h))
+    return problems
+
+
+def _datasource_refs(node: Any, where: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == "datasource":
+                yield where, v
+            yield from _datasource_refs(v, f"{where}/{k}" if where else k)
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _datasource_refs(v, f"{where}/{i}")
+
+
+def datasource_problems(doc: dict[str, Any]) -> list[str]:
+    variables = {v["name"]: v for v in doc["templating"]["list"] if v.get("type") == "datasource"}
+    defaults = {str((v.get("current") or {}).get("value", "")) for v in variables.values()} - {""}
+    problems = []
+    for where, ref in _datasource_refs(doc):
+        if not isinstance(ref, dict) or "uid" not in ref:
+            problems.append(f"{where}: datasource {ref!r} is not a {{type, uid}} reference")
+            continue
+        uid = str(ref["uid"])
+        var = re.fullmatch(r"\$\{?(\w+)\}?", uid)
+        if var and var.group(1) not in variables:
+            problems.append(f"{where}: datasource ${{{var.group(1)}}} is not a datasource variable of this dashboard")
+        elif not var and uid not in defaults | BUILTIN_DATASOURCES:
+            problems.append(f"{where}: unknown datasource uid {uid!r} (known: "
+                            f"{', '.join(sorted(defaults | {'$' + v for v in variables}))})")
+    return problems
+
+
+def lint_dashboard(doc: Any) -> list[str]:
+    problems = shape_problems(doc)
+    if problems:  # the other checks assume the shape
+        return problems
+    return id_problems(doc) + grid_problems(doc) + datasource_problems(doc)
+
+
+# ------------------------------------------------------------------------------ across files
+def load_dashboards(out: Path) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """{path under out: dashboard} and the problems of files that are not JSON objects."""
+    docs, problems = {}, []
+    for path in sorted((out / DASHBOARDS_DIR).glob("*.json")):
+        rel = str(path.relative_to(out))
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            problems.append(f"{rel}: not JSON: {e}")
+            continue
+        docs[rel] = doc
+    return docs, problems
+
+
+def folder_problems(out: Path, docs: dict[str, dict[str, Any]]) -> list[str]:
+    path = out / FOLDERS_FILE
+    if not path.exists():
+        return [f"{FOLDERS_FILE}: missing"]
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    placed = [uid for f in manifest["folders"] for uid in f["dashboards"]] + list(manifest["general"])
+    problems = []
+    file_uids = {Path(rel).stem for rel in docs}
+    for rel, doc in docs.items():
+        if doc.get("uid") != Path(rel).stem:
+            problems.append(f"{rel}: uid {doc.get('uid')!r} differs from its file name")
+    for uid in sorted(file_uids):
+        if placed.count(uid) != 1:
+            problems.append(f"{FOLDERS_FILE}: dashboard {uid} is in {placed.count(uid)} folders, not 1")
+    problems += [f"{FOLDERS_FILE}: dashboard {uid} has no file" for uid in sorted(set(placed) - file_uids)]
+    folder_uids = [f["uid"] for f in manifest["folders"]]
+    problems += [f"{FOLDERS_FILE}: folder uid {uid} is not unique among folders and dashboards"
+                 for uid in sorted(set(folder_uids)) if folder_uids.count(uid) > 1 or uid in file_uids]
+    return problems
+
+
+_SELECTOR = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^{}]*)\}")
+_MATCHER = re.compile(r'([a-zA-Z_]\w*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"')
+_THRESHOLD = re.compile(r"^(?P<series>.+?)\s*(?P<op>[<>])\s*(?P<number>[-+]?(?:[0-9.]+(?:[eE][-+]?[0-9]+)?|Inf))\s*$")
+
+Selector = tuple[str, frozenset[tuple[str, str, str]]]
+
+
+def selectors(expr: str) -> set[Selector]:
+    """The `name{matchers}` series selectors of a PromQL expression (recording rules and ALERTS)."""
+    return {(m.group(1), frozenset(_MATCHER.findall(m.group(2)))) for m in _SELECTOR.finditer(expr)}
+
+
+def reads(panel: dict[str, Any], wanted: Selector) -> bool:
+    """True when a query of the panel selects the series `wanted` selects (maybe narrowed further,
+    e.g. by the instance picker)."""
+    name, matchers = wanted
+    return any(n == name and matchers <= m for t in panel.get("targets", []) for n, m in selectors(t.get("expr", "")))
+
+
+def _threshold_problem(panel: dict[str, Any], alert: dict[str, Any]) -> str | None:
+    match = _THRESHOLD.match(alert["expr"])
+    if not match:
+        return f"cannot read the threshold of `{alert['expr']}`"
+    number, severity = float(match["number"]), alert["labels"]["severity"]
+    steps = panel.get("fieldConfig", {}).get("defaults", {}).get("thresholds", {}).get("steps", [])
+    at = [i for i, s in enumerate(steps) if s.get("value") is not None and float(s["value"]) == number]
+    if not at:
+        return f"no threshold step at {match['number']} (steps: {[s.get('value') for s in steps][1:]})"
+    # Above (>): the step at the threshold colours the bad side. Below (<): the step before it does.
+    colour = steps[at[0]]["color"] if match["op"] == ">" else steps[at[0] - 1]["color"]
+    if colour != PALETTE[severity]:
+        return (f"the {'step at' if match['op'] == '>' else 'region below'} {match['number']} is {colour}, "
+                f"not {PALETTE[severity]} ({severity})")
+    return None
+
+
+def alert_panel_problems(rule_files: dict[str, dict[str, Any]], dashboards: dict[str, dict[str, Any]]) -> tuple[list[str], int]:
+    """rule_files: {path: rules document}; dashboards: {uid: dashboard}. Returns problems and how
+    many alerts were checked."""
+    problems, checked = [], 0
+    for path, doc in sorted(rule_files.items()):
+        for rule in (r for g in doc.get("groups") or [] for r in g.get("rules") or [] if "alert" in r):
+            checked += 1
+            name = f"{path}: alert {rule['alert']} ({rule['labels'].get('severity')})"
+            url = urlsplit(rule.get("annotations", {}).get("dashboard_url", ""))
+            uid = re.search(r"/d/([^/]+)", url.path)
+            if not uid or uid.group(1) not in dashboards:
+                problems.append(f"{name}: dashboard_url {url.geturl()!r} opens no generated dashboard")
+                continue
+            view = parse_qs(url.query).get("viewPanel")
+            if not view:
+                continue  # a service-wide alert (ServiceDown) opens the whole dashboard
+            panel = next((p for p in flat_panels(dashboards[uid.group(1)]) if str(p["id"]) == view[0]), None)
+            if panel is None:
+                problems.append(f"{name}: dashboard {uid.group(1)} has no panel {view[0]} (its viewPanel)")
+                continue
+            where = f"{name} → {uid.group(1)} panel {view[0]} ({panel.get('title', '')})"
+            for sel in sorted(selectors(rule["expr"]), key=str):
+                if not reads(panel, sel):
+                    matchers = ",".join(f'{k}{op}"{v}"' for k, op, v in sorted(sel[1]))
+                    problems.append(f"{where}: the panel does not read {sel[0]}{{{matchers}}}")
+            if rule["labels"].get("kind") == "threshold":
+                problem = _threshold_problem(panel, rule)
+                if problem:
+                    problems.append(f"{where}: {problem}")
+    return problems, checked
+
+
+# ------------------------------------------------------------------------------ the checks
+def check_dashboards(out: Path, report: CheckReport) -> None:
+    docs, problems = load_dashboards(out)
+    for rel, doc in docs.items():
+        problems += [f"{rel}: {p}" for p in lint_dashboard(doc)]
+    problems += folder_problems(out, docs)
+    if problems:
+        report.failures.append("dashboard lint:\n" + "\n".join(problems))
+    report.checked["dashboards (shape, panel ids, grid, datasources, folders)"] = len(docs)
+
+
+def check_alert_panels(out: Path, report: CheckReport) -> None:
+    docs, _ = load_dashboards(out)
+    dashboards = {doc["uid"]: doc for doc in docs.values() if isinstance(doc, dict) and "uid" in doc}
+    rule_files = {str(p.relative_to(out)): yaml.load(p.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
+                  for p in sorted((out / "prometheus" / "rules").glob("*.yaml"))}
+    problems, checked = alert_panel_problems(rule_files, dashboards)
+    if problems:
+        report.failures.append("alerts and their dashboard panels:\n" + "\n".join(problems))
+    report.checked["alerts deep-linked to a panel with their series and thresholds"] = checked

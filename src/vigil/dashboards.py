@@ -1,0 +1,95 @@
+"""Stage 4 for Grafana: a dashboard per service, the overview, and the folder manifest.
+
+- `grafana/dashboards/<uid>.json`: one per service (generators/grafana.jsonnet), plus the overview
+  (generators/overview.jsonnet);
+- `grafana/folders.json`: the folder of each department (uid, title) and the dashboards it holds,
+  for the deploy step (Grafana's dashboard JSON has no field for its folder).
+
+Each service dashboard is one Jsonnet evaluation, cached by content hash like the Prometheus rules;
+its key includes the dependencies it draws, so a change to redis-cache re-renders its dependants.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from vigil.errors import RenderError
+from vigil.model import Model, Service
+from vigil.render import Artefacts, Cache, evaluate, to_json
+
+# Grafana's named colours, by meaning. The generators colour threshold steps with these and
+# dashboard_checks.py checks that a step has its alert's severity colour: one definition for both.
+PALETTE: dict[str, str] = {
+    "critical": "red",
+    "warning": "orange",
+    "ok": "green",
+    "trend": "purple",   # the predict_linear projection
+    "band": "blue",      # the anomaly baseline band
+}
+OVERVIEW_UID = "vigil-overview"
+DASHBOARDS_DIR = "grafana/dashboards"
+FOLDERS_FILE = "grafana/folders.json"
+
+# What a dependant's dashboard and the overview read of a service: leaving out the rest keeps the
+# Jsonnet input (and the cache key) small, so editing one service re-renders only what shows it.
+_METRIC_KEYS = ("id", "title", "description", "unit", "grafana_unit", "direction", "record", "by", "thresholds",
+                "trend", "anomaly", "panel_id", "dashboard_url")
+
+
+def dependency_view(service: Service) -> dict[str, Any]:
+    return {"name": service["name"], "description": service["description"], "dashboard": service["dashboard"],
+            "metrics": [{k: m[k] for k in _METRIC_KEYS} for m in service["metrics"]]}  # type: ignore[literal-required]
+
+
+def overview_view(service: Service) -> dict[str, Any]:
+    return {"name": service["name"], "description": service["description"], "tier": service["tier"],
+            "customer_facing": service["customer_facing"], "dashboard": service["dashboard"],
+            "slos": [slo["name"] for slo in service["slos"]]}
+
+
+def overview_link(model: Model) -> dict[str, str]:
+    return {"uid": OVERVIEW_UID, "title": "Service overview",
+            "url": f"{model['settings']['grafana_url']}/d/{OVERVIEW_UID}/overview"}
+
+
+def dashboard_path(uid: str) -> str:
+    return f"{DASHBOARDS_DIR}/{uid}.json"
+
+
+def render(model: Model, cache: Cache) -> Artefacts:
+    """Every dashboard and the folder manifest, keyed by path under output/."""
+    settings = model["settings"]
+    overview = overview_link(model)
+    by_name = {s["name"]: s for s in model["services"]}
+    _check_uids(model)
+    out: Artefacts = {}
+    for service in model["services"]:
+        deps = [dependency_view(by_name[d]) for d in service["dependencies"] if d in by_name]
+
+        def one(service: Service = service, deps: list[dict[str, Any]] = deps) -> Artefacts:
+            doc = evaluate("grafana.jsonnet", service=service, deps=deps, settings=settings,
+                                  palette=PALETTE, overview=overview)
+            return {dashboard_path(service["dashboard"]["uid"]): to_json(doc)}
+        out.update(cache.get_or_render(["grafana", service, deps, settings, PALETTE, overview], one))
+
+    services = [overview_view(s) for s in model["services"]]
+
+    def both() -> Artefacts:
+        doc = evaluate("overview.jsonnet", services=services, settings=settings, palette=PALETTE,
+                              overview=overview)
+        return {dashboard_path(OVERVIEW_UID): to_json(doc["dashboard"]),
+                FOLDERS_FILE: to_json(doc["folders"])}
+    out.update(cache.get_or_render(["grafana-overview", services, settings, PALETTE, overview], both))
+    return out
+
+
+def _check_uids(model: Model) -> None:
+    """Two dashboards (or a dashboard and a folder: older Grafana stores both in one table) with one
+    uid would overwrite each other, in output/ and in Grafana."""
+    uids = Counter([OVERVIEW_UID] + [s["dashboard"]["uid"] for s in model["services"]]
+                   + sorted({s["dashboard"]["folder_uid"] for s in model["services"]}))
+    clashes = sorted(uid for uid, n in uids.items() if n > 1)
+    if clashes:
+        raise RenderError(f"dashboard/folder uid used twice: {', '.join(clashes)} "
+                          f"(`{OVERVIEW_UID}` is the overview's; rename the service or department)")

@@ -21,22 +21,27 @@ from vigil.testcases import service_tests
 PARALLEL_FROM = 24
 
 
-def render_service(service: Service, settings: Settings) -> dict[str, Any]:
-    """{"files": {path: text}, "warnings": [...]} for one service."""
-    name = service["name"]
-    # The generator needs no test fixtures; leaving them out makes its input a third smaller.
-    lean = {**service, "metrics": [{k: v for k, v in m.items() if k != "test"} for m in service["metrics"]],
+def _lean(service: Service) -> Service:
+    """The service without its test fixtures: the generator needs none, and its input shrinks."""
+    return {**service, "metrics": [{k: v for k, v in m.items() if k != "test"} for m in service["metrics"]],  # type: ignore[typeddict-item]
             "slos": [{k: v for k, v in s.items() if k != "test"} for s in service["slos"]]}
-    rules = render.evaluate("prometheus.jsonnet", service=lean, settings=settings)
-    tests, skipped = service_tests(service, settings, rules, f"../rules/{name}.yaml")
-    return {"files": {f"prometheus/rules/{name}.yaml": render.to_yaml(rules),
-                      f"prometheus/tests/{name}.test.yaml": render.to_yaml(tests)},
-            "warnings": skipped}
+
+
+def render_services(services: list[Service], settings: Settings) -> list[dict[str, Any]]:
+    """[{"files": {path: text}, "warnings": [...]}] for each service, in order."""
+    all_rules = render.evaluate_each("prometheus.jsonnet", "service", [_lean(s) for s in services], settings=settings)
+    out = []
+    for service, rules in zip(services, all_rules):
+        name = service["name"]
+        tests, skipped = service_tests(service, settings, rules, f"../rules/{name}.yaml")
+        out.append({"files": {f"prometheus/rules/{name}.yaml": render.to_yaml(rules),
+                              f"prometheus/tests/{name}.test.yaml": render.to_yaml(tests)},
+                    "warnings": skipped})
+    return out
 
 
 def _render_chunk(args: tuple[list[Service], Settings]) -> list[dict[str, Any]]:
-    services, settings = args
-    return [render_service(s, settings) for s in services]
+    return render_services(*args)
 
 
 def render_all(model: Model, cache: Cache, workers: int | None = None) -> tuple[Artefacts, list[str]]:
@@ -53,7 +58,7 @@ def render_all(model: Model, cache: Cache, workers: int | None = None) -> tuple[
             results[service["name"]] = hit
     workers = workers or os.cpu_count() or 1
     if len(todo) < PARALLEL_FROM or workers == 1:
-        fresh = [render_service(s, settings) for s in todo]
+        fresh = render_services(todo, settings) if todo else []
     else:
         # Interleaved chunks, a few per worker, so that one slow service does not idle a core.
         # "spawn", not "fork": the Go runtime inside gojsonnet does not survive a fork.

@@ -7,6 +7,7 @@ with a message meant for the user; the validator attaches file and line.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 BYTE_UNITS = {
@@ -23,6 +24,7 @@ _PLAIN = re.compile(rf"^{_NUMBER}$")
 UNITS = ("ratio", "seconds", "bytes", "bytes_per_second", "per_second", "count")
 
 
+@lru_cache(maxsize=4096)  # a catalog repeats the same few durations thousands of times
 def parse_duration(text: str | int | float) -> float:
     """`90s`, `1h30m`, `300ms` or a bare number of seconds → seconds."""
     if isinstance(text, bool):
@@ -45,6 +47,7 @@ def parse_duration(text: str | int | float) -> float:
     return total
 
 
+@lru_cache(maxsize=4096)
 def format_duration(seconds: float) -> str:
     """Seconds → the shortest Prometheus duration (`3600` → `1h`, `90` → `1m30s`)."""
     ms = round(seconds * 1000)

@@ -73,3 +73,20 @@ def test_generated_tests_cover_every_alert(example_output):
         asserted = {a["alertname"] for t in tests["tests"] for a in t["alert_rule_test"]}
         firing = {a["alertname"] for t in tests["tests"] for a in t["alert_rule_test"] if a["exp_alerts"]}
         assert names == asserted == firing, (rules_file.name, names - firing)
+
+
+def test_passed_tests_are_remembered_by_content(example_output, tmp_path):
+    """A second `vigil check` skips tests that passed, but a changed rule file runs them again."""
+    require("promtool")
+    from vigil.errors import CheckError
+    out = tmp_path / "out"
+    shutil.copytree(example_output, out)
+    first = check_output(out, tests=True, cache_dir=tmp_path / "cache")
+    assert first.checked["of them already known to pass (cache)"] == 0
+    second = check_output(out, tests=True, cache_dir=tmp_path / "cache")
+    assert second.checked["of them already known to pass (cache)"] == second.checked["rule test files (promtool test rules)"]
+    rules = out / "prometheus" / "rules" / "checkout.yaml"
+    rules.write_text(rules.read_text().replace("{{ $value | humanizePercentage }}, above the critical",
+                                               "{{ $value | humanize }}, above the critical", 1))
+    with pytest.raises(CheckError, match="checkout.test.yaml"):
+        check_output(out, tests=True, cache_dir=tmp_path / "cache")

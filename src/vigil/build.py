@@ -92,7 +92,7 @@ def build(catalog: Path, out: Path, *, run_checks: bool = True, run_tests: bool 
             write_tree(artefacts, staging)
         if run_checks:
             with _timed(report, "check"):
-                report.check = check_output(staging, tests=run_tests)
+                report.check = check_output(staging, tests=run_tests, cache_dir=cache_dir)
         replace_dir(staging, out)
     finally:
         if staging.exists():

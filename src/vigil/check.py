@@ -16,6 +16,7 @@ from typing import Callable, Iterable
 from vigil.alertmanager import check_alertmanager
 from vigil.dashboard_checks import check_alert_panels, check_dashboards
 from vigil.errors import CheckError
+from vigil.render import Cache
 from vigil.stack import tools
 
 
@@ -23,6 +24,9 @@ from vigil.stack import tools
 class CheckReport:
     checked: dict[str, int] = field(default_factory=dict)   # what → how many files
     failures: list[str] = field(default_factory=list)
+    # Where passed unit tests are remembered (by the content of the test and its rules, and the
+    # promtool version), so that `vigil check` re-runs only what changed. None: run everything.
+    cache: Cache | None = None
 
 
 def _files(out: Path, pattern: str) -> list[str]:
@@ -55,12 +59,31 @@ def check_rules(out: Path, report: CheckReport) -> None:
 
 
 def test_rules(out: Path, report: CheckReport) -> None:
+    """`promtool test rules` on every generated test file not already known to pass."""
     tests = out / "prometheus" / "tests"
     files = sorted(p.name for p in tests.glob("*.test.yaml"))
-    for result in tools.run_parallel("promtool", ["test", "rules"], files, cwd=tests):
+    cache = report.cache or Cache(None)
+    version = tools.versions(["promtool"])["promtool"] if report.cache else ""
+    keys = {f: cache.key(["promtool test rules", version, (tests / f).read_text(encoding="utf-8"),
+                          (out / "prometheus" / "rules" / f.replace(".test.yaml", ".yaml")).read_text(encoding="utf-8")])
+            for f in files} if report.cache else {}
+    todo = [f for f in files if not (report.cache and cache.load(keys[f]))]
+    for result in tools.run_parallel("promtool", ["test", "rules"], todo, cwd=tests):
         if not result.ok:
             report.failures.append("promtool test rules:\n" + _only_failures(result.output))
+        for f in _passed_tests(result, todo):
+            if report.cache:
+                cache.store(keys[f], True)
     report.checked["rule test files (promtool test rules)"] = len(files)
+    if report.cache:
+        report.checked["of them already known to pass (cache)"] = len(files) - len(todo)
+
+
+def _passed_tests(result: tools.Result, files: Iterable[str]) -> list[str]:
+    """The files a `promtool test rules` run reports SUCCESS for."""
+    blocks = re.split(r"\n(?=Unit Testing: )", result.output.strip())
+    return [f for f in files if f in result.args and any(b.split("\n", 1)[0].strip().endswith(f) and "SUCCESS" in b
+                                                         and "FAILED" not in b for b in blocks)]
 
 
 def _failed_files(result: tools.Result, candidates: Iterable[str]) -> list[str]:
@@ -87,10 +110,10 @@ FAST_CHECKS += [check_dashboards, check_alert_panels]  # dashboard lint; alerts 
 SLOW_CHECKS: list[Callable[[Path, CheckReport], None]] = [test_rules]
 
 
-def check_output(out: Path, *, tests: bool = True) -> CheckReport:
+def check_output(out: Path, *, tests: bool = True, cache_dir: Path | None = None) -> CheckReport:
     """Run every check on `out` (the unit tests too unless tests=False); raise CheckError listing
-    every failure."""
-    report = CheckReport()
+    every failure. With a cache_dir, unit tests already known to pass are not run again."""
+    report = CheckReport(cache=Cache(cache_dir) if cache_dir else None)
     for check in FAST_CHECKS + (SLOW_CHECKS if tests else []):
         check(out, report)
     if report.failures:

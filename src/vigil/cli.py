@@ -88,11 +88,14 @@ def build(ctx: Context, run_tests: bool, no_check: bool, cache: Path, no_cache: 
 
 @cli.command()
 @paths
+@click.option("--cache", type=click.Path(path_type=Path), default=Path(".vigil-cache"), show_default=True,
+              help="Remember passed unit tests by content; re-run only what changed.")
+@click.option("--no-cache", is_flag=True, help="Run every unit test.")
 @click.pass_obj
-def check(ctx: Context) -> None:
+def check(ctx: Context, cache: Path, no_cache: bool) -> None:
     """Run every check on an existing output directory."""
     from vigil.check import check_output
-    report = check_output(ctx.out)
+    report = check_output(ctx.out, cache_dir=None if no_cache else cache)
     for what, count in report.checked.items():
         click.echo(f"ok: {count} {what}")
 
@@ -123,6 +126,106 @@ def preview(ctx: Context, prometheus_url: str, dest: Path, uids: tuple[str, ...]
     for shot in draw(ctx.out, prometheus_url, dest, uids=uids, range_seconds=parse_duration(time_range)):
         click.echo(f"{shot.path}: {len(shot.panels)} panels, {sum(p.series for p in shot.panels)} series")
         _warn([f"{shot.uid} panel {p.id} ({p.title}): {p.error}" for p in shot.panels if p.error])
+
+
+def _deploy_options(ctx: Context, from_dir: Path | None, only: tuple[str, ...], prune: bool, dry_run: bool,
+                    no_unit_tests: bool, verbose: bool) -> Any:
+    from vigil.deploy.run import Options
+    return Options(catalog=ctx.catalog, from_dir=from_dir, only=only, prune=prune, dry_run=dry_run,
+                   unit_tests=not no_unit_tests, verbose=verbose, progress=True)
+
+
+_ONLY = click.Choice(["prometheus", "alertmanager", "grafana"])
+
+
+@cli.command()
+@paths
+@click.option("--from", "from_dir", type=click.Path(path_type=Path), default=None,
+              help="Compare an already built directory (re-checked) instead of building the catalog.")
+@click.option("--only", multiple=True, type=_ONLY, help="Only this target (repeatable).")
+@click.option("--prune", is_flag=True, help="Show what deploy --prune would remove.")
+@click.option("--no-unit-tests", is_flag=True, help="Skip the generated promtool unit tests.")
+@click.option("-v", "--verbose", is_flag=True, help="Show a unified diff of each changed object (never secrets).")
+@click.pass_obj
+def diff(ctx: Context, from_dir: Path | None, only: tuple[str, ...], prune: bool, no_unit_tests: bool,
+         verbose: bool) -> None:
+    """What deploy would change, per target: added (+), changed (~), removed (-)."""
+    from vigil.deploy.run import diff as run_diff
+    report = run_diff(_deploy_options(ctx, from_dir, only, prune, False, no_unit_tests, verbose))
+    click.echo(report.text())
+
+
+@cli.command()
+@paths
+@click.option("--from", "from_dir", type=click.Path(path_type=Path), default=None,
+              help="Deploy an already built directory (re-checked) instead of building the catalog.")
+@click.option("--only", multiple=True, type=_ONLY, help="Only this target (repeatable).")
+@click.option("--prune", is_flag=True, help="Also remove what vigil owns and the build no longer has.")
+@click.option("--dry-run", is_flag=True, help="Build, check and plan; push nothing.")
+@click.option("--no-unit-tests", is_flag=True, help="Skip the generated promtool unit tests (CI ran them).")
+@click.option("-v", "--verbose", is_flag=True, help="Show a unified diff of each changed object (never secrets).")
+@click.pass_obj
+def deploy(ctx: Context, from_dir: Path | None, only: tuple[str, ...], prune: bool, dry_run: bool,
+           no_unit_tests: bool, verbose: bool) -> None:
+    """Build and check, then push to the targets configured in the environment (docs/deploy.md)."""
+    from vigil.deploy.run import deploy as run_deploy
+    from vigil.errors import DeployError
+    report = run_deploy(_deploy_options(ctx, from_dir, only, prune, dry_run, no_unit_tests, verbose))
+    click.echo(report.text())
+    if report.failed:
+        raise DeployError("deploy failed; see the report above")
+
+
+@cli.group()
+def stack() -> None:
+    """A local Prometheus + Alertmanager + demo exporter + webhook sink (state in .vigil-stack/)."""
+
+
+_STATE = click.option("--dir", "state_dir", type=click.Path(path_type=Path), default=Path(".vigil-stack"),
+                      show_default=True, help="Where the stack keeps its config, data, logs and pids.")
+
+
+@stack.command("up")
+@paths
+@_STATE
+@click.pass_obj
+def stack_up(ctx: Context, state_dir: Path) -> None:
+    """Start the stack (or report it running); print the environment to deploy to it."""
+    from vigil.stack.local import up
+    click.echo(up(state_dir, ctx.catalog).describe())
+
+
+@stack.command("down")
+@_STATE
+def stack_down(state_dir: Path) -> None:
+    """Stop every process the stack started."""
+    from vigil.stack.local import down
+    click.echo(down(state_dir))
+
+
+@stack.command("status")
+@_STATE
+def stack_status(state_dir: Path) -> None:
+    """Each component: its pid, its URL, and whether it answers."""
+    from vigil.stack.local import status
+    click.echo(status(state_dir))
+
+
+@cli.command()
+@paths
+@_STATE
+@click.option("--service", default="checkout", show_default=True, help="The service to break.")
+@click.option("--fault", default="error_spike", show_default=True,
+              type=click.Choice(["error_spike", "latency", "memory_leak", "dead"]), help="What goes wrong.")
+@click.option("--timeout", default=300.0, show_default=True, help="Give up after this many seconds.")
+@click.pass_obj
+def drill(ctx: Context, state_dir: Path, service: str, fault: str, timeout: float) -> None:
+    """Break a service on the local stack and show when each department was told (`vigil stack up` first)."""
+    from vigil.stack.drill import DrillError, run_drill
+    result = run_drill(state_dir, ctx.catalog, service, fault, timeout=timeout, echo=click.echo)
+    click.echo(result.text())
+    if not result.complete:
+        raise DrillError(f"not every department was told within {timeout:g}s")
 
 
 def main(argv: list[str] | None = None) -> None:

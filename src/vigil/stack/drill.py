@@ -1,0 +1,264 @@
+"""`vigil drill`: break one service on the local stack and measure the whole chain, from the
+fault to each department's channel, against its floor.
+
+1. A copy of the catalog with short timings (drill_catalog): 1s scrape and evaluation intervals;
+   every channel a webhook on the stack's sink (the operations channel keeps its ${ENV} URL, which
+   the drill resolves at deploy like any secret); group_wait 1s; "office hours" always on; and
+   for the drilled key metric, `for: 5s` and a 15s rate window. The thresholds are the catalog's.
+2. It is built, checked and deployed to the stack with `vigil deploy` (stack/local.py's env).
+3. The fault starts at the demo exporter; the drill polls Prometheus (the alert's state) and the
+   sink (who was told) until every department the propagation policy names has been told, or
+   the timeout passes. The fault is always cleared afterwards.
+
+The floor of the detection latency is scrape interval + evaluation interval + `for` + group_wait:
+the time the pipeline needs by construction, before any real delay.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+import requests
+import yaml
+
+from vigil.alertmanager import expected_receivers, service_alerts
+from vigil.errors import VigilError
+from vigil.stack.local import require
+
+SCRAPE_S, EVAL_S, FOR_S, GROUP_WAIT_S, WINDOW = 1.0, 1.0, 5.0, 1.0, "15s"
+# The key metric a fault shows in, by preference; `up` is the ServiceDown alert every service has.
+FAULT_METRICS = {"error_spike": ("error_ratio", "failure_rate", "redelivery_rate", "hit_ratio", "deadlocks"),
+                 "latency": ("latency_p99", "replication_lag", "queue_ready"),
+                 "memory_leak": ("heap_usage", "memory_usage"),
+                 "dead": ("up",)}
+POLL = 0.25
+
+
+class DrillError(VigilError):
+    """The drill could not run, or not every expected department was told in time."""
+
+    exit_code = 9
+
+
+@dataclass
+class Told:
+    receiver: str
+    at: float                    # when the sink received it (unix seconds)
+    alertname: str
+    severity: str
+
+
+@dataclass
+class DrillResult:
+    service: str
+    fault: str
+    alertname: str
+    severity: str
+    expected: list[str]
+    floor: dict[str, float]                          # receiver → floor in seconds
+    floor_parts: dict[str, float] = field(default_factory=dict)
+    fault_at: float = 0.0
+    pending_at: float | None = None
+    fired_at: float | None = None
+    told: dict[str, Told] = field(default_factory=dict)           # expected receiver → first notification
+    others: list[Told] = field(default_factory=list)              # other notifications about the service
+
+    @property
+    def complete(self) -> bool:
+        return all(r in self.told for r in self.expected)
+
+    def latency(self, receiver: str) -> float | None:
+        return self.told[receiver].at - self.fault_at if receiver in self.told else None
+
+    def text(self) -> str:
+        def at(t: float) -> str:
+            return f"{f'+{t - self.fault_at:.1f}s':>7}  {datetime.fromtimestamp(t).strftime('%H:%M:%S.%f')[:-4]}"
+        events = [(self.fault_at, f"fault began: {self.fault} on {self.service} (demo exporter)")]
+        if self.pending_at:
+            events.append((self.pending_at, f"{self.alertname} ({self.severity}) pending (Prometheus activeAt)"))
+        if self.fired_at:
+            events.append((self.fired_at, f"{self.alertname} ({self.severity}) firing (Prometheus)"))
+        events += [(t.at, f"{t.receiver} told") for t in self.told.values()]
+        events += [(t.at, f"{t.receiver} told: {t.alertname} ({t.severity})") for t in self.others]
+        lines = [f"drill: {self.service}, {self.fault} → {self.alertname} ({self.severity})", ""]
+        lines += [f"  {at(t)}  {what}" for t, what in sorted(events)]
+        parts = " + ".join(f"{k} {v:g}s" for k, v in self.floor_parts.items())
+        lines += ["", f"detection latency, fault → department told, against its floor ({parts}):"]
+        for receiver in self.expected:
+            got = self.latency(receiver)
+            shown = f"{got:6.1f}s" if got is not None else "not told"
+            lines.append(f"  {receiver:<22} {shown:>8}   floor {self.floor[receiver]:.1f}s")
+        lines.append("")
+        lines.append("every expected department was told" if self.complete else
+                     "NOT told: " + ", ".join(r for r in self.expected if r not in self.told))
+        return "\n".join(lines)
+
+
+# --- the catalog variant ---------------------------------------------------------------------------
+
+def drill_catalog(catalog: Path, dest: Path, sink: str, service: str, key_metric: str) -> dict[str, str]:
+    """Write the short-timing copy to dest; return the environment its ${ENV} references need."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(catalog, dest)
+    settings = yaml.safe_load((dest / "vigil.yaml").read_text()) or {}
+    settings.update(scrape_interval=f"{SCRAPE_S:g}s", evaluation_interval=f"{EVAL_S:g}s")
+    (dest / "vigil.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+    doc = yaml.safe_load((dest / "departments.yaml").read_text())
+    doc["defaults"] = {"group_wait": f"{GROUP_WAIT_S:g}s", "group_interval": "1s", "repeat_interval": "1h"}
+    doc["time_intervals"] = {name: {"weekdays": ["sunday:saturday"]} for name in doc.get("time_intervals") or {}}
+    env: dict[str, str] = {}
+    for dept in doc["departments"]:
+        for key in ("group_wait", "group_interval", "repeat_interval"):
+            dept.pop(key, None)
+        channels = {}
+        for name, spec in dept["channels"].items():
+            url = f"{sink}/{dept['id']}/{name}"
+            ref = next((v["url"] for v in spec.values() if isinstance(v, dict) and "${" in str(v.get("url", ""))), None)
+            if ref:   # keep the secret reference: the deploy resolves it from the environment
+                env[ref.strip("${}")] = url
+                url = ref
+            channels[name] = {"webhook": {"url": url}}
+        dept["channels"] = channels
+    (dest / "departments.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    if key_metric != "up":
+        path = next(p for p in (dest / "services").glob("*.yaml") if yaml.safe_load(p.read_text())["name"] == service)
+        svc = yaml.safe_load(path.read_text())
+        metrics = svc.setdefault("metrics", {}) or {}
+        svc["metrics"] = metrics
+        metrics.setdefault(key_metric, {}).update({"for": f"{FOR_S:g}s", "window": WINDOW})
+        path.write_text(yaml.safe_dump(svc, sort_keys=False))
+    return env
+
+
+def _target(model: dict[str, Any], service: str, fault: str) -> tuple[dict[str, Any], dict[str, str], float]:
+    """(the service, the labels of the alert the drill waits for, its `for` in seconds)."""
+    services = {s["name"]: s for s in model["services"]}
+    if service not in services:
+        raise DrillError(f"no service {service} in the catalog ({', '.join(sorted(services))})")
+    svc = services[service]
+    alerts = {(a["key_metric"], a["severity"], a["kind"]): a for a in service_alerts(svc)}
+    for key in FAULT_METRICS[fault]:
+        for severity in ("critical", "warning"):
+            kind = "absent" if key == "up" else "threshold"
+            if (key, severity, kind) in alerts:
+                metric = next((m for m in svc["metrics"] if m["id"] == key), None)
+                wait = svc["service_down"]["for_seconds"] if key == "up" else \
+                    next(t["for_seconds"] for t in metric["thresholds"] if t["severity"] == severity)  # type: ignore[index]
+                return svc, alerts[(key, severity, kind)], float(wait)
+    raise DrillError(f"{service} has no key metric that {fault} shows in (looked for {', '.join(FAULT_METRICS[fault])})")
+
+
+def _key_metric(catalog: Path, service: str, fault: str) -> str:
+    from vigil.build import BuildReport, compile_catalog
+    _, model = compile_catalog(catalog, BuildReport())
+    return _target(model, service, fault)[1]["key_metric"]  # type: ignore[arg-type]
+
+
+# --- the run ---------------------------------------------------------------------------------------
+
+def run_drill(state_dir: Path, catalog: Path, service: str, fault: str, *, timeout: float = 300.0,
+              echo: Callable[[str], None] = print) -> DrillResult:
+    from vigil.build import BuildReport, build, compile_catalog
+    from vigil.deploy.run import Options, deploy
+    stack = require(state_dir)
+    work = stack.dir / "drill"
+    key = _key_metric(catalog, service, fault)
+    env = drill_catalog(catalog, work / "catalog", stack.url("sink"), service, key)
+    _, model = compile_catalog(work / "catalog", BuildReport())
+    svc, labels, wait = _target(model, service, fault)   # type: ignore[arg-type]
+    receivers = expected_receivers(model["departments"], labels)
+    group_wait = {d["id"]: _seconds(d["group_wait"]) for d in model["departments"]["departments"]}
+    parts = {"scrape": SCRAPE_S, "evaluation": EVAL_S, "for": wait, "group_wait": GROUP_WAIT_S}
+    result = DrillResult(service, fault, labels["alertname"], labels["severity"], receivers,
+                         {r: SCRAPE_S + EVAL_S + wait + group_wait[r.split("/")[0]] for r in receivers}, parts)
+
+    echo(f"building and deploying the drill catalog ({work / 'catalog'}) to the stack ...")
+    out = work / "output"
+    build(work / "catalog", out, run_checks=True, run_tests=False, cache_dir=stack.dir / "cache")
+    report = deploy(Options(catalog=work / "catalog", from_dir=out, unit_tests=False, prune=True), {**stack.env, **env})
+    echo(report.text())
+    if report.failed:
+        raise DrillError("the drill catalog did not deploy; see the report above")
+
+    exporter, prom, sink = stack.url("exporter"), stack.url("prometheus"), stack.url("sink")
+    requests.delete(f"{exporter}/fault", params={"service": service}, timeout=5)
+    echo(f"waiting for {service} to be healthy (no {labels['alertname']} active) ...")
+    _until(lambda: _alert(prom, labels) is None and _scraped(prom, svc), min(timeout, 120),
+           f"{service} did not settle: {labels['alertname']} stays active or its targets are down")
+    cursor = len(requests.get(f"{sink}/notifications", timeout=5).json())
+    started = requests.post(f"{exporter}/fault", params={"service": service, "kind": fault, "ramp": 30}, timeout=5)
+    if started.status_code != 200:
+        raise DrillError(f"the exporter refused the fault: {started.text}")
+    result.fault_at = float(started.json()["started"])
+    echo(f"fault {fault} injected into {service}; waiting for {', '.join(receivers)} ...")
+    try:
+        _until(lambda: _observe(result, prom, sink, cursor, labels), timeout,
+               "not every expected department was told", fail=False)
+    finally:
+        requests.delete(f"{exporter}/fault", params={"service": service}, timeout=5)
+    return result
+
+
+def _seconds(value: Any) -> float:
+    from vigil.units import parse_duration
+    return float(parse_duration(value))
+
+
+def _until(done: Callable[[], bool], timeout: float, message: str, fail: bool = True) -> bool:
+    """Poll `done` every POLL seconds, at most `timeout` seconds (bounded: never a busy wait)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if done():
+            return True
+        time.sleep(POLL)
+    if fail:
+        raise DrillError(message)
+    return False
+
+
+def _alert(prom: str, labels: dict[str, str]) -> dict[str, Any] | None:
+    alerts = requests.get(f"{prom}/api/v1/alerts", timeout=5).json()["data"]["alerts"]
+    return next((a for a in alerts if a["labels"].get("alertname") == labels["alertname"]
+                 and a["labels"].get("service") == labels["service"]
+                 and a["labels"].get("severity") == labels["severity"]), None)
+
+
+def _scraped(prom: str, svc: dict[str, Any]) -> bool:
+    matchers = ",".join(f'{k}="{v}"' for k, v in svc["selector"].items())
+    got = requests.get(f"{prom}/api/v1/query", params={"query": f"up{{{matchers}}} == 1"}, timeout=5).json()
+    return bool(got["data"]["result"])
+
+
+def _parse_time(text: str) -> float:
+    # Go writes nanoseconds (2024-01-01T00:00:00.123456789Z); Python's fromisoformat takes microseconds.
+    head, _, frac = text.rstrip("Z").partition(".")
+    return datetime.fromisoformat(head + "+00:00").timestamp() + (float("0." + frac) if frac else 0.0)
+
+
+def _observe(result: DrillResult, prom: str, sink: str, cursor: int, labels: dict[str, str]) -> bool:
+    alert = _alert(prom, labels)
+    if alert and result.pending_at is None:
+        result.pending_at = _parse_time(alert["activeAt"])
+    if alert and alert["state"] == "firing" and result.fired_at is None:
+        result.fired_at = time.time()
+    seen = {(t.receiver, t.alertname, t.severity) for t in result.others}
+    for note in requests.get(f"{sink}/notifications", params={"since": cursor}, timeout=5).json():
+        for a in note["alerts"]:
+            lab = a["labels"]
+            if lab.get("service") != labels["service"] or a["status"] != "firing":
+                continue
+            receiver = note["receiver"] or note["channel"]
+            if lab.get("alertname") == labels["alertname"] and lab.get("severity") == labels["severity"]:
+                if result.fired_at is None or a.get("startsAt"):
+                    result.fired_at = min(result.fired_at or time.time(), _parse_time(a["startsAt"]))
+                result.told.setdefault(receiver, Told(receiver, note["received"], lab["alertname"], lab["severity"]))
+            elif (receiver, lab.get("alertname"), lab.get("severity")) not in seen:
+                result.others.append(Told(receiver, note["received"], lab.get("alertname", "?"), lab.get("severity", "?")))
+                seen.add((receiver, lab.get("alertname"), lab.get("severity")))
+    return result.complete

@@ -25,7 +25,7 @@ RECORDS = ['service:request_rate:rate5m{service="checkout"}', 'service:error_rat
 
 
 @pytest.mark.parametrize("value, unit, text", [
-    (0.0125, "percentunit", "1.25%"), (0.4, "s", "400 ms"), (90, "s", "1.5 min"), (3 * 1024**2, "bytes", "3 MiB"),
+    (0.0125, "percentunit", "1.25%"), (0.4, "s", "400 ms"), (0, "s", "0 s"), (90, "s", "1.5 min"), (3 * 1024**2, "bytes", "3 MiB"),
     (2048, "Bps", "2 KiB/s"), (12.5, "ops", "12.5 ops/s"), (14.4, "suffix:×", "14.4×"), (1500, "short", "1.5 K"),
     (0.99912, "percentunit", "99.91%"),
 ])
@@ -73,3 +73,12 @@ def test_preview_draws_every_panel_from_a_real_prometheus(example_output: Path, 
         assert [(p.id, p.error) for p in shot.panels if p.error] == []
     drawn = {p.title: p.series for p in shots[0].panels}
     assert drawn["Error ratio"] >= 1 and drawn["Request rate"] >= 1 and drawn["Critical alerts"] == 1
+
+
+def test_vigil_preview_command_reports_a_missing_dashboard(example_output: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from vigil.cli import main
+    with pytest.raises(SystemExit) as exit_:
+        main(["preview", "--out", str(example_output), "--prometheus", "http://127.0.0.1:9",
+              "--dashboard", "vigil-nope", "--dest", str(tmp_path)])
+    assert exit_.value.code == 1 and "no dashboard vigil-nope" in capsys.readouterr().err

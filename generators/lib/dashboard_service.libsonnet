@@ -56,9 +56,10 @@ local sloSelector(s, slo) = '{service="' + s.name + '",slo="' + slo.name + '"}';
                        ]);
     local bandStyle = { color: { fixedColor: palette.band, mode: 'fixed' }, 'custom.fillOpacity': 15, 'custom.lineWidth': 0 };
     local thresholded = std.length(m.thresholds) > 0;
+    local rules = alertText(m);
     panels.timeseries(id,
                       title,
-                      m.description + (if alertText(m) == '' then '' else ' Alerts: ' + alertText(m) + '.'),
+                      m.description + (if rules == '' then '' else ' Alerts: ' + rules + '.'),
                       m.grafana_unit,
                       targets,
                       $.metricThresholds(m, palette),

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 from urllib.parse import parse_qs, urlsplit
 
-import jsonschema
 import yaml
 
 from vigil.dashboards import DASHBOARDS_DIR, FOLDERS_FILE, PALETTE
@@ -36,36 +35,11 @@ MIN_SCHEMA_VERSION = 36
 GRID_COLUMNS = 24
 BUILTIN_DATASOURCES = {"-- Grafana --", "grafana", "-- Mixed --", "-- Dashboard --"}
 
-_GRID_POS = {"type": "object", "required": ["x", "y", "w", "h"],
-             "properties": {k: {"type": "integer"} for k in ("x", "y", "w", "h")}}
-_PANEL_CORE = {"type": "object", "required": ["id", "type", "gridPos"],
-               "properties": {"id": {"type": "integer"}, "type": {"type": "string", "minLength": 1},
-                              "gridPos": _GRID_POS}}
-_PANEL = {"type": "object", "required": ["id", "type", "gridPos"],
-          "properties": {"id": {"type": "integer"}, "type": {"type": "string", "minLength": 1},
-                         "title": {"type": "string"}, "gridPos": _GRID_POS,
-                         "panels": {"type": "array", "items": _PANEL_CORE},  # a row's
-                         "targets": {"type": "array", "items": {"type": "object", "required": ["refId"]}},
-                         "fieldConfig": {"type": "object", "required": ["defaults", "overrides"]}}}
-# The part of Grafana's dashboard model that Grafana itself needs to load a dashboard, plus vigil's
-# own conventions (uid format, `vigil` tag). The full schema lives outside the project; tests
-# validate against it when it is present.
-DASHBOARD_SHAPE: dict[str, Any] = {
-    "type": "object",
-    "required": ["uid", "title", "tags", "schemaVersion", "panels", "templating", "annotations"],
-    "properties": {
-        "uid": {"type": "string", "pattern": "^[a-z0-9-]{1,40}$"},
-        "title": {"type": "string", "minLength": 1},
-        "tags": {"type": "array", "items": {"type": "string"}},
-        "schemaVersion": {"type": "integer", "minimum": MIN_SCHEMA_VERSION},
-        "panels": {"type": "array", "items": _PANEL},
-        "templating": {"type": "object", "required": ["list"],
-                       "properties": {"list": {"type": "array", "items": {"type": "object",
-                                                                          "required": ["name", "type"]}}}},
-        "annotations": {"type": "object", "required": ["list"], "properties": {"list": {"type": "array"}}},
-    },
-}
-_VALIDATOR = jsonschema.Draft7Validator(DASHBOARD_SHAPE)
+_UID = re.compile(r"[a-z0-9-]{1,40}")
+
+
+def _is(value: Any, kind: type) -> bool:
+    return isinstance(value, kind) and not (kind is int and isinstance(value, bool))
 
 
 # ------------------------------------------------------------------------------ per dashboard
@@ -75,19 +49,47 @@ def flat_panels(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def shape_problems(doc: Any) -> list[str]:
-    problems = []
-    for e in sorted(_VALIDATOR.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path))):
-        where = "/".join(map(str, e.absolute_path)) or "(top)"
-        problems.append(f"{where}: {e.message}")
-    if not problems and "vigil" not in doc["tags"]:
+    """The part of Grafana's dashboard model that Grafana needs to load a dashboard, and vigil's own
+    conventions (uid format, `vigil` tag, ordered threshold steps). Plain code, not JSON Schema: it
+    runs on every build, and jsonschema takes seconds for a thousand dashboards. The tests validate
+    against Grafana's full schema when it is present."""
+    if not _is(doc, dict):
+        return ["(top): not a JSON object"]
+    problems = [f"{key}: missing, or not a {kind.__name__}"
+                for key, kind in (("uid", str), ("title", str), ("tags", list), ("schemaVersion", int),
+                                  ("panels", list), ("templating", dict), ("annotations", dict))
+                if not _is(doc.get(key), kind)]
+    if problems:
+        return problems
+    if not _UID.fullmatch(doc["uid"]):
+        problems.append(f"uid: {doc['uid']!r} is not 1-40 characters of [a-z0-9-]")
+    if doc["schemaVersion"] < MIN_SCHEMA_VERSION:
+        problems.append(f"schemaVersion: {doc['schemaVersion']} is older than {MIN_SCHEMA_VERSION} "
+                        "(datasources referenced by uid)")
+    if "vigil" not in doc["tags"]:
         problems.append("tags: no `vigil` tag (the dashboards dropdown and deploy find vigil's dashboards by it)")
-    for p in flat_panels(doc) if not problems else []:
+    for key in ("templating", "annotations"):
+        if not _is(doc[key].get("list"), list) or not all(_is(x, dict) for x in doc[key]["list"]):
+            problems.append(f"{key}: no list of objects")
+    if any(not _is(v.get("name"), str) or not _is(v.get("type"), str) for v in doc["templating"].get("list") or []):
+        problems.append("templating: a variable without a name or type")
+    panels = [q for p in doc["panels"] for q in ([p, *(p.get("panels") or [])] if _is(p, dict) else [p])]
+    for i, p in enumerate(panels):
+        where = f"panel {p.get('id', f'#{i}')}" if _is(p, dict) else f"panel #{i}"
+        if not _is(p, dict) or not _is(p.get("id"), int) or not _is(p.get("type"), str) or not p["type"]:
+            problems.append(f"{where}: not an object with an integer id and a type")
+            continue
+        grid = p.get("gridPos")
+        if not _is(grid, dict) or not all(_is(grid.get(k), int) for k in ("x", "y", "w", "h")):
+            problems.append(f"{where}: gridPos needs integer x, y, w and h")
+        if not _is(p.get("targets", []), list) or not all(_is(q, dict) and "refId" in q for q in p.get("targets", [])):
+            problems.append(f"{where}: every query (target) needs a refId")
         steps = p.get("fieldConfig", {}).get("defaults", {}).get("thresholds", {}).get("steps")
         if steps is not None:
             values = [s.get("value") for s in steps]
             if not values or values[0] is not None or any(v is None for v in values[1:]) \
                     or values[1:] != sorted(values[1:]):
-                problems.append(f"panel {p['id']}: threshold steps must start with a null base and rise: {values}")
+                problems.append(f"{where}: threshold steps must start with a null base and rise: {values}")
     return problems
 
 
@@ -120,15 +122,19 @@ def grid_problems(doc: dict[str, Any]) -> list[str]:
     return problems
 
 
-def _datasource_refs(node: Any, where: str = "") -> Iterator[tuple[str, Any]]:
-    if isinstance(node, dict):
-        for k, v in node.items():
-            if k == "datasource":
-                yield where, v
-            yield from _datasource_refs(v, f"{where}/{k}" if where else k)
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            yield from _datasource_refs(v, f"{where}/{i}")
+def _datasource_refs(doc: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """Every place a Grafana dashboard names a datasource: panels (rows' too), their queries,
+    annotations and variables."""
+    for key in ("annotations", "templating"):
+        for i, item in enumerate(doc[key]["list"]):
+            if "datasource" in item:
+                yield f"{key}/{i}", item["datasource"]
+    for p in flat_panels(doc):
+        if "datasource" in p:
+            yield f"panel {p['id']}", p["datasource"]
+        for q in p.get("targets", []):
+            if "datasource" in q:
+                yield f"panel {p['id']} query {q['refId']}", q["datasource"]
 
 
 def datasource_problems(doc: dict[str, Any]) -> list[str]:
@@ -262,6 +268,7 @@ def alert_panel_problems(rule_files: dict[str, dict[str, Any]], dashboards: dict
 
 # ------------------------------------------------------------------------------ the checks
 def check_dashboards(out: Path, report: CheckReport) -> None:
+    """Every dashboard check: the lint of each dashboard and folders.json, then alerts ↔ panels."""
     docs, problems = load_dashboards(out)
     for rel, doc in docs.items():
         problems += [f"{rel}: {p}" for p in lint_dashboard(doc)]
@@ -270,11 +277,9 @@ def check_dashboards(out: Path, report: CheckReport) -> None:
         report.failures.append("dashboard lint:\n" + "\n".join(problems))
     report.checked["dashboards (shape, panel ids, grid, datasources, folders)"] = len(docs)
 
-
-def check_alert_panels(out: Path, report: CheckReport) -> None:
-    docs, _ = load_dashboards(out)
-    dashboards = {doc["uid"]: doc for doc in docs.values() if isinstance(doc, dict) and "uid" in doc}
-    rule_files = {str(p.relative_to(out)): yaml.load(p.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
+    dashboards = {doc["uid"]: doc for doc in docs.values() if _is(doc, dict) and "uid" in doc}
+    # BaseLoader: every value this check reads is a string, and it skips the type resolution.
+    rule_files = {str(p.relative_to(out)): yaml.load(p.read_text(encoding="utf-8"), Loader=yaml.CBaseLoader)
                   for p in sorted((out / "prometheus" / "rules").glob("*.yaml"))}
     problems, checked = alert_panel_problems(rule_files, dashboards)
     if problems:

@@ -34,12 +34,15 @@ FOLDERS_FILE = "grafana/folders.json"
 # What a dependant's dashboard and the overview read of a service: leaving out the rest keeps the
 # Jsonnet input (and the cache key) small, so editing one service re-renders only what shows it.
 _METRIC_KEYS = ("id", "title", "description", "unit", "grafana_unit", "direction", "record", "by", "thresholds",
-                "trend", "anomaly", "panel_id", "dashboard_url")
+                "panel_id", "dashboard_url")
 
 
 def dependency_view(service: Service) -> dict[str, Any]:
+    """A dependency as its dependants draw it: each key metric against its thresholds, without the
+    trend and anomaly overlays (they stay on its own dashboard, one click away)."""
     return {"name": service["name"], "description": service["description"], "dashboard": service["dashboard"],
-            "metrics": [{k: m[k] for k in _METRIC_KEYS} for m in service["metrics"]]}  # type: ignore[literal-required]
+            "metrics": [{**{k: m[k] for k in _METRIC_KEYS}, "trend": None, "anomaly": None}  # type: ignore[literal-required]
+                        for m in service["metrics"]]}
 
 
 def overview_view(service: Service) -> dict[str, Any]:
@@ -57,6 +60,13 @@ def dashboard_path(uid: str) -> str:
     return f"{DASHBOARDS_DIR}/{uid}.json"
 
 
+def service_view(service: Service) -> dict[str, Any]:
+    """The service as its dashboard reads it: without the raw PromQL and the test fixtures, which
+    it does not draw (a smaller Jsonnet input, and a cache key that ignores them)."""
+    return {**service, "metrics": [{k: v for k, v in m.items() if k not in ("expr", "test")} for m in service["metrics"]],
+            "slos": [{k: v for k, v in s.items() if k not in ("errors", "total", "test")} for s in service["slos"]]}
+
+
 def render(model: Model, cache: Cache) -> Artefacts:
     """Every dashboard and the folder manifest, keyed by path under output/."""
     settings = model["settings"]
@@ -65,21 +75,20 @@ def render(model: Model, cache: Cache) -> Artefacts:
     _check_uids(model)
     out: Artefacts = {}
     for service in model["services"]:
+        view = service_view(service)
         deps = [dependency_view(by_name[d]) for d in service["dependencies"] if d in by_name]
 
-        def one(service: Service = service, deps: list[dict[str, Any]] = deps) -> Artefacts:
-            doc = evaluate("grafana.jsonnet", service=service, deps=deps, settings=settings,
-                                  palette=PALETTE, overview=overview)
-            return {dashboard_path(service["dashboard"]["uid"]): to_json(doc)}
-        out.update(cache.get_or_render(["grafana", service, deps, settings, PALETTE, overview], one))
+        def one(view: dict[str, Any] = view, deps: list[dict[str, Any]] = deps) -> Artefacts:
+            doc = evaluate("grafana.jsonnet", service=view, deps=deps, settings=settings, palette=PALETTE,
+                           overview=overview)
+            return {dashboard_path(view["dashboard"]["uid"]): to_json(doc)}
+        out.update(cache.get_or_render(["grafana", view, deps, settings, PALETTE, overview], one))
 
     services = [overview_view(s) for s in model["services"]]
 
     def both() -> Artefacts:
-        doc = evaluate("overview.jsonnet", services=services, settings=settings, palette=PALETTE,
-                              overview=overview)
-        return {dashboard_path(OVERVIEW_UID): to_json(doc["dashboard"]),
-                FOLDERS_FILE: to_json(doc["folders"])}
+        doc = evaluate("overview.jsonnet", services=services, settings=settings, palette=PALETTE, overview=overview)
+        return {dashboard_path(OVERVIEW_UID): to_json(doc["dashboard"]), FOLDERS_FILE: to_json(doc["folders"])}
     out.update(cache.get_or_render(["grafana-overview", services, settings, PALETTE, overview], both))
     return out
 

@@ -23,6 +23,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import DateFormatter
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter
 
 from vigil.dashboard_checks import flat_panels
@@ -66,7 +67,7 @@ def format_value(value: float, unit: str, decimals: int | None = None) -> str:
         return _number(value * 100, decimals) + "%"
     if unit == "s":
         for size, suffix in ((86400, "d"), (3600, "h"), (60, "min"), (1, "s"), (1e-3, "ms"), (1e-6, "µs")):
-            if abs(value) >= size or size == 1e-6:
+            if abs(value) >= size or size == 1e-6 or value == 0 and size == 1:
                 return f"{_number(value / size, decimals)} {suffix}"
     if unit in ("bytes", "Bps"):
         n, prefixes = value, ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
@@ -164,9 +165,9 @@ def firing_spans(api: PrometheusAPI, doc: dict[str, Any], variables: dict[str, s
 
 
 # ------------------------------------------------------------------------------ drawing
-def _card(fig: Figure, rect: tuple[float, float, float, float], title: str, fill: str = CARD) -> Axes:
+def _card(fig: Figure, rect: tuple[float, float, float, float], title: str) -> Axes:
     card = fig.add_axes(rect)
-    card.set_facecolor(fill)
+    card.set_facecolor(CARD)
     card.set_xticks([])
     card.set_yticks([])
     for spine in card.spines.values():
@@ -285,8 +286,7 @@ def draw_values(card: Axes, panel: dict[str, Any], queries: list[Query]) -> int:
     return len(items)
 
 
-def _rect(xy: tuple[float, float], w: float, h: float, c: str, ax: Axes) -> Any:
-    from matplotlib.patches import Rectangle
+def _rect(xy: tuple[float, float], w: float, h: float, c: str, ax: Axes) -> Rectangle:
     return Rectangle(xy, w, h, transform=ax.transAxes, color=c, linewidth=0)
 
 

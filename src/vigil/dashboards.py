@@ -16,7 +16,7 @@ from typing import Any
 
 from vigil.errors import RenderError
 from vigil.model import Model, Service
-from vigil.render import Artefacts, Cache, evaluate, to_json
+from vigil.render import Artefacts, Cache, evaluate, parallel_map, to_json
 
 # Grafana's named colours, by meaning. The generators colour threshold steps with these and
 # dashboard_checks.py checks that a step has its alert's severity colour: one definition for both.
@@ -74,15 +74,21 @@ def render(model: Model, cache: Cache) -> Artefacts:
     by_name = {s["name"]: s for s in model["services"]}
     _check_uids(model)
     out: Artefacts = {}
+    todo: list[tuple[str, dict[str, Any]]] = []
     for service in model["services"]:
-        view = service_view(service)
-        deps = [dependency_view(by_name[d]) for d in service["dependencies"] if d in by_name]
-
-        def one(view: dict[str, Any] = view, deps: list[dict[str, Any]] = deps) -> Artefacts:
-            doc = evaluate("grafana.jsonnet", service=view, deps=deps, settings=settings, palette=PALETTE,
-                           overview=overview)
-            return {dashboard_path(view["dashboard"]["uid"]): to_json(doc)}
-        out.update(cache.get_or_render(["grafana", view, deps, settings, PALETTE, overview], one))
+        job = {"service": service_view(service), "settings": settings, "overview": overview,
+               "deps": [dependency_view(by_name[d]) for d in service["dependencies"] if d in by_name]}
+        key = cache.key(["grafana", job["service"], job["deps"], settings, PALETTE, overview])
+        hit = cache.load(key)
+        if hit is None:
+            todo.append((key, job))
+        else:
+            out.update(hit)
+    # Dashboards are large (~100 KB each) and Jsonnet's cost grows with its output: render the
+    # missing ones on every core.
+    for (key, _), files in zip(todo, parallel_map(_render_chunk, [job for _, job in todo])):
+        cache.store(key, files)
+        out.update(files)
 
     services = [overview_view(s) for s in model["services"]]
 
@@ -90,6 +96,15 @@ def render(model: Model, cache: Cache) -> Artefacts:
         doc = evaluate("overview.jsonnet", services=services, settings=settings, palette=PALETTE, overview=overview)
         return {dashboard_path(OVERVIEW_UID): to_json(doc["dashboard"]), FOLDERS_FILE: to_json(doc["folders"])}
     out.update(cache.get_or_render(["grafana-overview", services, settings, PALETTE, overview], both))
+    return out
+
+
+def _render_chunk(jobs: list[dict[str, Any]]) -> list[Artefacts]:
+    out = []
+    for job in jobs:
+        doc = evaluate("grafana.jsonnet", service=job["service"], deps=job["deps"], settings=job["settings"],
+                       palette=PALETTE, overview=job["overview"])
+        out.append({dashboard_path(job["service"]["dashboard"]["uid"]): to_json(doc)})
     return out
 
 

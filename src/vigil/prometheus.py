@@ -7,19 +7,12 @@ services whose model changed.
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from vigil import render
 from vigil.model import Model, Service, Settings
 from vigil.render import Artefacts, Cache
 from vigil.testcases import service_tests
-
-# Below this many services to render, forking workers costs more than it saves.
-PARALLEL_FROM = 24
-
 
 def _lean(service: Service) -> Service:
     """The service without its test fixtures: the generator needs none, and its input shrinks."""
@@ -40,8 +33,8 @@ def render_services(services: list[Service], settings: Settings) -> list[dict[st
     return out
 
 
-def _render_chunk(args: tuple[list[Service], Settings]) -> list[dict[str, Any]]:
-    return render_services(*args)
+def _render_chunk(chunk: list[tuple[Service, Settings]]) -> list[dict[str, Any]]:
+    return render_services([service for service, _ in chunk], chunk[0][1]) if chunk else []
 
 
 def render_all(model: Model, cache: Cache, workers: int | None = None) -> tuple[Artefacts, list[str]]:
@@ -56,18 +49,7 @@ def render_all(model: Model, cache: Cache, workers: int | None = None) -> tuple[
             todo.append(service)
         else:
             results[service["name"]] = hit
-    workers = workers or os.cpu_count() or 1
-    if len(todo) < PARALLEL_FROM or workers == 1:
-        fresh = render_services(todo, settings) if todo else []
-    else:
-        # Interleaved chunks, a few per worker, so that one slow service does not idle a core.
-        # "spawn", not "fork": the Go runtime inside gojsonnet does not survive a fork.
-        chunks = [todo[i::workers * 4] for i in range(workers * 4)]
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            rendered = list(pool.map(_render_chunk, [(c, settings) for c in chunks if c]))
-        by_name = {r_service["name"]: r for chunk, results_ in zip([c for c in chunks if c], rendered)
-                   for r_service, r in zip(chunk, results_)}
-        fresh = [by_name[s["name"]] for s in todo]
+    fresh = render.parallel_map(_render_chunk, [(s, settings) for s in todo], workers)
     for service, result in zip(todo, fresh):
         cache.store(keys[service["name"]], result)
         results[service["name"]] = result

@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import importlib.resources
 import json
+import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor
 from functools import cache
 from pathlib import Path
 from typing import Any, Callable
@@ -97,6 +99,30 @@ def evaluate_each(program: str, key: str, items: list[Any], **shared: Any) -> li
     except RuntimeError as e:
         raise RenderError(f"generators/{program}: {e}") from e
     return json.loads(text)
+
+
+# Below this many items, starting worker processes costs more than it saves.
+PARALLEL_FROM = 24
+
+
+def parallel_map(fn: Callable[[list[Any]], list[Any]], items: list[Any], workers: int | None = None) -> list[Any]:
+    """fn over chunks of items in worker processes (one per core); results in the items' order.
+
+    fn takes a chunk and returns one result per item; it must be a module-level function.
+    Workers are spawned, not forked: the Go runtime inside gojsonnet does not survive a fork.
+    """
+    workers = workers or os.cpu_count() or 1
+    if len(items) < PARALLEL_FROM or workers == 1:
+        return fn(items) if items else []
+    # Interleaved chunks, a few per worker, so that one slow item does not idle a core.
+    n = workers * 4
+    chunks = [items[i::n] for i in range(n) if items[i::n]]
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        results = list(pool.map(fn, chunks))
+    out: list[Any] = [None] * len(items)
+    for i, chunk_results in enumerate(results):
+        out[i::n] = chunk_results
+    return out
 
 
 class Cache:

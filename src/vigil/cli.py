@@ -138,14 +138,23 @@ def _deploy_options(ctx: Context, from_dir: Path | None, only: tuple[str, ...], 
 _ONLY = click.Choice(["prometheus", "alertmanager", "grafana"])
 
 
+def _target_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The options diff and deploy share: where the build comes from, which targets, how much to say."""
+    for option in reversed([
+        click.option("--from", "from_dir", type=click.Path(path_type=Path), default=None,
+                     help="Use an already built directory (re-checked) instead of building the catalog."),
+        click.option("--only", multiple=True, type=_ONLY, help="Only this target (repeatable)."),
+        click.option("--no-unit-tests", is_flag=True, help="Skip the generated promtool unit tests (CI ran them)."),
+        click.option("-v", "--verbose", is_flag=True, help="Show a unified diff of each changed object (never secrets)."),
+    ]):
+        f = option(f)
+    return f
+
+
 @cli.command()
 @paths
-@click.option("--from", "from_dir", type=click.Path(path_type=Path), default=None,
-              help="Compare an already built directory (re-checked) instead of building the catalog.")
-@click.option("--only", multiple=True, type=_ONLY, help="Only this target (repeatable).")
+@_target_options
 @click.option("--prune", is_flag=True, help="Show what deploy --prune would remove.")
-@click.option("--no-unit-tests", is_flag=True, help="Skip the generated promtool unit tests.")
-@click.option("-v", "--verbose", is_flag=True, help="Show a unified diff of each changed object (never secrets).")
 @click.pass_obj
 def diff(ctx: Context, from_dir: Path | None, only: tuple[str, ...], prune: bool, no_unit_tests: bool,
          verbose: bool) -> None:
@@ -157,13 +166,9 @@ def diff(ctx: Context, from_dir: Path | None, only: tuple[str, ...], prune: bool
 
 @cli.command()
 @paths
-@click.option("--from", "from_dir", type=click.Path(path_type=Path), default=None,
-              help="Deploy an already built directory (re-checked) instead of building the catalog.")
-@click.option("--only", multiple=True, type=_ONLY, help="Only this target (repeatable).")
+@_target_options
 @click.option("--prune", is_flag=True, help="Also remove what vigil owns and the build no longer has.")
 @click.option("--dry-run", is_flag=True, help="Build, check and plan; push nothing.")
-@click.option("--no-unit-tests", is_flag=True, help="Skip the generated promtool unit tests (CI ran them).")
-@click.option("-v", "--verbose", is_flag=True, help="Show a unified diff of each changed object (never secrets).")
 @click.pass_obj
 def deploy(ctx: Context, from_dir: Path | None, only: tuple[str, ...], prune: bool, dry_run: bool,
            no_unit_tests: bool, verbose: bool) -> None:

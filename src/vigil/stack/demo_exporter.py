@@ -18,7 +18,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -27,6 +27,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from vigil.stack.demo_metrics import EXTRAS, PROFILES, Faults, Sim
+from vigil.stack.httpd import QuietHandler, local_server
 
 KINDS = ("error_spike", "latency", "memory_leak", "dead")
 RAMPED = {"memory_leak"}
@@ -122,17 +123,7 @@ class DemoExporter:
 
 
 def serve(exporter: DemoExporter, port: int) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        def _send(self, status: int, body: bytes, ctype: str = "application/json") -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def _json(self, status: int, data: Any) -> None:
-            self._send(status, json.dumps(data).encode())
-
+    class Handler(QuietHandler):
         def do_GET(self) -> None:  # noqa: N802
             path = urlsplit(self.path).path
             if path.startswith("/metrics/"):
@@ -155,12 +146,7 @@ def serve(exporter: DemoExporter, port: int) -> ThreadingHTTPServer:
             q = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
             self._json(*exporter.clear(q.get("service", "")))
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.daemon_threads = True
-    return server
+    return local_server(port, Handler)
 
 
 def main() -> None:

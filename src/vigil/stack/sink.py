@@ -14,10 +14,12 @@ import argparse
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from vigil.stack.httpd import QuietHandler, local_server
 
 
 class Sink:
@@ -43,15 +45,7 @@ class Sink:
 
 
 def serve(sink: Sink, port: int) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        def _json(self, status: int, data: Any) -> None:
-            body = json.dumps(data).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
+    class Handler(QuietHandler):
         def do_POST(self) -> None:  # noqa: N802
             try:
                 payload = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
@@ -69,12 +63,7 @@ def serve(sink: Sink, port: int) -> ThreadingHTTPServer:
                 return self._json(200, {"ok": True})
             self._json(404, {"error": "GET /notifications"})
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.daemon_threads = True
-    return server
+    return local_server(port, Handler)
 
 
 def main() -> None:

@@ -1,19 +1,20 @@
 """The timelines and assertions of the generated promtool tests (see testgen.py for the principle).
 
-Each function returns one promtool test group, or None with a reason when a case cannot be built
-(no fixture in the profile, say); `service_tests` gathers them into the service's test file.
+Each `*_case` function returns a Case (input series and assertions), or a string saying why the
+case cannot be built (no fixture in the profile, say); `service_tests` packs them into the
+service's test file. The simulations they rely on live in testgen.py.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from vigil.units import parse_duration
 from vigil.model import Metric, Service, Settings, Slo
-from vigil.testgen import INSTANCE, base_labels, humanize, observed, render_template, synthesise
+from vigil.testgen import (base_labels, humanize, memo, noise, observed, predict, render_template, shape,
+                           stable, synthesise, window_mean, zscores)
+from vigil.units import parse_duration
 
 Rules = dict[tuple[str, str, str], dict[str, Any]]  # (key_metric, kind, severity) → alert rule
 
@@ -65,11 +66,6 @@ def _record_labels(service: Service, metric: Metric) -> dict[str, str]:
         if lab != "instance" and lab in service["selector"]:
             labels[lab] = service["selector"][lab]
     return labels
-
-
-def _stable(fn: str, v: float) -> bool:
-    """True when v is not on a rounding edge of %.4g, so float noise cannot change the text."""
-    return humanize(fn, v * (1 + 1e-7)) == humanize(fn, v * (1 - 1e-7))
 
 
 # ------------------------------------------------------------------ values around a threshold
@@ -193,7 +189,7 @@ def trend_case(service: Service, metric: Metric, rules: Rules, settings: Setting
     # window fills, and that ramp must have left the trend window before the flat line is judged.
     flat_len = n + tw + tf + 3 if windowed else n + 3
     first = n if windowed else 0
-    plan = _trend_plan(_shape(metric), metric, interval, n, tw, tf, within, crit, flat, flat_len, first)
+    plan = _trend_plan(shape(metric), metric, interval, n, tw, tf, within, crit, flat, flat_len, first)
     if plan is None:
         return f"no climb towards {_fmt(metric, crit)} is predicted to cross it within {trend['within']} before reaching it"
     xs, k, predicted = plan
@@ -203,28 +199,6 @@ def trend_case(service: Service, metric: Metric, rules: Rules, settings: Setting
     name = (f"{metric['id']} trend: silent flat at {_fmt(metric, flat)}, fires on a climb towards "
             f"{_fmt(metric, crit)} before reaching it")
     return _case(name, metric["test"], xs, service, interval, asserts)
-
-
-_PLANS: dict[tuple[Any, ...], Any] = {}
-# Fields that name or link a metric but do not change its timeline: services that share a profile
-# share their plans, so a thousand services cost a handful of searches.
-_NAMING = {"id", "camel", "title", "description", "profile", "record", "panel_id", "dashboard_url", "runbook_url",
-           "expr", "grafana_unit"}
-
-
-def _shape(metric: Metric) -> str:
-    shape = {k: v for k, v in metric.items() if k not in _NAMING}
-    shape["windowed_expr"] = "[" in metric["expr"]
-    for part in ("trend", "anomaly"):
-        if shape.get(part):
-            shape[part] = {k: v for k, v in shape[part].items() if "record" not in k}
-    return json.dumps(shape, sort_keys=True)
-
-
-def _memo(key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
-    if key not in _PLANS:
-        _PLANS[key] = make()
-    return _PLANS[key]
 
 
 def _trend_plan(shape: str, metric: Metric, interval: float, n: int, tw: int, tf: int, within: float, crit: float,
@@ -240,23 +214,13 @@ def _trend_plan(shape: str, metric: Metric, interval: float, n: int, tw: int, tf
                 slope = alpha * (crit - flat) / climb
                 xs: list[float | None] = [flat] * flat_len + [flat + slope * (i + 1) for i in range(climb)]
                 k = len(xs) - 1
-                preds = [_predict(metric, xs, j, n, tw, within, first) for j in range(k - tf - 1, k + 1)]
+                preds = [predict(metric, xs, j, n, tw, within, first) for j in range(k - tf - 1, k + 1)]
                 if (all(beyond_(p - margin) for p in preds) and not beyond_(observed(metric["test"], metric["expr"], xs, k, n))
-                        and _stable(metric["humanize"], preds[-1])):
+                        and stable(metric["humanize"], preds[-1])):
                     return xs, k, preds[-1]
             climb = int(climb * 1.5) + 1
         return None
-    return _memo(("trend", shape, interval), search)
-
-
-def _predict(metric: Metric, xs: list[float | None], k: int, n: int, tw: int, within: float, first: int) -> float:
-    """predict_linear(record[tw steps], within) at step k: least squares over the records that exist
-    (from step `first` on), intercept at k."""
-    pts = [(j - k, observed(metric["test"], metric["expr"], xs, j, n)) for j in range(max(first, k - tw), k + 1)]
-    mx = sum(p[0] for p in pts) / len(pts)
-    my = sum(p[1] for p in pts) / len(pts)
-    slope = sum((x - mx) * (y - my) for x, y in pts) / sum((x - mx) ** 2 for x, _ in pts)
-    return my - slope * mx + slope * within
+    return memo(("trend", shape, interval), search)
 
 
 def anomaly_case(service: Service, metric: Metric, rules: Rules, settings: Settings) -> Case | str:
@@ -275,13 +239,13 @@ def anomaly_case(service: Service, metric: Metric, rules: Rules, settings: Setti
         # Enough noise before the spike that the baseline (which leaves out the last `skip` steps)
         # has a few records; then the simulated alert must hold, with a 25% margin, for all of `for`.
         for history in range(n + skip + 2 * every, n + skip + 40 * every, every):
-            xs: list[float | None] = [level * noise for noise in _noise(history, n)] + [spike] * spike_len
-            z = _zscores(metric, xs, n, every, skip)
+            xs: list[float | None] = [level * noise for noise in noise(history, n)] + [spike] * spike_len
+            z = zscores(metric, xs, n, every, skip)
             if all(z[k] > 1.25 * anomaly["sensitivity"] for k in range(len(xs) - 1 - f, len(xs))):
                 return xs, history, abs(z[history - 1]) < 0.8 * anomaly["sensitivity"]
         return None
 
-    plan = _memo(("anomaly", _shape(metric), interval, every), search)
+    plan = memo(("anomaly", shape(metric), interval, every), search)
     if plan is None:
         return "no spike stands out of the simulated baseline"
     xs, history, quiet_before = plan
@@ -293,32 +257,6 @@ def anomaly_case(service: Service, metric: Metric, rules: Rules, settings: Setti
         asserts.insert(0, _assert(rule, history - 1, interval, []))
     name = f"{metric['id']} anomaly: silent on ±10% noise around {_fmt(metric, level)}, fires on a spike to {_fmt(metric, spike)}"
     return _case(name, metric["test"], xs, service, interval, asserts)
-
-
-def _noise(steps: int, window: int) -> list[float]:
-    """±10% in blocks whose period (window + 1) never divides the window, so that a rate over the
-    window still wiggles (alternating values would average out to a flat line and a zero stddev)."""
-    period = window + 1
-    return [0.9 if i % period < (period + 1) // 2 else 1.1 for i in range(steps)]
-
-
-def _zscores(metric: Metric, xs: list[float | None], n: int, every: int, skip: int) -> list[float]:
-    """Simulated (record - baseline mean) / baseline stddev per step. The baseline group runs every
-    `every` steps over the records up to `skip` steps ago; records before the rate window fills are
-    left out (their partial-window values depend on the expression), hence the caller's margins."""
-    records = [observed(metric["test"], metric["expr"], xs, k, n) if k >= n else None for k in range(len(xs))]
-    z = [0.0] * len(xs)
-    mean = sd = 0.0
-    for k in range(len(xs)):
-        if k % every == 0:
-            past = [r for r in records[:max(0, k - skip + 1)] if r is not None]
-            if past:
-                mean = sum(past) / len(past)
-                sd = math.sqrt(sum((r - mean) ** 2 for r in past) / len(past))
-        current = records[k]
-        if current is not None and sd > 0:
-            z[k] = (current - mean) / sd
-    return z
 
 
 def _typical(metric: Metric) -> float:
@@ -386,18 +324,11 @@ def slo_case(service: Service, slo: Slo, rules: Rules, settings: Settings) -> Ca
     rule_page = rules[(slo["name"], "slo_burn", "critical")]
     rule_ticket = rules[(slo["name"], "slo_burn", "warning")]
     asserts = [_assert(rule_page, calm_len - 1, interval, []),
-               _assert(rule_page, k, interval, [_expected(rule_page, labels, _window_mean(xs, k, page_short)),
-                                                _expected(rule_ticket, labels, _window_mean(xs, k, ticket_short))])]
+               _assert(rule_page, k, interval, [_expected(rule_page, labels, window_mean(xs, k, page_short)),
+                                                _expected(rule_ticket, labels, window_mean(xs, k, ticket_short))])]
     name = (f"SLO {slo['name']} {slo['objective_text']}: silent at 0.5x burn, page and ticket at "
             f"{burn / slo['budget']:.3g}x then {peak / slo['budget']:.3g}x")
     return _case(name, slo["test"], xs, service, interval, asserts)
-
-
-def _window_mean(xs: list[float | None], k: int, n: int) -> float:
-    """An SLI error ratio over n steps (or over all data, when there is less): errors/total of the
-    rates, which for a fixture linear in x is the mean of x over the increments in the window."""
-    part = [x for x in xs[max(1, k - n + 1):k + 1] if x is not None]
-    return sum(part) / len(part)
 
 
 def service_tests(service: Service, settings: Settings, rules_doc: dict[str, Any], rule_file: str) -> tuple[dict[str, Any], list[str]]:

@@ -21,15 +21,16 @@ series of one case would disturb another.
 
 from __future__ import annotations
 
+import json
 import math
 import re
-from functools import lru_cache
 from dataclasses import dataclass
-from typing import Any, Iterable
+from functools import lru_cache
+from typing import Any, Callable
 
 from vigil import promql, units
 from vigil.errors import RenderError
-from vigil.model import Metric, Service, Settings, Slo
+from vigil.model import Metric, Service
 
 INSTANCE = "test-1"
 _SERIES = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(?:\{(.*)\})?$')
@@ -248,3 +249,74 @@ def observed(metric_fixture: Any, expr: str, xs: list[float | None], k: int, win
         part = [xs[k]]
     assert all(p is not None for p in part)
     return sum(part) / len(part)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- simulation of what rules see
+def stable(fn: str, v: float) -> bool:
+    """True when v is not on a rounding edge of %.4g, so float noise cannot change the text."""
+    return humanize(fn, v * (1 + 1e-7)) == humanize(fn, v * (1 - 1e-7))
+
+
+_PLANS: dict[tuple[Any, ...], Any] = {}
+# Fields that name or link a metric but do not change its timeline: services that share a profile
+# share their plans, so a thousand services cost a handful of searches.
+_NAMING = {"id", "camel", "title", "description", "profile", "record", "panel_id", "dashboard_url", "runbook_url",
+           "expr", "grafana_unit"}
+
+
+def shape(metric: Metric) -> str:
+    shape = {k: v for k, v in metric.items() if k not in _NAMING}
+    shape["windowed_expr"] = "[" in metric["expr"]
+    for part in ("trend", "anomaly"):
+        if shape.get(part):
+            shape[part] = {k: v for k, v in shape[part].items() if "record" not in k}
+    return json.dumps(shape, sort_keys=True)
+
+
+def memo(key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+    if key not in _PLANS:
+        _PLANS[key] = make()
+    return _PLANS[key]
+
+
+def predict(metric: Metric, xs: list[float | None], k: int, n: int, tw: int, within: float, first: int) -> float:
+    """predict_linear(record[tw steps], within) at step k: least squares over the records that exist
+    (from step `first` on), intercept at k."""
+    pts = [(j - k, observed(metric["test"], metric["expr"], xs, j, n)) for j in range(max(first, k - tw), k + 1)]
+    mx = sum(p[0] for p in pts) / len(pts)
+    my = sum(p[1] for p in pts) / len(pts)
+    slope = sum((x - mx) * (y - my) for x, y in pts) / sum((x - mx) ** 2 for x, _ in pts)
+    return my - slope * mx + slope * within
+
+
+def noise(steps: int, window: int) -> list[float]:
+    """±10% in blocks whose period (window + 1) never divides the window, so that a rate over the
+    window still wiggles (alternating values would average out to a flat line and a zero stddev)."""
+    period = window + 1
+    return [0.9 if i % period < (period + 1) // 2 else 1.1 for i in range(steps)]
+
+
+def zscores(metric: Metric, xs: list[float | None], n: int, every: int, skip: int) -> list[float]:
+    """Simulated (record - baseline mean) / baseline stddev per step. The baseline group runs every
+    `every` steps over the records up to `skip` steps ago; records before the rate window fills are
+    left out (their partial-window values depend on the expression), hence the caller's margins."""
+    records = [observed(metric["test"], metric["expr"], xs, k, n) if k >= n else None for k in range(len(xs))]
+    z = [0.0] * len(xs)
+    mean = sd = 0.0
+    for k in range(len(xs)):
+        if k % every == 0:
+            past = [r for r in records[:max(0, k - skip + 1)] if r is not None]
+            if past:
+                mean = sum(past) / len(past)
+                sd = math.sqrt(sum((r - mean) ** 2 for r in past) / len(past))
+        current = records[k]
+        if current is not None and sd > 0:
+            z[k] = (current - mean) / sd
+    return z
+
+
+def window_mean(xs: list[float | None], k: int, n: int) -> float:
+    """An SLI error ratio over n steps (or over all data, when there is less): errors/total of the
+    rates, which for a fixture linear in x is the mean of x over the increments in the window."""
+    part = [x for x in xs[max(1, k - n + 1):k + 1] if x is not None]
+    return sum(part) / len(part)

@@ -49,7 +49,8 @@ fmt-check:
 	jsonnetfmt --test generators/*.jsonnet generators/lib/*.libsonnet
 
 # Every benchmark (bench/run.py): compile, evaluate, detect, deploy; rewrites bench/results.md and
-# bench/*.png. About 20 minutes on 2 cores. One part: `$(BIN)/python bench/run.py deploy --quick`.
+# bench/*.png. About 45 minutes on 2 (busy) cores; BENCH_ARGS=--quick about 5. One part:
+# `$(BIN)/python bench/run.py deploy --quick`.
 bench: $(STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 

@@ -118,11 +118,7 @@ def main(n: int, mix: str, command: str, cycles: int = 6, interval: int = 5) -> 
                 measured[name] = _measure(tmp / f"prom-{name}", jobs, rules_dir, interval, cycles, procs)
         finally:
             for p in reversed(procs):
-                p.terminate()
-                try:
-                    p.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+                tools.stop(p, timeout=20)
     med = lambda xs: sorted(xs)[len(xs) // 2]  # noqa: E731
     gen, nai = measured["generated"]["samples"], measured["naive"]["samples"]
     mg, mn = measured["generated"], measured["naive"]
@@ -198,11 +194,7 @@ def _measure(work: Path, jobs: list[dict[str, Any]], rules_dir: Path, interval: 
                 "recorded": count('count({__name__=~"[a-z_]+:[a-z0-9_]+:[a-z0-9_]+"})'),
                 "alerts": count("count(ALERTS)"), "up": count("count(up == 1)")}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        tools.stop(proc, timeout=30)
 
 
 def _cpu(pid: int) -> float:

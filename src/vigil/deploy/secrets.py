@@ -54,31 +54,21 @@ def _without_comments(text: str) -> str:
 
 
 def write_private(path: Path, text: str) -> None:
-    """Write atomically with mode 0600: a temporary file in the same directory, then a rename, so
-    a reader never sees half a file and the secret is never world-readable, not even briefly."""
+    """Write atomically with mode 0600, so the secret is never world-readable, not even briefly."""
+    write_atomic(path, text, mode=0o600)
+
+
+def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
+    """Write through a temporary file in the same directory and a rename (with fsync), so a reader
+    never sees half a file; the mode is set before any byte is written."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, 0o600)
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Like write_private, with the usual mode (rule files hold no secret)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

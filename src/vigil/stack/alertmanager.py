@@ -50,9 +50,4 @@ def running(config: Path, workdir: Path, port: int) -> Iterator[str]:
         _wait_ready(url, proc, log)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        tools.stop(proc, timeout=10)

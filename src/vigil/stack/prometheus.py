@@ -47,13 +47,7 @@ class PrometheusServer:
         return PrometheusAPI(self.url)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=15)
+        tools.stop(self.process)
 
     def log(self) -> str:
         path = self.workdir / "prometheus.log"

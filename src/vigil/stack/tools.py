@@ -64,6 +64,18 @@ def run_parallel(tool: str, prefix: Sequence[str], files: Sequence[str], cwd: Pa
         return list(pool.map(lambda part: run(tool, [*prefix, *part], cwd=cwd), chunks(files, workers)))
 
 
+def stop(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    """Stop a process we started: SIGTERM, then SIGKILL if it has not exited within `timeout`."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)
+
+
 def versions(tools: Iterable[str]) -> dict[str, str]:
     out = {}
     for tool in tools:

@@ -149,3 +149,17 @@ def test_each_check_catches_its_problem(broken: Callable[[str, Mutation], Path],
 def test_vigil_check_runs_the_dashboard_checks(broken: Callable[[str, Mutation], Path]) -> None:
     with pytest.raises(CheckError, match="no threshold step at 0.02"):
         check_output(broken(CHECKOUT, wrong_threshold), tests=False)
+
+
+def test_remembered_checks_still_catch_a_changed_dashboard(example_output: Path, tmp_path: Path,
+                                                          broken: Callable[[str, Mutation], Path]) -> None:
+    """The check cache (alert ↔ panel per rule file, amtool per config) remembers passes by content:
+    a second run reuses them, and a dashboard that changed is checked again and fails."""
+    cache = tmp_path / "cache"
+    first = check_output(example_output, tests=False, cache_dir=cache)
+    again = check_output(example_output, tests=False, cache_dir=cache)
+    same = {k: v for k, v in again.checked.items() if "given to promtool" not in k}
+    assert same == {k: v for k, v in first.checked.items() if "given to promtool" not in k} and not again.failures
+    assert again.checked["distinct rule shapes given to promtool"] == 0
+    with pytest.raises(CheckError, match="no threshold step at 0.02"):
+        check_output(broken(CHECKOUT, wrong_threshold), tests=False, cache_dir=cache)

@@ -77,7 +77,7 @@ def main(sizes: list[int], mix: str, command: str) -> None:
             f = run_build(catalog, Path(tmp) / "out")
             rows.append((n, f))
             print(f"compile {n}: total {f['total']:.2f}s floor {f['floor']:.3f}s", flush=True)
-    lines = [f"## 1. Compile: cold `vigil build`, by stage\n", f"`{command}`\n",
+    lines = ["## 1. Compile: cold `vigil build`, by stage\n", f"`{command}`\n",
              f"Machine: {header}. Catalogs: `bench/synth.py --mix {mix}` (every built-in profile in rotation, "
              "one availability SLO per HTTP service, one dependency each). Each build runs in a fresh process "
              "with no cache; fast checks (promtool check rules by shape, amtool, dashboard lint) included, "

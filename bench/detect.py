@@ -28,7 +28,6 @@ KINDS = {
 
 def _targeting(want: tuple[str, str, str]):  # type: ignore[no-untyped-def]
     from vigil.alertmanager import service_alerts
-    from vigil.stack import drill
 
     def target(model: dict[str, Any], service: str, fault: str) -> tuple[dict[str, Any], dict[str, str], float]:
         svc = {s["name"]: s for s in model["services"]}[service]

@@ -6,7 +6,6 @@ tests must catch every one of them when run by the real promtool.
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 

@@ -13,12 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from vigil import alertmanager, dashboards, prometheus, render
+from vigil import alertmanager, dashboards, prometheus
 from vigil.catalog.load import load_catalog
 from vigil.catalog.resolve import resolve
 from vigil.catalog.validate import Validated, validate
 from vigil.check import CheckReport, check_output
-from vigil.errors import Problem
 from vigil.model import Model
 from vigil.render import Artefacts, Cache
 
@@ -100,6 +99,3 @@ def build(catalog: Path, out: Path, *, run_checks: bool = True, run_tests: bool 
     report.files = len(artefacts)
     return report
 
-
-def format_problems(problems: list[Problem]) -> str:
-    return "\n".join(str(p) for p in problems)

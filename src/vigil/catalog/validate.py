@@ -6,7 +6,6 @@ Nothing after this stage checks user input again: resolve and the generators tru
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from vigil import units
 from vigil.catalog.load import Document, RawCatalog

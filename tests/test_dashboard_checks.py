@@ -10,8 +10,10 @@ from typing import Any, Callable
 
 import pytest
 
+from vigil import dashboards, prometheus
 from vigil.check import CheckReport, check_output
-from vigil.dashboard_checks import check_dashboards, flat_panels
+from vigil.dashboard_checks import check_dashboards, flat_panels, linked_uid
+from vigil.render import Cache
 from vigil.errors import CheckError
 
 CHECKOUT = "grafana/dashboards/vigil-checkout.json"
@@ -135,8 +137,32 @@ def test_the_generated_dashboards_pass_every_check(example_output: Path) -> None
     report = CheckReport()
     check_dashboards(example_output, report)
     assert report.failures == []
-    assert report.checked["dashboards (shape, panel ids, grid, datasources, folders)"] == 8
+    assert report.checked["dashboards (shape, panel ids, grid, datasources)"] == 8
+    assert report.checked["dashboards placed in folders (folders.json)"] == 8
     assert report.checked["alerts deep-linked to a panel with their series and thresholds"] > 100
+
+
+def test_the_build_checks_each_dashboard_as_it_renders_it(example_model: dict[str, Any],
+                                                          example_output: Path) -> None:
+    """`vigil build` checks dashboards on the objects it renders (no parsing back): the same
+    counts as the check on the files, and a broken deep link is caught there too."""
+    on_files = CheckReport()
+    check_dashboards(example_output, on_files)
+    _, _, alerts = prometheus.render_all(example_model, Cache(None), workers=1)
+    by_uid: dict[str, list[Any]] = {}
+    for path, rule in alerts:
+        by_uid.setdefault(linked_uid(rule) or "", []).append((path, rule))
+    rendered = CheckReport()
+    dashboards.render(example_model, Cache(None), by_uid, rendered)
+    assert rendered.failures == []
+    assert {k: v for k, v in rendered.checked.items()} == \
+        {k: v for k, v in on_files.checked.items() if "folders" not in k}
+
+    path, rule = by_uid["vigil-checkout"][0]
+    wrong = {**rule, "annotations": {"dashboard_url": rule["annotations"]["dashboard_url"].split("?")[0] + "?viewPanel=999"}}
+    broken = CheckReport()
+    dashboards.render(example_model, Cache(None), {**by_uid, "vigil-checkout": [(path, wrong)]}, broken)
+    assert "dashboard vigil-checkout has no panel 999 (its viewPanel)" in "\n".join(broken.failures)
 
 
 @pytest.mark.parametrize("rel, mutate, message", CASES, ids=[c[1].__name__ for c in CASES])

@@ -18,6 +18,7 @@ from vigil.catalog.load import load_catalog
 from vigil.catalog.resolve import resolve
 from vigil.catalog.validate import Validated, validate
 from vigil.check import CheckReport, check_output
+from vigil.dashboard_checks import Alert, linked_uid
 from vigil.model import Model
 from vigil.render import Artefacts, Cache
 
@@ -49,15 +50,19 @@ def compile_catalog(catalog: Path, report: BuildReport) -> tuple[Validated, Mode
     return validated, model
 
 
-def render_all(model: Model, cache: Cache, report: BuildReport) -> Artefacts:
-    """Every artefact of the model, keyed by its path under output/."""
+def render_all(model: Model, cache: Cache, report: BuildReport, checked: CheckReport) -> Artefacts:
+    """Every artefact of the model, keyed by its path under output/. The dashboards are checked as
+    they render (with the alerts that link to them); their problems go to `checked`."""
     with _timed(report, "render"):
         # One renderer per target; each returns {path under output/: text}.
-        artefacts, warnings = prometheus.render_all(model, cache)
+        artefacts, warnings, alerts = prometheus.render_all(model, cache)
         report.warnings += warnings
         artefacts.update(alertmanager.render(model, cache))
     with _timed(report, "dashboards"):
-        artefacts.update(dashboards.render(model, cache))
+        by_uid: dict[str, list[Alert]] = {}
+        for path, rule in alerts:
+            by_uid.setdefault(linked_uid(rule) or "", []).append((path, rule))
+        artefacts.update(dashboards.render(model, cache, by_uid, checked))
     return artefacts
 
 
@@ -83,7 +88,8 @@ def build(catalog: Path, out: Path, *, run_checks: bool = True, run_tests: bool 
           cache_dir: Path | None = None) -> BuildReport:
     report = BuildReport()
     _, model = compile_catalog(catalog, report)
-    artefacts = render_all(model, Cache(cache_dir), report)
+    rendered = CheckReport()
+    artefacts = render_all(model, Cache(cache_dir), report, rendered)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
     try:
@@ -91,7 +97,7 @@ def build(catalog: Path, out: Path, *, run_checks: bool = True, run_tests: bool 
             write_tree(artefacts, staging)
         if run_checks:
             with _timed(report, "check"):
-                report.check = check_output(staging, tests=run_tests, cache_dir=cache_dir)
+                report.check = check_output(staging, tests=run_tests, cache_dir=cache_dir, rendered=rendered)
         replace_dir(staging, out)
     finally:
         if staging.exists():

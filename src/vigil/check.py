@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from vigil.alertmanager import check_alertmanager
-from vigil.dashboard_checks import check_dashboards
+from vigil.dashboard_checks import check_dashboard_files, check_folders
 from vigil.errors import CheckError
 from vigil.render import Cache
 from vigil.stack import tools
@@ -115,17 +115,29 @@ def _only_failures(output: str) -> str:
 # Each target adds its own (amtool for Alertmanager, the dashboard lint for Grafana).
 FAST_CHECKS: list[Callable[[Path, CheckReport], None]] = [check_rules]
 FAST_CHECKS.append(check_alertmanager)  # amtool check-config and the generated routing cases
-FAST_CHECKS.append(check_dashboards)  # dashboard lint, folders.json, alerts ↔ their panels
+FAST_CHECKS.append(check_dashboard_files)  # dashboard lint, alerts ↔ their panels
+FAST_CHECKS.append(check_folders)  # folders.json
+# What `vigil build` checks on the objects it renders, before it writes them (see dashboards.render):
+# on the files, it would parse back everything it has just serialised.
+RENDER_TIME_CHECKS = [check_dashboard_files]
 # The generated promtool unit tests: minutes for a thousand services. `vigil check` and
 # `vigil build --test` run them.
 SLOW_CHECKS: list[Callable[[Path, CheckReport], None]] = [test_rules]
 
 
-def check_output(out: Path, *, tests: bool = True, cache_dir: Path | None = None) -> CheckReport:
+def check_output(out: Path, *, tests: bool = True, cache_dir: Path | None = None,
+                 rendered: CheckReport | None = None) -> CheckReport:
     """Run every check on `out` (the unit tests too unless tests=False); raise CheckError listing
-    every failure. With a cache_dir, unit tests already known to pass are not run again."""
+    every failure. With a cache_dir, checks already known to pass are not run again. `rendered`:
+    the results of RENDER_TIME_CHECKS, run by the build on the objects it rendered; they are not
+    run again on the files."""
     report = CheckReport(cache=Cache(cache_dir) if cache_dir else None)
-    for check in FAST_CHECKS + (SLOW_CHECKS if tests else []):
+    checks = FAST_CHECKS + (SLOW_CHECKS if tests else [])
+    if rendered is not None:
+        report.checked.update(rendered.checked)
+        report.failures += rendered.failures
+        checks = [c for c in checks if c not in RENDER_TIME_CHECKS]
+    for check in checks:
         check(out, report)
     if report.failures:
         raise CheckError("\n\n".join(report.failures))

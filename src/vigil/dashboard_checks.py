@@ -177,17 +177,13 @@ def load_dashboards(out: Path) -> tuple[dict[str, dict[str, Any]], list[str]]:
     return docs, problems
 
 
-def folder_problems(out: Path, docs: dict[str, dict[str, Any]]) -> list[str]:
+def folder_problems(out: Path, file_uids: set[str]) -> list[str]:
     path = out / FOLDERS_FILE
     if not path.exists():
         return [f"{FOLDERS_FILE}: missing"]
     manifest = json.loads(path.read_text(encoding="utf-8"))
     placed = [uid for f in manifest["folders"] for uid in f["dashboards"]] + list(manifest["general"])
     problems = []
-    file_uids = {Path(rel).stem for rel in docs}
-    for rel, doc in docs.items():
-        if doc.get("uid") != Path(rel).stem:
-            problems.append(f"{rel}: uid {doc.get('uid')!r} differs from its file name")
     for uid in sorted(file_uids):
         if placed.count(uid) != 1:
             problems.append(f"{FOLDERS_FILE}: dashboard {uid} is in {placed.count(uid)} folders, not 1")
@@ -234,51 +230,80 @@ def _threshold_problem(panel: dict[str, Any], alert: dict[str, Any]) -> str | No
     return None
 
 
-def alert_panel_problems(rule_files: dict[str, dict[str, Any]], dashboards: dict[str, dict[str, Any]]) -> tuple[list[str], int]:
-    """rule_files: {path: rules document}; dashboards: {uid: dashboard}. Returns problems and how
-    many alerts were checked."""
-    problems, checked = [], 0
-    for path, doc in sorted(rule_files.items()):
-        for rule in (r for g in doc.get("groups") or [] for r in g.get("rules") or [] if "alert" in r):
-            checked += 1
-            name = f"{path}: alert {rule['alert']} ({rule['labels'].get('severity')})"
-            url = urlsplit(rule.get("annotations", {}).get("dashboard_url", ""))
-            uid = re.search(r"/d/([^/]+)", url.path)
-            if not uid or uid.group(1) not in dashboards:
-                problems.append(f"{name}: dashboard_url {url.geturl()!r} opens no generated dashboard")
-                continue
-            view = parse_qs(url.query).get("viewPanel")
-            if not view:
-                continue  # a service-wide alert (ServiceDown) opens the whole dashboard
-            panel = next((p for p in flat_panels(dashboards[uid.group(1)]) if str(p["id"]) == view[0]), None)
-            if panel is None:
-                problems.append(f"{name}: dashboard {uid.group(1)} has no panel {view[0]} (its viewPanel)")
-                continue
-            where = f"{name} → {uid.group(1)} panel {view[0]} ({panel.get('title', '')})"
-            for sel in sorted(selectors(rule["expr"]), key=str):
-                if not reads(panel, sel):
-                    matchers = ",".join(f'{k}{op}"{v}"' for k, op, v in sorted(sel[1]))
-                    problems.append(f"{where}: the panel does not read {sel[0]}{{{matchers}}}")
-            if rule["labels"].get("kind") == "threshold":
-                problem = _threshold_problem(panel, rule)
-                if problem:
-                    problems.append(f"{where}: {problem}")
-    return problems, checked
+Alert = tuple[str, dict[str, Any]]  # (the rule file it is in, the alert rule)
+
+
+def rule_alerts(path: str, doc: Any) -> list[Alert]:
+    """The alerting rules of one rule file document, with the file they are in."""
+    return [(path, r) for g in (doc or {}).get("groups") or [] for r in g.get("rules") or [] if "alert" in r]
+
+
+def alert_view(rule: dict[str, Any]) -> dict[str, Any]:
+    """What the alert ↔ panel check reads of an alert: the build hands only this to the workers
+    that check each dashboard as they render it."""
+    return {"alert": rule["alert"], "expr": rule["expr"],
+            "labels": {k: rule["labels"][k] for k in ("severity", "kind") if k in rule["labels"]},
+            "annotations": {k: v for k, v in rule.get("annotations", {}).items() if k == "dashboard_url"}}
+
+
+def linked_uid(rule: dict[str, Any]) -> str | None:
+    """The uid of the dashboard an alert's dashboard_url opens."""
+    found = re.search(r"/d/([^/]+)", urlsplit(rule.get("annotations", {}).get("dashboard_url", "")).path)
+    return found.group(1) if found else None
+
+
+def alert_panel_problems(alerts: list[Alert], dashboards: dict[str, dict[str, Any]]) -> list[str]:
+    """alerts: (rule file, alert rule); dashboards: {uid: dashboard}. Each alert must open an
+    existing dashboard and panel that reads its series and, for thresholds, shows its threshold."""
+    problems = []
+    for path, rule in alerts:
+        name = f"{path}: alert {rule['alert']} ({rule['labels'].get('severity')})"
+        url = urlsplit(rule.get("annotations", {}).get("dashboard_url", ""))
+        uid = linked_uid(rule)
+        if not uid or uid not in dashboards:
+            problems.append(f"{name}: dashboard_url {url.geturl()!r} opens no generated dashboard")
+            continue
+        view = parse_qs(url.query).get("viewPanel")
+        if not view:
+            continue  # a service-wide alert (ServiceDown) opens the whole dashboard
+        panel = next((p for p in flat_panels(dashboards[uid]) if str(p["id"]) == view[0]), None)
+        if panel is None:
+            problems.append(f"{name}: dashboard {uid} has no panel {view[0]} (its viewPanel)")
+            continue
+        where = f"{name} → {uid} panel {view[0]} ({panel.get('title', '')})"
+        for sel in sorted(selectors(rule["expr"]), key=str):
+            if not reads(panel, sel):
+                matchers = ",".join(f'{k}{op}"{v}"' for k, op, v in sorted(sel[1]))
+                problems.append(f"{where}: the panel does not read {sel[0]}{{{matchers}}}")
+        if rule["labels"].get("kind") == "threshold":
+            problem = _threshold_problem(panel, rule)
+            if problem:
+                problems.append(f"{where}: {problem}")
+    return problems
+
+
+def dashboard_problems(rel: str, doc: Any, alerts: list[Alert]) -> list[str]:
+    """Every check of one dashboard file: its lint, its uid against its file name, and the alerts
+    that deep-link to it. The build runs this in the worker that rendered the dashboard, on the
+    object it serialised (parsing a hundred megabytes back would cost more than rendering them);
+    `vigil check` runs it on the files."""
+    problems = [f"{rel}: {p}" for p in lint_dashboard(doc)]
+    if _is(doc, dict) and doc.get("uid") != Path(rel).stem:
+        problems.append(f"{rel}: uid {doc.get('uid')!r} differs from its file name")
+    if problems or not alerts:
+        return problems
+    return alert_panel_problems(alerts, {doc["uid"]: doc})
 
 
 # ------------------------------------------------------------------------------ the checks
-def check_dashboards(out: Path, report: CheckReport) -> None:
-    """Every dashboard check: the lint of each dashboard and folders.json, then alerts ↔ panels."""
+def check_dashboard_files(out: Path, report: CheckReport) -> None:
+    """dashboard_problems on every dashboard file, then the alerts of every rule file against the
+    dashboards they link to."""
     docs, problems = load_dashboards(out)
     for rel, doc in docs.items():
-        problems += [f"{rel}: {p}" for p in lint_dashboard(doc)]
-    problems += folder_problems(out, docs)
-    if problems:
-        report.failures.append("dashboard lint:\n" + "\n".join(problems))
-    report.checked["dashboards (shape, panel ids, grid, datasources, folders)"] = len(docs)
-
+        problems += dashboard_problems(rel, doc, [])
     dashboards = {doc["uid"]: doc for doc in docs.values() if _is(doc, dict) and "uid" in doc}
-    problems, checked = [], 0
+    checked = 0
     for path in sorted((out / "prometheus" / "rules").glob("*.yaml")):
         text = path.read_text(encoding="utf-8")
         # A rule file that passed with the same dashboards it links to passes again: parsing a
@@ -290,15 +315,36 @@ def check_dashboards(out: Path, report: CheckReport) -> None:
             checked += known
             continue
         # BaseLoader: every value this check reads is a string, and it skips the type resolution.
-        found, n = alert_panel_problems({str(path.relative_to(out)): yaml.load(text, Loader=yaml.CBaseLoader)},
-                                        dashboards)
+        alerts = rule_alerts(str(path.relative_to(out)), yaml.load(text, Loader=yaml.CBaseLoader))
+        found = alert_panel_problems(alerts, dashboards)
         problems += found
-        checked += n
+        checked += len(alerts)
         if report.cache and not found:
-            report.cache.store(key, n)
+            report.cache.store(key, len(alerts))
+    record_dashboard_checks(report, len(docs), checked, problems)
+
+
+def check_folders(out: Path, report: CheckReport) -> None:
+    """folders.json places every dashboard file in exactly one folder."""
+    uids = {p.stem for p in (out / DASHBOARDS_DIR).glob("*.json")}
+    problems = folder_problems(out, uids)
     if problems:
-        report.failures.append("alerts and their dashboard panels:\n" + "\n".join(problems))
-    report.checked["alerts deep-linked to a panel with their series and thresholds"] = checked
+        report.failures.append("dashboard folders:\n" + "\n".join(problems))
+    report.checked["dashboards placed in folders (folders.json)"] = len(uids)
+
+
+def record_dashboard_checks(report: CheckReport, dashboards: int, alerts: int, problems: list[str]) -> None:
+    if problems:
+        report.failures.append("dashboards and the alerts that link to them:\n" + "\n".join(problems))
+    report.checked["dashboards (shape, panel ids, grid, datasources)"] = dashboards
+    report.checked["alerts deep-linked to a panel with their series and thresholds"] = alerts
+
+
+def check_dashboards(out: Path, report: CheckReport) -> None:
+    """Every dashboard check on the files: each dashboard with the alerts linking to it, then
+    folders.json."""
+    check_dashboard_files(out, report)
+    check_folders(out, report)
 
 
 _LINKED_UID = re.compile(r"/d/([a-z0-9-]+)/")

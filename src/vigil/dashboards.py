@@ -11,12 +11,16 @@ its key includes the dependencies it draws, so a change to redis-cache re-render
 
 from __future__ import annotations
 
+import json
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vigil.errors import RenderError
 from vigil.model import Model, Service
-from vigil.render import Artefacts, Cache, evaluate, parallel_map, to_json
+from vigil.render import Artefacts, Cache, evaluate, evaluate_each, parallel_map, to_json
+
+if TYPE_CHECKING:
+    from vigil.check import CheckReport
 
 # Grafana's named colours, by meaning. The generators colour threshold steps with these and
 # dashboard_checks.py checks that a step has its alert's severity colour: one definition for both.
@@ -67,44 +71,74 @@ def service_view(service: Service) -> dict[str, Any]:
             "slos": [{k: v for k, v in s.items() if k not in ("errors", "total", "test")} for s in service["slos"]]}
 
 
-def render(model: Model, cache: Cache) -> Artefacts:
-    """Every dashboard and the folder manifest, keyed by path under output/."""
+Alerts = list[tuple[str, dict[str, Any]]]  # (rule file, alert_view of an alert rule)
+
+
+def render(model: Model, cache: Cache, alerts: dict[str, Alerts], report: CheckReport) -> Artefacts:
+    """Every dashboard and the folder manifest, keyed by path under output/.
+
+    `alerts` are the alerts each dashboard uid is deep-linked from. Each dashboard is checked
+    (dashboard_checks.dashboard_problems) as it is rendered, with those alerts; the problems go to
+    `report`, as the check stage's would.
+    """
+    from vigil.dashboard_checks import alert_panel_problems, dashboard_problems, record_dashboard_checks  # it imports us
     settings = model["settings"]
     overview = overview_link(model)
     by_name = {s["name"]: s for s in model["services"]}
     _check_uids(model)
     out: Artefacts = {}
+    results: list[tuple[list[str], int]] = []
     todo: list[tuple[str, dict[str, Any]]] = []
     for service in model["services"]:
-        job = {"service": service_view(service), "settings": settings, "overview": overview,
-               "deps": [dependency_view(by_name[d]) for d in service["dependencies"] if d in by_name]}
-        key = cache.key(["grafana", job["service"], job["deps"], settings, PALETTE, overview])
+        uid = service["dashboard"]["uid"]
+        job = {"service": service_view(service),
+               "deps": [dependency_view(by_name[d]) for d in service["dependencies"] if d in by_name],
+               "alerts": alerts.get(uid, [])}
+        key = cache.key(["grafana", job, settings, PALETTE, overview])
         hit = cache.load(key)
         if hit is None:
             todo.append((key, job))
         else:
-            out.update(hit)
-    # Dashboards are large (~100 KB each) and Jsonnet's cost grows with its output: render the
-    # missing ones on every core.
-    for (key, _), files in zip(todo, parallel_map(_render_chunk, [job for _, job in todo])):
-        cache.store(key, files)
-        out.update(files)
+            out.update(hit["files"])
+            results.append((hit["problems"], len(job["alerts"])))
+    # Dashboards are large (~50 KB each) and Jsonnet's cost grows with its output: render the
+    # missing ones on every core, a batch per Jsonnet evaluation.
+    shared = {"settings": settings, "overview": overview}
+    for (key, job), result in zip(todo, parallel_map(_render_chunk, [(job, shared) for _, job in todo])):
+        cache.store(key, result)
+        out.update(result["files"])
+        results.append((result["problems"], len(job["alerts"])))
 
     services = [overview_view(s) for s in model["services"]]
 
     def both() -> Artefacts:
         doc = evaluate("overview.jsonnet", services=services, settings=settings, palette=PALETTE, overview=overview)
         return {dashboard_path(OVERVIEW_UID): to_json(doc["dashboard"]), FOLDERS_FILE: to_json(doc["folders"])}
-    out.update(cache.get_or_render(["grafana-overview", services, settings, PALETTE, overview], both))
+    overview_files = cache.get_or_render(["grafana-overview", services, settings, PALETTE, overview], both)
+    out.update(overview_files)
+    rel = dashboard_path(OVERVIEW_UID)
+    results.append((dashboard_problems(rel, json.loads(overview_files[rel]), alerts.get(OVERVIEW_UID, [])),
+                    len(alerts.get(OVERVIEW_UID, []))))
+    known = {s["dashboard"]["uid"] for s in model["services"]} | {OVERVIEW_UID}
+    stray = [a for uid, group in sorted(alerts.items()) if uid not in known for a in group]
+    record_dashboard_checks(report, len(results), sum(n for _, n in results) + len(stray),
+                            [p for problems, _ in results for p in problems] + alert_panel_problems(stray, {}))
     return out
 
 
-def _render_chunk(jobs: list[dict[str, Any]]) -> list[Artefacts]:
+def _render_chunk(chunk: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Render and check a batch of dashboards in one Jsonnet evaluation (in a worker process)."""
+    from vigil.dashboard_checks import dashboard_problems  # it imports us
+    if not chunk:
+        return []
+    shared = chunk[0][1]
+    docs = evaluate_each("grafana.jsonnet", [{"service": job["service"], "deps": job["deps"]} for job, _ in chunk],
+                         palette=PALETTE, **shared)
     out = []
-    for job in jobs:
-        doc = evaluate("grafana.jsonnet", service=job["service"], deps=job["deps"], settings=job["settings"],
-                       palette=PALETTE, overview=job["overview"])
-        out.append({dashboard_path(job["service"]["dashboard"]["uid"]): to_json(doc)})
+    for (job, _), doc in zip(chunk, docs):
+        rel = dashboard_path(job["service"]["dashboard"]["uid"])
+        out.append({"files": {rel: to_json(doc)},
+                    "problems": dashboard_problems(rel, doc, [(path, rule) for path, rule in job["alerts"]])})
     return out
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from vigil import render
 from vigil.model import Model, Service, Settings
 from vigil.render import Artefacts, Cache
+from vigil.dashboard_checks import Alert, alert_view, rule_alerts
 from vigil.testcases import service_tests
 
 def _lean(service: Service) -> Service:
@@ -22,14 +23,16 @@ def _lean(service: Service) -> Service:
 
 def render_services(services: list[Service], settings: Settings) -> list[dict[str, Any]]:
     """[{"files": {path: text}, "warnings": [...]}] for each service, in order."""
-    all_rules = render.evaluate_each("prometheus.jsonnet", "service", [_lean(s) for s in services], settings=settings)
+    all_rules = render.evaluate_each("prometheus.jsonnet", [{"service": _lean(s)} for s in services], settings=settings)
     out = []
     for service, rules in zip(services, all_rules):
         name = service["name"]
         tests, skipped = service_tests(service, settings, rules, f"../rules/{name}.yaml")
-        out.append({"files": {f"prometheus/rules/{name}.yaml": render.to_yaml(rules),
-                              f"prometheus/tests/{name}.test.yaml": render.to_yaml(tests)},
-                    "warnings": skipped})
+        rel = f"prometheus/rules/{name}.yaml"
+        out.append({"files": {rel: render.to_yaml(rules), f"prometheus/tests/{name}.test.yaml": render.to_yaml(tests)},
+                    "warnings": skipped,
+                    # What the dashboard checks read of the alerts (they run as dashboards render).
+                    "alerts": [(rel, alert_view(rule)) for _, rule in rule_alerts(rel, rules)]})
     return out
 
 
@@ -37,7 +40,8 @@ def _render_chunk(chunk: list[tuple[Service, Settings]]) -> list[dict[str, Any]]
     return render_services([service for service, _ in chunk], chunk[0][1]) if chunk else []
 
 
-def render_all(model: Model, cache: Cache, workers: int | None = None) -> tuple[Artefacts, list[str]]:
+def render_all(model: Model, cache: Cache, workers: int | None = None) -> tuple[Artefacts, list[str], list[Alert]]:
+    """The rule and test files, the build's warnings, and every alert (with its rule file)."""
     settings = model["settings"]
     results: dict[str, dict[str, Any]] = {}
     todo: list[Service] = []
@@ -55,7 +59,9 @@ def render_all(model: Model, cache: Cache, workers: int | None = None) -> tuple[
         results[service["name"]] = result
     artefacts: Artefacts = {}
     warnings: list[str] = []
+    alerts: list[Alert] = []
     for name in sorted(results):
         artefacts.update(results[name]["files"])
         warnings += results[name]["warnings"]
-    return artefacts, warnings
+        alerts += [(path, rule) for path, rule in results[name]["alerts"]]
+    return artefacts, warnings, alerts

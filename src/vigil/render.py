@@ -54,21 +54,12 @@ def generators_hash() -> str:
 
 
 # Keys a reader looks for first (a rule's name before its expression); the rest follow sorted.
-_FIRST = {k: i for i, k in enumerate(["name", "record", "alert", "expr", "for", "interval", "labels", "annotations",
-                                       "rule_files", "evaluation_interval", "input_series", "series", "values",
-                                       "eval_time", "alertname"])}
-
-
-def _ordered(data: Any) -> Any:
-    if isinstance(data, dict):
-        return {k: _ordered(data[k]) for k in sorted(data, key=lambda k: (_FIRST.get(k, len(_FIRST)), k))}
-    if isinstance(data, list):
-        return [_ordered(v) for v in data]
-    return data
+_FIRST = ("name", "record", "alert", "expr", "for", "interval", "labels", "annotations", "rule_files",
+          "evaluation_interval", "input_series", "series", "values", "eval_time", "alertname")
 
 
 def to_yaml(data: Any) -> str:
-    return HEADER + yamlout.dump(_ordered(data))
+    return HEADER + yamlout.dump(data, first=_FIRST)
 
 
 def to_json(data: Any) -> str:

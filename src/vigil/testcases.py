@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Callable
 
 from vigil.model import Metric, Service, Settings, Slo
@@ -28,7 +29,7 @@ class Case:
     asserts: list[dict[str, Any]]
     length: int
 
-    @property
+    @cached_property
     def metric_names(self) -> set[str]:
         return {s["series"].split("{", 1)[0] for s in self.series}
 
@@ -92,16 +93,17 @@ def pack(cases: list[Case], interval: float) -> list[dict[str, Any]]:
     of its groups' lengths: cases run side by side instead of one after another. Longest first, each
     case into the first group it does not disturb.
     """
-    groups: list[list[Case]] = []
+    groups: list[tuple[list[Case], set[str]]] = []   # the cases, and the metric names they use
     for case in sorted(cases, key=lambda c: (-c.length, c.name)):
-        for group in groups:
-            if not any(case.metric_names & other.metric_names for other in group):
+        for group, names in groups:
+            if names.isdisjoint(case.metric_names):
                 group.append(case)
+                names |= case.metric_names
                 break
         else:
-            groups.append([case])
+            groups.append(([case], set(case.metric_names)))
     out = []
-    for group in groups:
+    for group, _ in groups:
         group.sort(key=lambda c: c.name)
         out.append({"name": "; ".join(c.name for c in group), "interval": _time(1, interval),
                     "input_series": [s for c in group for s in c.series],

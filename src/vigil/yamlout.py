@@ -59,45 +59,85 @@ def scalar(value: Any) -> str:
                    for c in quoted)
 
 
+# Strings repeat across a build (label names, severities, selectors): their YAML form is computed once.
+_STRINGS: dict[str, str] = {}
+
+
+def _flow(value: Any) -> str:
+    """A scalar, or an empty mapping or sequence, as it follows a key or a dash."""
+    if type(value) is str:
+        text = _STRINGS.get(value)
+        if text is None:
+            text = scalar(value)
+            if len(_STRINGS) < 1 << 18:
+                _STRINGS[value] = text
+        return text
+    if type(value) is dict:
+        return "{}"
+    if type(value) is list:
+        return "[]"
+    return scalar(value)
+
+
 def _key(k: Any) -> str:
-    return scalar(k) if isinstance(k, str) else scalar(str(k))
+    return _flow(k) if type(k) is str else scalar(str(k))
 
 
-def _emit(data: Any, indent: str, out: list[str]) -> None:
-    if isinstance(data, dict):
-        for k, v in data.items():
-            _entry(indent + _key(k) + ":", v, indent, out, nested=indent + "  ")
-    else:
-        for v in data:
-            _entry(indent + "-", v, indent, out, nested=indent + "  ", item=True)
+class _Order:
+    """Key order of the mappings: the keys of `first` lead, in that order; the others follow sorted.
+    The order of a given set of keys is worked out once (artefacts repeat a few shapes)."""
+
+    def __init__(self, first: tuple[str, ...]):
+        self.rank = {k: i for i, k in enumerate(first)}
+        self.known: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+
+    def keys(self, d: dict[Any, Any]) -> tuple[Any, ...]:
+        found = tuple(d)
+        order = self.known.get(found)
+        if order is None:
+            n = len(self.rank)
+            order = self.known[found] = tuple(sorted(found, key=lambda k: (self.rank.get(k, n), str(k))))
+        return order
 
 
-def _entry(head: str, value: Any, indent: str, out: list[str], nested: str, item: bool = False) -> None:
-    if isinstance(value, dict) and value:
-        if item:
-            # "- first: x" then the other keys under it, as PyYAML writes list items.
-            first = True
-            for k, v in value.items():
-                _entry((head + " " if first else nested) + _key(k) + ":", v, nested, out, nested=nested + "  ")
-                first = False
-        else:
+def _mapping(d: dict[Any, Any], indent: str, out: list[str], order: _Order | None, lead: str) -> None:
+    """The entries of a non-empty mapping; the first line starts with `lead` (a list item's dash)."""
+    nested = indent + "  "
+    for k in (order.keys(d) if order else d):
+        v = d[k]
+        head = lead + _key(k) + ":"
+        lead = indent
+        if v and type(v) is dict:
             out.append(head)
-            _emit(value, nested, out)
-    elif isinstance(value, list) and value:
-        out.append(head)
-        _emit(value, indent if not item else nested, out)
-    elif isinstance(value, dict):
-        out.append(head + " {}")
-    elif isinstance(value, list):
-        out.append(head + " []")
-    else:
-        out.append(head + " " + scalar(value))
+            _mapping(v, nested, out, order, nested)
+        elif v and type(v) is list:
+            out.append(head)
+            _sequence(v, indent, out, order)   # PyYAML's style: a key's list items at the key's indent
+        else:
+            out.append(head + " " + _flow(v))
 
 
-def dump(data: Any) -> str:
-    """YAML text of a dict or list (keys in the order given)."""
+def _sequence(items: list[Any], indent: str, out: list[str], order: _Order | None) -> None:
+    nested = indent + "  "
+    for v in items:
+        if v and type(v) is dict:
+            _mapping(v, nested, out, order, indent + "- ")   # "- first: x", the other keys under it
+        elif v and type(v) is list:
+            out.append(indent + "-")
+            _sequence(v, nested, out, order)
+        else:
+            out.append(indent + "- " + _flow(v))
+
+
+def dump(data: Any, first: tuple[str, ...] | None = None) -> str:
+    """YAML text of a dict or list. Mapping keys keep their order, or with `first`, the keys of
+    `first` lead in that order and the others follow sorted."""
     if not data:
         return "{}\n" if isinstance(data, dict) else "[]\n"
     out: list[str] = []
-    _emit(data, "", out)
+    order = _Order(first) if first is not None else None
+    if isinstance(data, dict):
+        _mapping(data, "", out, order, "")
+    else:
+        _sequence(data, "", out, order)
     return "\n".join(out) + "\n"

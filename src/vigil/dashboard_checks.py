@@ -246,9 +246,12 @@ def alert_view(rule: dict[str, Any]) -> dict[str, Any]:
             "annotations": {k: v for k, v in rule.get("annotations", {}).items() if k == "dashboard_url"}}
 
 
+_DASHBOARD_PATH = re.compile(r"^(?:[a-z][a-z0-9+.-]*://[^/?#]*)?[^?#]*?/d/([^/?#]+)")
+
+
 def linked_uid(rule: dict[str, Any]) -> str | None:
-    """The uid of the dashboard an alert's dashboard_url opens."""
-    found = re.search(r"/d/([^/]+)", urlsplit(rule.get("annotations", {}).get("dashboard_url", "")).path)
+    """The uid of the dashboard an alert's dashboard_url opens (/d/<uid>/ in the URL's path)."""
+    found = _DASHBOARD_PATH.match(rule.get("annotations", {}).get("dashboard_url", ""))
     return found.group(1) if found else None
 
 

@@ -40,15 +40,23 @@ def generators_dir() -> Path:
     return Path(str(importlib.resources.files("vigil.generators")))
 
 
+# vigil's own code that never renders nor checks an artefact: editing it keeps the cache.
+_NOT_RENDERING = ("deploy", "stack")
+
+
 @cache
 def generators_hash() -> str:
     """A hash of every generator source and of vigil's own code: part of each cache key, so
-    editing a generator, a profile or vigil itself invalidates the cache."""
+    editing a generator, a profile or vigil itself invalidates the cache (deploy/ and stack/ aside:
+    they only read output/)."""
     h = hashlib.sha256()
     package = Path(__file__).parent
-    for root, pattern in ((generators_dir(), "*sonnet"), (package, "*.py"), (package, "*.yaml")):
+    for root, pattern in ((generators_dir(), "*sonnet"), (package, "*.py"), (package, "*.yaml"), (package, "*.json")):
         for path in sorted(root.rglob(pattern)):
-            h.update(path.relative_to(root).as_posix().encode())
+            rel = path.relative_to(root)
+            if root == package and rel.parts[0] in _NOT_RENDERING:
+                continue
+            h.update(rel.as_posix().encode())
             h.update(path.read_bytes())
     return h.hexdigest()
 

@@ -89,3 +89,37 @@ def test_passed_tests_are_remembered_by_content(example_output, tmp_path):
                                                "{{ $value | humanize }}, above the critical", 1))
     with pytest.raises(CheckError, match="checkout.test.yaml"):
         check_output(out, tests=True, cache_dir=tmp_path / "cache")
+
+
+def test_services_of_one_shape_are_tested_once_and_a_broken_one_is_still_named(tmp_path):
+    """Services that differ only in name and team share one promtool run (check.service_shape);
+    a service whose files differ is run on its own, and when a shared shape fails, every
+    service of it is run and named."""
+    require("promtool")
+    import sys
+    from vigil.build import build
+    from vigil.errors import CheckError
+    sys.path.insert(0, str(Path(__file__).parents[1] / "bench"))
+    from synth import write_catalog
+    import yaml
+    catalog = write_catalog(tmp_path / "catalog", 4, "spine")
+    for path in (catalog / "services").glob("*.yaml"):   # alike but for name, owner and dependencies
+        doc = yaml.safe_load(path.read_text())
+        doc.update(tier=1, customer_facing=True, metrics={"error_ratio": {"warning": "1%", "critical": "3%"}})
+        path.write_text(yaml.safe_dump(doc))
+    out = tmp_path / "out"
+    build(catalog, out, run_checks=False)
+    report = check_output(out, tests=True)
+    assert report.checked["rule test files (promtool test rules)"] == 4
+    assert report.checked["distinct test shapes given to promtool"] == 1
+
+    rules = sorted((out / "prometheus" / "rules").glob("*.yaml"))
+    broken = "{{ $value | humanize }}, above the critical"
+    for path in rules[:2]:   # the same mutation in two files: one shape, which fails
+        text = path.read_text()
+        assert "{{ $value | humanizePercentage }}, above the critical" in text
+        path.write_text(text.replace("{{ $value | humanizePercentage }}, above the critical", broken, 1))
+    with pytest.raises(CheckError) as failed:
+        check_output(out, tests=True)
+    for path in rules:
+        assert (f"{path.stem}.test.yaml" in str(failed.value)) == (path in rules[:2])

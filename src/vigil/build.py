@@ -57,7 +57,7 @@ def render_all(model: Model, cache: Cache, report: BuildReport, checked: CheckRe
         # One renderer per target; each returns {path under output/: text}.
         artefacts, warnings, alerts = prometheus.render_all(model, cache)
         report.warnings += warnings
-        artefacts.update(alertmanager.render(model, cache))
+        artefacts.update(alertmanager.render(model, cache, checked.parsed))
     with _timed(report, "dashboards"):
         by_uid: dict[str, list[Alert]] = {}
         for path, rule in alerts:

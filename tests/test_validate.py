@@ -196,3 +196,33 @@ def test_label_values_that_would_break_promql_are_escaped(tmp_path):
     rules = (tmp_path / "out" / "prometheus" / "rules" / "checkout.yaml").read_text()
     assert 'job=\\"check\\\\\\"out\\\\\\\\\\\\n{x=\\\\\\"y\\\\\\"}\\"' in rules or 'check\\"out' in rules
     assert report.check is not None and not report.check.failures
+
+
+def test_an_slo_may_set_its_own_burn_alert_timings(tmp_path):
+    """slos[].page / .ticket override vigil's default `for` and windows (defaults.yaml slo.page/ticket);
+    a field left out keeps the default, and the generated promtool tests still prove the page."""
+    own = "{name: availability, objective: 99.9%, page: {for: 1m, windows: [{short: 10m, long: 2h, factor: 10}]}}"
+    root = write_catalog(tmp_path / "catalog", CHECKOUT.replace("{name: availability, objective: 99.9%}", own))
+    report = build(root, tmp_path / "out", run_checks=True, run_tests=True)
+    assert report.check is not None and not report.check.failures
+    from vigil.build import BuildReport, compile_catalog
+    _, model = compile_catalog(root, BuildReport())
+    slo = next(s for s in model["services"] if s["name"] == "checkout")["slos"][0]
+    page, ticket = (next(a for a in slo["alerts"] if a["severity"] == sev) for sev in ("critical", "warning"))
+    assert (page["for"], [(w["short"], w["long"], w["factor"]) for w in page["windows"]]) == ("1m", [("10m", "2h", 10.0)])
+    assert (ticket["for"], len(ticket["windows"])) == ("15m", 2)                       # the ticket keeps the defaults
+    assert {"5m", "1h", "10m", "2h"} <= set(slo["windows"])    # 5m and 1h: the generators read them whatever the alerts use
+    rules = (tmp_path / "out" / "prometheus" / "rules" / "checkout.yaml").read_text()
+    assert 'slo:sli_error:ratio_rate10m{service="checkout",slo="availability"} > 0.01' in rules
+    # Old catalogs (no page/ticket) resolve exactly as before: tests/test_golden.py.
+
+
+@pytest.mark.parametrize("page, expected", [
+    ("{windows: [{short: 5m, long: 1h}]}", "slos[0].page.windows[0]: missing required field 'factor'"),
+    ("{for: 5 minutes}", "slos[0].page.for: '5 minutes' is not a duration such as 30s, 5m, 1h30m or 300ms"),
+    ("{windows: []}", "slos[0].page.windows: [] should be non-empty"),
+])
+def test_bad_slo_burn_alert_timings(tmp_path, page, expected):
+    own = "{name: availability, objective: 99.9%, page: " + page + "}"
+    root = write_catalog(tmp_path / "catalog", CHECKOUT.replace("{name: availability, objective: 99.9%}", own))
+    assert f"{F}:12: {expected}" in problems(root)

@@ -157,9 +157,12 @@ def resolve_slo(slo: dict[str, Any], sli: tuple[str, dict[str, Field]], service:
     le = le_matcher(threshold) if threshold is not None else ""
     fill = lambda text: " ".join(text.replace("$selector", service["_selector"]).replace("$le", le).split())  # noqa: E731
     alerts: list[Burn] = []
-    windows: set[str] = set()
+    # The generators read the 5m ratio (30-day attainment) and the 1h ratio (the burn-rate record)
+    # whatever windows the alerts use, so those two are always recorded.
+    windows: set[str] = {"5m", "1h"}
     for severity, key in (("critical", "page"), ("warning", "ticket")):
-        spec = d[key]
+        # An SLO may set its own `for` and windows per alert (slos[].page / .ticket); the rest are vigil's.
+        spec = {**d[key], **(slo.get(key) or {})}
         burn_windows = []
         for w in spec["windows"]:
             short, long = _duration(w["short"])[0], _duration(w["long"])[0]

@@ -21,6 +21,36 @@ Faults = dict[str, float]        # kind → severity 0..1
 GiB = 1024**3
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.5, 5.0)   # 0.25, 0.5, 1.5: SLO thresholds
 
+# The shapes of the faults, declared once: the simulators below follow them, and `vigil drill`
+# derives the floors of the trend and SLO alerts from them (stack/drill_plan.py).
+# memory_leak: profile → key metric → (healthy share, share at full severity), linear in severity.
+LEAK: dict[str, dict[str, tuple[float, float]]] = {
+    "jvm": {"heap_usage": (0.6, 0.98)}, "host": {"memory_usage": (0.6, 0.98)}, "redis": {"memory_usage": (0.6, 0.99)},
+}
+# error_spike in the HTTP simulators: the share of requests that fail, healthy → at full severity.
+ERROR_SHARE = (0.001, 0.251)
+# latency: at full severity this share of requests is slow (SLOW_RANGE seconds, uniform); the
+# others take FAST_RANGE seconds (FAST_SHARE of them) or TAIL_RANGE seconds.
+SLOW_SHARE, SLOW_RANGE, FAST_RANGE, TAIL_RANGE, FAST_SHARE = 0.3, (1.1, 3.0), (0.01, 0.1), (0.1, 0.2), 0.97
+
+
+def leaked(profile: str, metric: str, severity: float) -> float:
+    lo, hi = LEAK[profile][metric]
+    return lo + (hi - lo) * severity
+
+
+def error_share(severity: float) -> float:
+    lo, hi = ERROR_SHARE
+    return lo + (hi - lo) * severity
+
+
+def share_slower_than(threshold: float, severity: float) -> float:
+    """The share of HTTP requests slower than `threshold` seconds (what a latency SLI counts as bad)."""
+    def above(lo: float, hi: float) -> float:      # P(uniform(lo, hi) > threshold)
+        return min(max((hi - threshold) / (hi - lo), 0.0), 1.0)
+    slow = SLOW_SHARE * severity
+    return slow * above(*SLOW_RANGE) + (1 - slow) * (FAST_SHARE * above(*FAST_RANGE) + (1 - FAST_SHARE) * above(*TAIL_RANGE))
+
 
 class Sim:
     """One profile's metrics for one service; `step(dt, faults)` advances them by dt seconds."""
@@ -41,8 +71,8 @@ class Sim:
 
 def _duration(rnd: random.Random, slow_share: float) -> float:
     if rnd.random() < slow_share:
-        return rnd.uniform(1.1, 3.0)
-    return rnd.uniform(0.01, 0.1) if rnd.random() < 0.97 else rnd.uniform(0.1, 0.2)
+        return rnd.uniform(*SLOW_RANGE)
+    return rnd.uniform(*FAST_RANGE) if rnd.random() < FAST_SHARE else rnd.uniform(*TAIL_RANGE)
 
 
 class Http(Sim):
@@ -58,7 +88,7 @@ class Http(Sim):
         self.inflight = Gauge("http_requests_in_flight", "In flight", registry=registry)
 
     def step(self, dt: float, f: Faults) -> None:
-        errors, slow = 0.001 + 0.25 * f.get("error_spike", 0), 0.3 * f.get("latency", 0)
+        errors, slow = error_share(f.get("error_spike", 0)), SLOW_SHARE * f.get("latency", 0)
         for _ in range(self.n(60, dt)):
             handler = self.rnd.choice(self.HANDLERS)
             code = "500" if self.rnd.random() < errors else "200"
@@ -79,7 +109,7 @@ class SpringHttp(Sim):
         self.active = Gauge("http_server_requests_active_seconds_active_count", "Active", registry=registry)
 
     def step(self, dt: float, f: Faults) -> None:
-        errors, slow = 0.001 + 0.25 * f.get("error_spike", 0), 0.3 * f.get("latency", 0)
+        errors, slow = error_share(f.get("error_spike", 0)), SLOW_SHARE * f.get("latency", 0)
         for _ in range(self.n(40, dt)):
             failed = self.rnd.random() < errors
             self.requests.labels("POST", "500" if failed else "200", "SERVER_ERROR" if failed else "SUCCESS",
@@ -103,7 +133,7 @@ class Jvm(Sim):
 
     def step(self, dt: float, f: Faults) -> None:
         leak = f.get("memory_leak", 0)
-        self.used.labels("heap", "G1 Old Gen").set((0.6 + 0.38 * leak) * 2 * GiB)
+        self.used.labels("heap", "G1 Old Gen").set(leaked("jvm", "heap_usage", leak) * 2 * GiB)
         self.used.labels("heap", "G1 Eden Space").set(0)
         self.gc.labels("end of minor GC", "G1 Evacuation Pause").observe(dt * (0.01 + 0.2 * leak))
         self.threads.set(210)
@@ -149,7 +179,7 @@ class Host(Sim):
             self.cpu.labels(cpu, "user").inc(dt * 0.25)
             self.cpu.labels(cpu, "system").inc(dt * 0.05)
         self.mem_total.set(32 * GiB)
-        self.mem_avail.set(32 * GiB * (0.4 - 0.38 * f.get("memory_leak", 0)))
+        self.mem_avail.set(32 * GiB * (1 - leaked("host", "memory_usage", f.get("memory_leak", 0))))
         self.fs_size.labels("/dev/sda1", "ext4", "/").set(500 * GiB)
         self.fs_avail.labels("/dev/sda1", "ext4", "/").set(225 * GiB)
         self.read.labels("sda").inc(dt * 4 * 1024**2)
@@ -178,7 +208,7 @@ class Redis(Sim):
         leak = f.get("memory_leak", 0)
         self.max.set(4 * GiB)
         self.system.set(16 * GiB)
-        self.used.set((0.6 + 0.39 * leak) * 4 * GiB)
+        self.used.set(leaked("redis", "memory_usage", leak) * 4 * GiB)
         self.clients.set(80)
         self.maxclients.set(10000)
         self.evicted.inc(self.n(40 * max(leak - 0.8, 0), dt))

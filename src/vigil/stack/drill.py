@@ -3,19 +3,26 @@ fault to each department's channel, against its floor.
 
 1. A copy of the catalog with short timings (drill_catalog): 1s scrape and evaluation intervals;
    every channel a webhook on the stack's sink (the operations channel keeps its ${ENV} URL, which
-   the drill resolves at deploy like any secret); group_wait 1s; "office hours" always on; and
-   for the drilled key metric, `for: 5s` and a 15s rate window. The thresholds are the catalog's.
+   the drill resolves at deploy like any secret); group_wait 1s; "office hours" always on; and for
+   the drilled alert only, short timings by its kind (`--kind threshold|trend|slo`, see
+   stack/drill_plan.py): a threshold gets `for: 5s` and a 15s rate window, a trend alert a 10s
+   regression window (its `within` scaled alike) and `for: 5s`, an SLO page its windows divided
+   by 120 and `for: 5s`. Thresholds, factors and objectives are the catalog's.
 2. It is built, checked and deployed to the stack with `vigil deploy` (stack/local.py's env).
-3. The fault starts at the demo exporter; the drill polls Prometheus (the alert's state) and the
-   sink (who was told) until every department the propagation policy names has been told, or
-   the timeout passes. The fault is always cleared afterwards.
+3. The drill waits until the service is healthy and the alert's windows hold no earlier fault
+   (nor predate Prometheus), starts the fault at the demo exporter, and polls Prometheus (the
+   alert's state) and the sink (who was told) until every department the propagation policy names
+   has been told, or the timeout passes. The fault is always cleared afterwards.
 
-The floor of the detection latency is scrape interval + evaluation interval + `for` + group_wait:
-the time the pipeline needs by construction, before any real delay.
+The floor of the detection latency is scrape interval + evaluation interval + `for` + group_wait,
+plus what the fault itself needs before the condition can hold: the ramp to a threshold, the trend's
+projection crossing, or the SLO burn accruing in its windows (DrillResult.floor_parts, and
+DrillResult.floor_notes for how each was derived).
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -26,23 +33,14 @@ from typing import Any, Callable
 import requests
 import yaml
 
-from vigil.alertmanager import expected_receivers, service_alerts
-from vigil.errors import VigilError
+from vigil.alertmanager import expected_receivers
+from vigil.model import Service
+from vigil.stack.drill_plan import GROUP_WAIT_S, RAMP_S, DrillError, Target, floor_parts, overrides, pick
 from vigil.stack.local import require
 
-SCRAPE_S, EVAL_S, FOR_S, GROUP_WAIT_S, WINDOW = 1.0, 1.0, 5.0, 1.0, "15s"
-# The key metric a fault shows in, by preference; `up` is the ServiceDown alert every service has.
-FAULT_METRICS = {"error_spike": ("error_ratio", "failure_rate", "redelivery_rate", "hit_ratio", "deadlocks"),
-                 "latency": ("latency_p99", "replication_lag", "queue_ready"),
-                 "memory_leak": ("heap_usage", "memory_usage"),
-                 "dead": ("up",)}
+SCRAPE_S, EVAL_S = 1.0, 1.0
 POLL = 0.25
-
-
-class DrillError(VigilError):
-    """The drill could not run, or not every expected department was told in time."""
-
-    exit_code = 9
+CLEARED = "cleared.json"     # in <stack>/drill: service → when the drill last cleared a fault on it
 
 
 @dataclass
@@ -62,6 +60,8 @@ class DrillResult:
     expected: list[str]
     floor: dict[str, float]                          # receiver → floor in seconds
     floor_parts: dict[str, float] = field(default_factory=dict)
+    kind: str = "threshold"
+    floor_notes: list[str] = field(default_factory=list)    # how the derived floor parts were computed
     fault_at: float = 0.0
     pending_at: float | None = None
     fired_at: float | None = None
@@ -85,10 +85,12 @@ class DrillResult:
             events.append((self.fired_at, f"{self.alertname} ({self.severity}) firing (Prometheus)"))
         events += [(t.at, f"{t.receiver} told") for t in self.told.values()]
         events += [(t.at, f"{t.receiver} told: {t.alertname} ({t.severity})") for t in self.others]
-        lines = [f"drill: {self.service}, {self.fault} → {self.alertname} ({self.severity})", ""]
+        what = f"{self.alertname} ({self.severity})" + {"trend": ", the trend alert", "slo": ", the SLO's page"}.get(self.kind, "")
+        lines = [f"drill: {self.service}, {self.fault} → {what}", ""]
         lines += [f"  {at(t)}  {what}" for t, what in sorted(events)]
         parts = " + ".join(f"{k} {v:g}s" for k, v in self.floor_parts.items())
         lines += ["", f"detection latency, fault → department told, against its floor ({parts}):"]
+        lines += [f"  ({note})" for note in self.floor_notes]
         for receiver in self.expected:
             got = self.latency(receiver)
             shown = f"{got:6.1f}s" if got is not None else "not told"
@@ -101,8 +103,20 @@ class DrillResult:
 
 # --- the catalog variant ---------------------------------------------------------------------------
 
-def drill_catalog(catalog: Path, dest: Path, sink: str, service: str, key_metric: str) -> dict[str, str]:
-    """Write the short-timing copy to dest; return the environment its ${ENV} references need."""
+def drill_catalog(catalog: Path, dest: Path, sink: str, service: str, key_metric: str, kind: str = "threshold",
+                  source: Service | None = None) -> dict[str, str]:
+    """Write the short-timing copy to dest; return the environment its ${ENV} references need.
+
+    key_metric is the drilled key metric's id (`up` for ServiceDown), or the SLO's name when kind
+    is `slo`. source: the service resolved from `catalog` (the trend and slo kinds scale its
+    timings); compiled here when not given."""
+    if kind != "threshold" and source is None:
+        from vigil.build import BuildReport, compile_catalog
+        _, model = compile_catalog(catalog, BuildReport())
+        source = next((s for s in model["services"] if s["name"] == service), None)
+        if source is None:
+            raise DrillError(f"no service {service} in the catalog")
+    fields = overrides(kind, key_metric, source, SCRAPE_S)     # before copying: a bad target writes nothing
     if dest.exists():
         shutil.rmtree(dest)
     shutil.copytree(catalog, dest)
@@ -129,54 +143,37 @@ def drill_catalog(catalog: Path, dest: Path, sink: str, service: str, key_metric
     if key_metric != "up":
         path = next(p for p in (dest / "services").glob("*.yaml") if yaml.safe_load(p.read_text())["name"] == service)
         svc = yaml.safe_load(path.read_text())
-        metrics = svc.setdefault("metrics", {}) or {}
-        svc["metrics"] = metrics
-        metrics.setdefault(key_metric, {}).update({"for": f"{FOR_S:g}s", "window": WINDOW})
+        if kind == "slo":    # the SLO's own entry: an SLO name is no key metric
+            entry = next((s for s in svc.get("slos") or [] if s["name"] == key_metric), None)
+            if entry is None:
+                raise DrillError(f"{service} has no SLO {key_metric}")
+            entry.update(fields)
+        else:
+            svc["metrics"] = svc.get("metrics") or {}
+            svc["metrics"].setdefault(key_metric, {}).update(fields)
         path.write_text(yaml.safe_dump(svc, sort_keys=False))
     return env
 
 
-def _target(model: dict[str, Any], service: str, fault: str) -> tuple[dict[str, Any], dict[str, str], float]:
-    """(the service, the labels of the alert the drill waits for, its `for` in seconds)."""
-    services = {s["name"]: s for s in model["services"]}
-    if service not in services:
-        raise DrillError(f"no service {service} in the catalog ({', '.join(sorted(services))})")
-    svc = services[service]
-    alerts = {(a["key_metric"], a["severity"], a["kind"]): a for a in service_alerts(svc)}
-    for key in FAULT_METRICS[fault]:
-        for severity in ("critical", "warning"):
-            kind = "absent" if key == "up" else "threshold"
-            if (key, severity, kind) in alerts:
-                metric = next((m for m in svc["metrics"] if m["id"] == key), None)
-                wait = svc["service_down"]["for_seconds"] if key == "up" else \
-                    next(t["for_seconds"] for t in metric["thresholds"] if t["severity"] == severity)  # type: ignore[index]
-                return svc, alerts[(key, severity, kind)], float(wait)
-    raise DrillError(f"{service} has no key metric that {fault} shows in (looked for {', '.join(FAULT_METRICS[fault])})")
-
-
-def _key_metric(catalog: Path, service: str, fault: str) -> str:
-    from vigil.build import BuildReport, compile_catalog
-    _, model = compile_catalog(catalog, BuildReport())
-    return _target(model, service, fault)[1]["key_metric"]  # type: ignore[arg-type]
-
-
 # --- the run ---------------------------------------------------------------------------------------
 
-def run_drill(state_dir: Path, catalog: Path, service: str, fault: str, *, timeout: float = 300.0,
-              echo: Callable[[str], None] = print) -> DrillResult:
+def run_drill(state_dir: Path, catalog: Path, service: str, fault: str, *, kind: str = "threshold",
+              timeout: float = 300.0, echo: Callable[[str], None] = print) -> DrillResult:
     from vigil.build import BuildReport, build, compile_catalog
     from vigil.deploy.run import Options, deploy
     stack = require(state_dir)
     work = stack.dir / "drill"
-    key = _key_metric(catalog, service, fault)
-    env = drill_catalog(catalog, work / "catalog", stack.url("sink"), service, key)
+    source_svc, source_target = pick(compile_catalog(catalog, BuildReport())[1], service, fault, kind)
+    env = drill_catalog(catalog, work / "catalog", stack.url("sink"), service, source_target.key, kind, source_svc)
     _, model = compile_catalog(work / "catalog", BuildReport())
-    svc, labels, wait = _target(model, service, fault)   # type: ignore[arg-type]
+    svc, target = pick(model, service, fault, kind)
+    labels = target.labels
     receivers = expected_receivers(model["departments"], labels)
     group_wait = {d["id"]: _seconds(d["group_wait"]) for d in model["departments"]["departments"]}
-    parts = {"scrape": SCRAPE_S, "evaluation": EVAL_S, "for": wait, "group_wait": GROUP_WAIT_S}
+    parts = floor_parts(svc, target, fault, model["settings"], RAMP_S)
     result = DrillResult(service, fault, labels["alertname"], labels["severity"], receivers,
-                         {r: SCRAPE_S + EVAL_S + wait + group_wait[r.split("/")[0]] for r in receivers}, parts)
+                         {r: sum(parts.values()) + group_wait[r.split("/")[0]] for r in receivers},
+                         {**parts, "group_wait": GROUP_WAIT_S}, kind=kind, floor_notes=target.notes)
 
     echo(f"building and deploying the drill catalog ({work / 'catalog'}) to the stack ...")
     out = work / "output"
@@ -185,14 +182,16 @@ def run_drill(state_dir: Path, catalog: Path, service: str, fault: str, *, timeo
     echo(report.text())
     if report.failed:
         raise DrillError("the drill catalog did not deploy; see the report above")
+    deployed_at = time.time()
 
     exporter, prom, sink = stack.url("exporter"), stack.url("prometheus"), stack.url("sink")
-    requests.delete(f"{exporter}/fault", params={"service": service}, timeout=5)
+    _clear(stack.dir, exporter, service)
     echo(f"waiting for {service} to be healthy (no {labels['alertname']} active) ...")
     _until(lambda: _alert(prom, labels) is None and _scraped(prom, svc), min(timeout, 120),
            f"{service} did not settle: {labels['alertname']} stays active or its targets are down")
+    _quiet(stack.dir, prom, service, target, deployed_at if target.on_record else 0.0, echo)
     cursor = len(requests.get(f"{sink}/notifications", timeout=5).json())
-    started = requests.post(f"{exporter}/fault", params={"service": service, "kind": fault, "ramp": 30}, timeout=5)
+    started = requests.post(f"{exporter}/fault", params={"service": service, "kind": fault, "ramp": RAMP_S}, timeout=5)
     if started.status_code != 200:
         raise DrillError(f"the exporter refused the fault: {started.text}")
     result.fault_at = float(started.json()["started"])
@@ -201,8 +200,34 @@ def run_drill(state_dir: Path, catalog: Path, service: str, fault: str, *, timeo
         _until(lambda: _observe(result, prom, sink, cursor, labels), timeout,
                "not every expected department was told", fail=False)
     finally:
-        requests.delete(f"{exporter}/fault", params={"service": service}, timeout=5)
+        _clear(stack.dir, exporter, service)
     return result
+
+
+def _clear(state_dir: Path, exporter: str, service: str) -> None:
+    """Clear the service's faults, remembering when, so that a later drill can wait until its
+    alert's windows no longer hold this one (a window still holding it would beat the floor)."""
+    cleared = requests.delete(f"{exporter}/fault", params={"service": service}, timeout=5).json().get("cleared")
+    if cleared:
+        path = state_dir / "drill" / CLEARED
+        seen = json.loads(path.read_text()) if path.exists() else {}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({**seen, service: time.time()}))
+
+
+def _quiet(state_dir: Path, prom: str, service: str, target: Target, since: float, echo: Callable[[str], None]) -> None:
+    """Wait until the alert's longest window holds neither an earlier fault nor the time before
+    Prometheus started (nor before `since`): the floor's burn and projection assume a clean, full
+    window; one still holding an earlier fault, or not yet filled, would beat the floor."""
+    if target.lookback <= 0:
+        return
+    path = state_dir / "drill" / CLEARED
+    cleared = float((json.loads(path.read_text()) if path.exists() else {}).get(service, 0.0))
+    info = requests.get(f"{prom}/api/v1/status/runtimeinfo", timeout=5).json()["data"]
+    ready = max(cleared, since, _parse_time(info["startTime"])) + target.lookback
+    if ready > time.time():
+        echo(f"waiting {ready - time.time():.0f}s until the alert's {target.lookback:g}s windows hold no earlier fault ...")
+        time.sleep(max(ready - time.time(), 0.0))   # bounded by the lookback
 
 
 def _seconds(value: Any) -> float:

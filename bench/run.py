@@ -56,7 +56,8 @@ def main() -> None:
         elif part == "detect":
             import detect as d
             runs = args.runs or (1 if q else 10)
-            kinds = args.kinds or ["threshold", "slo_page:1"]
+            # An SLO-page run waits ~3 minutes for its longest window to hold no earlier fault: fewer runs.
+            kinds = args.kinds or ["threshold", "trend", "slo_page:3"]
             d.main(kinds, runs, f"{base} detect{flags} --runs {runs} --kinds {' '.join(kinds)}", timeout=240)
         elif part == "deploy":
             import deploy as dp

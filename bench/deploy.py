@@ -1,13 +1,16 @@
 """Deploy: push a built synthetic catalog to the in-repo Grafana and Mimir fakes with a per-request
 latency; first deploy, unchanged redeploy (must make zero writes), and a naive sequential pusher.
+Each fake runs in its own process (as a real server would), so the figures are vigil's.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import sys
 import tempfile
 import time
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -19,24 +22,43 @@ from fakes.grafana import FakeGrafana  # noqa: E402
 from fakes.mimir import FakeMimir  # noqa: E402
 
 
-def slow(cls: type, latency: float) -> type:
-    """The fake, answering every request `latency` seconds late (outside its lock, as a server would)."""
-    class Slow(cls):  # type: ignore[misc, valid-type]
-        def __init__(self, *a, **k):  # type: ignore[no-untyped-def]
-            super().__init__(*a, **k)
-            # The fake writes headers and body in two sends: without TCP_NODELAY, Nagle's algorithm and
-            # the client's delayed ACK add ~40 ms to every answer, which no real server has.
-            self.server.RequestHandlerClass.disable_nagle_algorithm = True
+def serve(kind: str, latency: float, conn: Connection) -> None:
+    """In a child process: one fake, answering every request `latency` seconds late, and the
+    parent's questions about its request log over a pipe."""
+    fake = (FakeGrafana if kind == "grafana" else FakeMimir)(latency=latency).start()
+    conn.send((fake.url, getattr(fake, "token", "")))
+    while True:
+        command = conn.recv()
+        if command == "counts":      # and start counting the most requests in flight afresh
+            with fake.lock:
+                conn.send((len(fake.log), len([e for e in fake.log if e[0] != "GET"]), fake.max_in_flight))
+                fake.max_in_flight = fake.in_flight
+        else:
+            fake.stop()
+            conn.send(None)
+            return
 
-        def dispatch(self, request):  # type: ignore[no-untyped-def]
-            time.sleep(latency)
-            return super().dispatch(request)
-    return Slow
 
+class Remote:
+    """A fake in its own process, as a real server is: its CPU (parsing what we push, serialising
+    what we read) runs beside vigil's instead of taking turns with it for one interpreter lock."""
 
-def counts(fake) -> tuple[int, int]:  # type: ignore[no-untyped-def]
-    with fake.lock:
-        return len(fake.log), len([e for e in fake.log if e[0] != "GET"])
+    def __init__(self, kind: str, latency: float):
+        context = multiprocessing.get_context("spawn")   # no fork of a process that has threads
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=serve, args=(kind, latency, child), daemon=True)
+        self.process.start()
+        self.url, self.token = self.conn.recv()
+
+    def counts(self) -> tuple[int, int, int]:
+        """(requests, writes) so far, and the most requests in flight at once since the last call."""
+        self.conn.send("counts")
+        return self.conn.recv()  # type: ignore[no-any-return]
+
+    def stop(self) -> None:
+        self.conn.send("stop")
+        self.conn.recv()
+        self.process.join(10)
 
 
 def naive_push(out: Path, grafana: str, token: str, mimir: str, tenant: str) -> int:
@@ -72,6 +94,7 @@ def naive_push(out: Path, grafana: str, token: str, mimir: str, tenant: str) -> 
 def main(n: int, latency: float, mix: str, command: str) -> None:
     from vigil.build import build
     from vigil.check import check_output
+    from vigil.deploy.http import HttpSettings
     from vigil.deploy.run import Options, deploy
     started = time.perf_counter()
     header = machine()
@@ -87,47 +110,54 @@ def main(n: int, latency: float, mix: str, command: str) -> None:
         t = time.perf_counter()
         check_output(out, tests=False)
         checks = time.perf_counter() - t
-        grafana, mimir = slow(FakeGrafana, latency)().start(), slow(FakeMimir, latency)().start()
+        grafana, mimir = Remote("grafana", latency), Remote("mimir", latency)
         env = {"GRAFANA_URL": grafana.url, "GRAFANA_TOKEN": grafana.token,
                "MIMIR_ADDRESS": mimir.url, "MIMIR_TENANT_ID": "bench",
                "SMTP_FROM": "vigil@example.com", "SMTP_SMARTHOST": "127.0.0.1:25"}
         rows = []
         try:
             for label in ("first deploy", "unchanged redeploy"):
-                before = [counts(grafana), counts(mimir)]
+                before = [grafana.counts(), mimir.counts()]
                 t = time.perf_counter()
                 report = deploy(Options(catalog=catalog, from_dir=out, unit_tests=False, cache=None), env)
                 took = time.perf_counter() - t
                 if report.failed:
                     raise SystemExit(report.text())
-                after = [counts(grafana), counts(mimir)]
+                after = [grafana.counts(), mimir.counts()]
                 reqs = sum(a[0] - b[0] for a, b in zip(after, before))
                 writes = sum(a[1] - b[1] for a, b in zip(after, before))
-                rows.append((f"`vigil deploy` {label}", took, reqs, writes, report.writes))
+                peak = max(a[2] for a in after)
+                rows.append((f"`vigil deploy` {label}", took, took - checks, reqs, writes, report.writes, peak))
                 print(f"deploy {label}: {took:.1f}s, {reqs} requests, {writes} writes", flush=True)
             for label in ("naive push (fresh fakes)", "naive push again (unchanged)"):
                 if label.startswith("naive push (fresh"):
                     grafana.stop(); mimir.stop()   # noqa: E702
-                    grafana, mimir = slow(FakeGrafana, latency)().start(), slow(FakeMimir, latency)().start()
-                before = [counts(grafana), counts(mimir)]
+                    grafana, mimir = Remote("grafana", latency), Remote("mimir", latency)
+                before = [grafana.counts(), mimir.counts()]
                 t = time.perf_counter()
                 naive_push(out, grafana.url, grafana.token, mimir.url, "bench")
                 took = time.perf_counter() - t
-                after = [counts(grafana), counts(mimir)]
+                after = [grafana.counts(), mimir.counts()]
                 reqs = sum(a[0] - b[0] for a, b in zip(after, before))
                 writes = sum(a[1] - b[1] for a, b in zip(after, before))
-                rows.append((label, took, reqs, writes, None))
+                rows.append((label, took, took, reqs, writes, None, max(a[2] for a in after)))
                 print(f"{label}: {took:.1f}s, {reqs} requests, {writes} writes", flush=True)
         finally:
             grafana.stop()
             mimir.stop()
     lines = ["## 4. Deploy to the Grafana and Mimir fakes\n", f"`{command}`\n",
              f"Machine: {header}. {n} services ({mix} mix): {dashboards} dashboards, {groups} rule groups, "
-             f"1 Alertmanager config. The fakes (tests/fakes/) answer every request {latency * 1000:.0f} ms late. "
-             f"`vigil deploy --from` re-runs the fast checks first: {checks:.1f} s of each deploy's time below. "
-             "Writes are counted from the fakes' request logs (every non-GET request).\n",
-             "| run | seconds | requests | writes (fakes' logs) | writes (vigil's report) |", "|---|---|---|---|---|"]
-    for label, took, reqs, writes, reported in rows:
-        lines.append(f"| {label} | {took:.1f} | {reqs} | {writes} | {'-' if reported is None else reported} |")
+             f"1 Alertmanager config. The fakes (tests/fakes/) answer every request {latency * 1000:.0f} ms late, "
+             f"each in its own process, as a real server is. `vigil deploy` runs with its default "
+             f"{HttpSettings().workers} workers per target. "
+             f"`vigil deploy --from` re-runs the fast checks first: {checks:.1f} s of each deploy's time; the "
+             "next column leaves them out (deploy's own plan and push). "
+             "Writes are counted from the fakes' request logs (every non-GET request); in flight: the most "
+             "requests one fake was answering at once.\n",
+             "| run | seconds | without the checks | requests | writes (fakes' logs) | writes (vigil's report) "
+             "| most in flight |", "|---|---|---|---|---|---|---|"]
+    for label, took, push, reqs, writes, reported, peak in rows:
+        lines.append(f"| {label} | {took:.1f} | {push:.1f} | {reqs} | {writes} | "
+                     f"{'-' if reported is None else reported} | {peak} |")
     lines.append(f"\nThis part took {time.perf_counter() - started:.0f} s.")
     write_section("deploy", "\n".join(lines))

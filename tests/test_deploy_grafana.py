@@ -162,8 +162,10 @@ def test_a_grafana_that_keeps_failing_fails_the_deploy_with_a_report(grafana: Fa
     report = deploy(opts(example_output), env(grafana))
     assert report.failed
     [result] = report.results
-    assert result.status == "failed" and "HTTP 500" in result.message
-    assert "grafana" in report.text() and "failed" in report.text()
+    # The folders it had created are removed again: a failed deploy leaves Grafana as it found it.
+    assert result.status == "rolled back" and "HTTP 500" in result.message, result.message
+    assert "grafana" in report.text() and "rolled back" in report.text()
+    assert grafana.folders == {} and grafana.dashboards == {}
 
 
 def test_credentials_are_required_and_basic_auth_works(grafana: FakeGrafana, example_output: Path):

@@ -104,3 +104,50 @@ def test_targets_come_from_the_environment(tmp_path: Path):
     # Mimir takes the rules and, without ALERTMANAGER_CONFIG_FILE, the Alertmanager config too;
     # the order is routes, dashboards, rules.
     assert [t.name for t in both] == ["mimir-alertmanager", "grafana", "mimir-ruler"]
+
+
+def test_the_environment_is_read_once_per_session_and_still_honoured(monkeypatch: pytest.MonkeyPatch):
+    from vigil.deploy.http import Client, HttpSettings
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "grafana.internal")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/our-ca.pem")
+    proxied = Client("Mimir", "http://mimir.example:9009", HttpSettings())
+    assert proxied.session.proxies.get("http") == "http://proxy.example:3128"
+    assert proxied.session.verify == "/etc/ssl/our-ca.pem" and not proxied.session.trust_env
+    direct = Client("Grafana", "http://grafana.internal:3000", HttpSettings(workers=3))
+    assert "http" not in direct.session.proxies
+    assert direct.session.get_adapter("http://grafana.internal:3000")._pool_maxsize == 3   # one connection per worker
+
+
+def test_a_dashboard_diff_shows_the_parts_that_differ_under_their_json_path():
+    from vigil.deploy import jsondiff
+    old = {"title": "A", "refresh": "1m", "panels": [{"id": 1, "title": "x"}, {"id": 2, "title": "y"},
+                                                      {"id": 3, "title": "z"}]}
+    new = {"title": "A", "refresh": "30s", "panels": [{"id": 1, "title": "x2"}, {"id": 3, "title": "z"},
+                                                       {"id": 4, "title": "w"}]}
+    lines = jsondiff.diff(old, new, "grafana/a", "build/a")
+    assert lines[:2] == ["--- grafana/a", "+++ build/a"]
+    text = "\n".join(lines)
+    assert '@@ .panels[0].title @@\n-"x"\n+"x2"' in text
+    assert "@@ .panels[1] @@\n-{" in text and '"id": 2' in text           # removed whole
+    assert "@@ .panels[2] @@\n+{" in text and '"id": 4' in text           # added whole
+    assert '@@ .refresh @@\n-"1m"\n+"30s"' in text
+    assert jsondiff.diff(old, old, "a", "b") == []
+    big = {"panels": [{"id": i, "expr": f"x{i}"} for i in range(300)]}
+    many = jsondiff.diff(big, {"panels": [{"id": i, "expr": f"y{i}"} for i in range(300)]}, "a", "b", limit=10)
+    assert len(many) == 11 and many[-1].startswith("... ")
+
+
+def test_mimir_parses_a_large_build_in_worker_processes_to_the_same_groups(tmp_path: Path):
+    from vigil.deploy.mimir import MimirRulerTarget
+    from vigil.render import PARALLEL_FROM
+    rules_dir = tmp_path / rules.RULES_DIR
+    rules_dir.mkdir(parents=True)
+    for i in range(PARALLEL_FROM + 6):      # enough files for the parse to go to worker processes
+        (rules_dir / f"svc-{i:02d}.yaml").write_text(
+            f"groups:\n- name: vigil-svc-{i:02d}\n  rules:\n  - record: a:b:c\n    expr: vector({i})\n"
+            f"- name: vigil-svc-{i:02d}-baseline\n  interval: 5m\n  rules: []\n")
+    wanted = MimirRulerTarget("http://mimir.invalid", "t", tmp_path).wanted()
+    assert list(wanted) == [f"svc-{i:02d}" for i in range(PARALLEL_FROM + 6)]
+    for name, text in rules.built_files(tmp_path).items():
+        assert wanted[name.removesuffix(".yaml")] == {g["name"]: g for g in rules.groups_of(text)}

@@ -129,10 +129,12 @@ def preview(ctx: Context, prometheus_url: str, dest: Path, uids: tuple[str, ...]
 
 
 def _deploy_options(ctx: Context, from_dir: Path | None, only: tuple[str, ...], prune: bool, dry_run: bool,
-                    no_unit_tests: bool, verbose: bool) -> Any:
+                    no_unit_tests: bool, verbose: bool, workers: int | None = None) -> Any:
+    from vigil.deploy.http import HttpSettings
     from vigil.deploy.run import Options
+    http = HttpSettings() if workers is None else HttpSettings(workers=workers)
     return Options(catalog=ctx.catalog, from_dir=from_dir, only=only, prune=prune, dry_run=dry_run,
-                   unit_tests=not no_unit_tests, verbose=verbose, progress=True)
+                   unit_tests=not no_unit_tests, verbose=verbose, progress=True, http=http)
 
 
 _ONLY = click.Choice(["prometheus", "alertmanager", "grafana"])
@@ -169,13 +171,15 @@ def diff(ctx: Context, from_dir: Path | None, only: tuple[str, ...], prune: bool
 @_target_options
 @click.option("--prune", is_flag=True, help="Also remove what vigil owns and the build no longer has.")
 @click.option("--dry-run", is_flag=True, help="Build, check and plan; push nothing.")
+@click.option("--workers", type=click.IntRange(1, 64), default=8, show_default=True,
+              help="Requests in flight to one Grafana or Mimir at most.")
 @click.pass_obj
 def deploy(ctx: Context, from_dir: Path | None, only: tuple[str, ...], prune: bool, dry_run: bool,
-           no_unit_tests: bool, verbose: bool) -> None:
+           no_unit_tests: bool, verbose: bool, workers: int) -> None:
     """Build and check, then push to the targets configured in the environment (docs/deploy.md)."""
     from vigil.deploy.run import deploy as run_deploy
     from vigil.errors import DeployError
-    report = run_deploy(_deploy_options(ctx, from_dir, only, prune, dry_run, no_unit_tests, verbose))
+    report = run_deploy(_deploy_options(ctx, from_dir, only, prune, dry_run, no_unit_tests, verbose, workers))
     click.echo(report.text())
     if report.failed:
         raise DeployError("deploy failed; see the report above")
@@ -222,12 +226,14 @@ def stack_status(state_dir: Path) -> None:
 @click.option("--service", default="checkout", show_default=True, help="The service to break.")
 @click.option("--fault", default="error_spike", show_default=True,
               type=click.Choice(["error_spike", "latency", "memory_leak", "dead"]), help="What goes wrong.")
+@click.option("--kind", default="threshold", show_default=True, type=click.Choice(["threshold", "trend", "slo"]),
+              help="Which alert the fault should raise: the key metric's threshold or trend alert, or the SLO page.")
 @click.option("--timeout", default=300.0, show_default=True, help="Give up after this many seconds.")
 @click.pass_obj
-def drill(ctx: Context, state_dir: Path, service: str, fault: str, timeout: float) -> None:
+def drill(ctx: Context, state_dir: Path, service: str, fault: str, kind: str, timeout: float) -> None:
     """Break a service on the local stack and show when each department was told (`vigil stack up` first)."""
     from vigil.stack.drill import DrillError, run_drill
-    result = run_drill(state_dir, ctx.catalog, service, fault, timeout=timeout, echo=click.echo)
+    result = run_drill(state_dir, ctx.catalog, service, fault, kind=kind, timeout=timeout, echo=click.echo)
     click.echo(result.text())
     if not result.complete:
         raise DrillError(f"not every department was told within {timeout:g}s")

@@ -2,6 +2,8 @@
 
 - every call needs `Authorization: Bearer <token>` or basic auth, else 401;
 - POST /api/folders {uid, title}: 409 when the uid or the title is taken; uid ≤ 40 characters;
+- PUT /api/folders/{uid} {title, version, overwrite}: 412 version-mismatch unless the version is
+  the stored one; DELETE /api/folders/{uid} deletes the folder *and every dashboard in it*;
 - POST /api/dashboards/db {dashboard, folderUid, message, overwrite}:
   - 400 when folderUid names a folder that does not exist (folders come first), or uid > 40;
   - with overwrite=false, 412 `version-mismatch` when `dashboard.version` is not the stored one,
@@ -11,11 +13,14 @@
   - the stored version starts at 1 and increases by one per save; id is assigned by the server;
 - GET/DELETE /api/dashboards/uid/{uid}; 404 when missing;
 - GET /api/search?query=&tag=a&tag=b&type=dash-db|dash-folder&folderUIDs=&limit=&page=: tags ANDed.
+
+Stored dashboards are replaced on save, never changed in place: a reply may hand one out to be
+serialised outside the lock (base.py), without a deep copy per request.
 """
 
 from __future__ import annotations
 
-import copy
+import json
 import re
 import time
 from typing import Any
@@ -25,9 +30,13 @@ from fakes.base import FakeServer, Reply, Request, basic_auth
 MAX_UID = 40
 
 
+def _json(body: bytes) -> Any:
+    return json.loads(body)
+
+
 class FakeGrafana(FakeServer):
-    def __init__(self, token: str = "t0ken", user: str = "admin", password: str = "secret"):
-        super().__init__()
+    def __init__(self, token: str = "t0ken", user: str = "admin", password: str = "secret", latency: float = 0.0):
+        super().__init__(latency)
         self.token, self.user, self.password = token, user, password
         self.folders: dict[str, dict[str, Any]] = {}
         self.dashboards: dict[str, dict[str, Any]] = {}     # uid → {dashboard, folderUid, version, message ...}
@@ -35,9 +44,10 @@ class FakeGrafana(FakeServer):
         r = self.route
         r("GET", "/api/folders", self.list_folders)
         r("GET", "/api/folders/(?P<uid>[^/]+)", self.get_folder)
-        r("POST", "/api/folders", self.create_folder)
-        r("PUT", "/api/folders/(?P<uid>[^/]+)", self.update_folder)
-        r("POST", "/api/dashboards/db", self.save_dashboard)
+        r("POST", "/api/folders", self.create_folder, _json)
+        r("PUT", "/api/folders/(?P<uid>[^/]+)", self.update_folder, _json)
+        r("DELETE", "/api/folders/(?P<uid>[^/]+)", self.delete_folder)
+        r("POST", "/api/dashboards/db", self.save_dashboard, _json)
         r("GET", "/api/dashboards/uid/(?P<uid>[^/]+)", self.get_dashboard)
         r("DELETE", "/api/dashboards/uid/(?P<uid>[^/]+)", self.delete_dashboard)
         r("GET", "/api/search", self.search)
@@ -57,32 +67,46 @@ class FakeGrafana(FakeServer):
 
     def get_folder(self, request: Request, m: re.Match[str]) -> Reply:
         folder = self.folders.get(m["uid"])
-        return Reply(200, folder) if folder else Reply(404, {"message": "folder not found"})
+        return Reply(200, dict(folder)) if folder else Reply(404, {"message": "folder not found"})
 
     def create_folder(self, request: Request, _: re.Match[str]) -> Reply:
-        body = request.json()
+        body = request.data or {}
+        if request.error:
+            return Reply(400, {"message": "bad request data"})
         uid, title = body.get("uid") or f"f{self.next_id}", body.get("title", "")
         if len(uid) > MAX_UID:
             return Reply(400, {"message": "uid too long, max 40 characters"})
         if uid in self.folders or any(f["title"] == title for f in self.folders.values()):
             return Reply(409, {"message": "a folder with the same name or uid already exists"})
         self.folders[uid] = {"id": self._id(), "uid": uid, "title": title, "version": 1}
-        return Reply(200, self.folders[uid])
+        return Reply(200, dict(self.folders[uid]))
 
     def update_folder(self, request: Request, m: re.Match[str]) -> Reply:
-        folder, body = self.folders.get(m["uid"]), request.json()
+        folder, body = self.folders.get(m["uid"]), request.data or {}
         if folder is None:
             return Reply(404, {"message": "folder not found"})
+        if request.error or not body.get("title"):
+            return Reply(400, {"message": "bad request data"})
         if not body.get("overwrite") and body.get("version") != folder["version"]:
             return Reply(412, {"message": "the folder has been changed by someone else", "status": "version-mismatch"})
-        folder.update(title=body["title"], version=folder["version"] + 1)
-        return Reply(200, folder)
+        self.folders[m["uid"]] = folder = {**folder, "title": body["title"], "version": folder["version"] + 1}
+        return Reply(200, dict(folder))
+
+    def delete_folder(self, request: Request, m: re.Match[str]) -> Reply:
+        folder = self.folders.pop(m["uid"], None)
+        if folder is None:
+            return Reply(404, {"message": "folder not found"})
+        for uid in [u for u, d in self.dashboards.items() if d["folderUid"] == m["uid"]]:
+            del self.dashboards[uid]                # what Grafana does, and why vigil never prunes folders
+        return Reply(200, {"message": "Folder deleted", "id": folder["id"], "title": folder["title"]})
 
     # --- dashboards -----------------------------------------------------------------------------
 
     def save_dashboard(self, request: Request, _: re.Match[str]) -> Reply:
-        body = request.json()
-        dash = copy.deepcopy(body.get("dashboard") or {})
+        if request.error or not isinstance(request.data, dict):
+            return Reply(400, {"message": "bad request data", "status": "bad-request"})
+        body = request.data                           # parsed for this request alone: ours to keep
+        dash = body.get("dashboard") or {}
         folder, overwrite = body.get("folderUid") or "", bool(body.get("overwrite"))
         uid, title = dash.get("uid") or f"gen{self.next_id}", dash.get("title", "")
         if not title:
@@ -121,7 +145,7 @@ class FakeGrafana(FakeServer):
         meta = {"folderUid": stored["folderUid"], "folderTitle": folder["title"] if folder else "General",
                 "version": stored["version"], "created": stored["created"], "updated": stored["updated"],
                 "url": f"/d/{m['uid']}"}
-        return Reply(200, {"dashboard": copy.deepcopy(stored["dashboard"]), "meta": meta})
+        return Reply(200, {"dashboard": stored["dashboard"], "meta": meta})
 
     def delete_dashboard(self, request: Request, m: re.Match[str]) -> Reply:
         stored = self.dashboards.pop(m["uid"], None)
@@ -138,7 +162,7 @@ class FakeGrafana(FakeServer):
         folders = q.get("folderUIDs") or []
         limit, page = int((q.get("limit") or ["1000"])[0]), int((q.get("page") or ["1"])[0])
         hits: list[dict[str, Any]] = []
-        if kind in ("", "dash-folder") and not tags:
+        if kind in ("", "dash-folder") and not tags and not folders:   # no nested folders here
             hits += [{"uid": f["uid"], "title": f["title"], "type": "dash-folder", "tags": []}
                      for f in self.folders.values() if query in f["title"].lower()]
         if kind in ("", "dash-db"):

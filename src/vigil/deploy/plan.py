@@ -3,20 +3,17 @@ target, the diff, the report and the exit code.
 
 A target is planned first (read-only calls only), for every target, before anything is pushed:
 that is where missing secrets, foreign objects in the way and a prune that would empty a target
-are found. Only then are the plans applied, one target at a time.
+are found. Only then are the plans applied, one target at a time (and within a target, by a
+bounded pool of workers: pool.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Protocol, TypeVar
-
-import click
+from typing import Protocol
 
 ADD, CHANGE, REMOVE = "add", "change", "remove"
 SIGN = {ADD: "+", CHANGE: "~", REMOVE: "-"}
-
-T = TypeVar("T")
 
 
 @dataclass
@@ -105,13 +102,3 @@ def format_plan(plan: Plan, verbose: bool = False) -> list[str]:
 def format_result(result: Result) -> str:
     text = f"{result.target:<13} {result.status:<14} {result.writes:>3} writes  {result.where}"
     return text + (f"\n              {result.message}" if result.message else "")
-
-
-def progress(items: Iterable[T], length: int, label: str, show: bool) -> Iterator[T]:
-    """A click progress bar on stderr for long pushes; a plain iteration otherwise."""
-    if not show or length < 10:
-        yield from items
-        return
-    with click.progressbar(items, length=length, label=label, file=click.get_text_stream("stderr")) as bar:
-        yield from bar
-

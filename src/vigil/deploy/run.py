@@ -9,6 +9,8 @@
 3. One deploy at a time (lock.py). Targets are applied in order: Alertmanager first, so that routes
    exist before the alerts that need them; Grafana next, so that the dashboards the alerts link to
    exist; the rules last. The first failure stops the deploy (that target rolls itself back).
+   Within Grafana and Mimir, reads and writes go through a bounded pool of workers
+   (`HttpSettings.workers`, `vigil deploy --workers`; pool.py).
 """
 
 from __future__ import annotations
@@ -124,6 +126,7 @@ def _tenant(env: Mapping[str, str]) -> str:
 def plan_all(targets: list[Target], options: Options, report: Report) -> None:
     """Plan every target (read-only); refuse conflicts and a prune that would empty a target."""
     for target in targets:
+        setattr(target, "show_progress", options.progress)   # reading a thousand dashboards takes a while
         plan = target.plan(options.prune)
         report.plans.append(plan)
         report.lines += format_plan(plan, options.verbose)
@@ -140,6 +143,7 @@ def diff(options: Options, env: Mapping[str, str] = os.environ) -> Report:
     with built(options) as build:
         targets = targets_from_env(build, options, env)
         for target in targets:
+            setattr(target, "show_progress", options.progress)
             plan = target.plan(options.prune)
             report.plans.append(plan)
             report.lines += format_plan(plan, options.verbose)
@@ -170,7 +174,6 @@ def _apply(targets: list[Target], report: Report, options: Options) -> None:
         if plan.empty:
             result.status = "unchanged"
             continue
-        setattr(target, "show_progress", options.progress)
         try:
             target.apply(plan, result)
             result.status = "ok"

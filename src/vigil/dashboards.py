@@ -21,6 +21,7 @@ from vigil.render import Artefacts, Cache, evaluate, evaluate_each, parallel_map
 
 if TYPE_CHECKING:
     from vigil.check import CheckReport
+    from vigil.dashboard_checks import Alert
 
 # Grafana's named colours, by meaning. The generators colour threshold steps with these and
 # dashboard_checks.py checks that a step has its alert's severity colour: one definition for both.
@@ -71,10 +72,7 @@ def service_view(service: Service) -> dict[str, Any]:
             "slos": [{k: v for k, v in s.items() if k not in ("errors", "total", "test")} for s in service["slos"]]}
 
 
-Alerts = list[tuple[str, dict[str, Any]]]  # (rule file, alert_view of an alert rule)
-
-
-def render(model: Model, cache: Cache, alerts: dict[str, Alerts], report: CheckReport) -> Artefacts:
+def render(model: Model, cache: Cache, alerts: dict[str, list[Alert]], report: CheckReport) -> Artefacts:
     """Every dashboard and the folder manifest, keyed by path under output/.
 
     `alerts` are the alerts each dashboard uid is deep-linked from. Each dashboard is checked
@@ -138,7 +136,7 @@ def _render_chunk(chunk: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[di
     for (job, _), doc in zip(chunk, docs):
         rel = dashboard_path(job["service"]["dashboard"]["uid"])
         out.append({"files": {rel: to_json(doc)},
-                    "problems": dashboard_problems(rel, doc, [(path, rule) for path, rule in job["alerts"]])})
+                    "problems": dashboard_problems(rel, doc, job["alerts"])})
     return out
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from vigil import render
+from vigil.dashboard_checks import Alert, alert_view, rule_alerts
 from vigil.model import Model, Service, Settings
 from vigil.render import Artefacts, Cache
-from vigil.dashboard_checks import Alert, alert_view, rule_alerts
 from vigil.testcases import service_tests
 
 def _lean(service: Service) -> Service:
@@ -63,5 +63,5 @@ def render_all(model: Model, cache: Cache, workers: int | None = None) -> tuple[
     for name in sorted(results):
         artefacts.update(results[name]["files"])
         warnings += results[name]["warnings"]
-        alerts += [(path, rule) for path, rule in results[name]["alerts"]]
+        alerts += [(path, rule) for path, rule in results[name]["alerts"]]   # tuples again after the JSON cache
     return artefacts, warnings, alerts

@@ -69,26 +69,17 @@ def to_json(data: Any) -> str:
 
 
 def evaluate(program: str, **tla: Any) -> Any:
-    """Evaluate generators/<program> (a function) with top-level arguments; return its JSON value.
-
-    Arguments travel as JSON strings decoded by std.parseJson: a third faster than handing them
-    over as Jsonnet code, which the Jsonnet parser would have to read.
-    """
-    names = sorted(tla)
-    snippet = (f"local program = import '{program}';\n"
-               f"function({', '.join(names)}) program({', '.join(f'{n}=std.parseJson({n})' for n in names)})")
-    try:
-        text = _gojsonnet.evaluate_snippet(program, snippet, jpathdir=[str(generators_dir())],
-                                           tla_vars={k: orjson.dumps(v).decode() for k, v in tla.items()})
-    except RuntimeError as e:
-        raise RenderError(f"generators/{program}: {e}") from e
-    return orjson.loads(text)
+    """Evaluate generators/<program> (a function) with top-level arguments; return its JSON value."""
+    return evaluate_each(program, [tla])[0]
 
 
 def evaluate_each(program: str, items: list[dict[str, Any]], **shared: Any) -> list[Any]:
     """[program(**item, **shared) for item in items] in one Jsonnet evaluation: the generator's
     libraries are parsed once for the whole batch instead of once per item. Every item has the
-    same keys (the per-item arguments); `shared` are the arguments common to all."""
+    same keys (the per-item arguments); `shared` are the arguments common to all.
+
+    Arguments travel as JSON strings decoded by std.parseJson: a third faster than handing them
+    over as Jsonnet code, which the Jsonnet parser would have to read."""
     if not items:
         return []
     names = sorted(shared)

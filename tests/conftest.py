@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 from pathlib import Path
@@ -14,6 +15,19 @@ from vigil.build import BuildReport, compile_catalog
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = ROOT / "catalog"
 SHARED = ROOT.parent / "shared"
+# scripts/tools.sh unpacks both tool generations here (make test sets VIGIL_TOOLS_DIR).
+TOOLS = Path(os.environ.get("VIGIL_TOOLS_DIR", ROOT / ".tools"))
+GENERATIONS = ("bookworm", "current")  # Prometheus 2.42 / Alertmanager 0.25, and 3.5 / 0.33
+
+
+@pytest.fixture(params=GENERATIONS)
+def generation(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test once per tool generation, with that generation's binaries first on PATH."""
+    bindir = TOOLS / request.param / "bin"
+    if not bindir.is_dir():
+        pytest.skip(f"{bindir} missing: run `make tools` (scripts/tools.sh)")
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    return str(request.param)
 
 
 def free_port() -> int:

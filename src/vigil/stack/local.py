@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from typing import Any
 import requests
 import yaml
 
-from vigil.errors import ToolMissingError, VigilError
+from vigil.errors import VigilError
 from vigil.stack import tools
 from vigil.stack.prometheus import free_port
 
@@ -75,17 +74,7 @@ def load(state_dir: Path) -> Stack | None:
 # --- binaries ----------------------------------------------------------------------------------
 
 def ensure_binaries() -> dict[str, str]:
-    """Prometheus and Alertmanager: from PATH, or installed from Debian's packages when root."""
-    try:
-        return {t: tools.find(t) for t in ("prometheus", "alertmanager")}
-    except ToolMissingError:
-        if os.geteuid() != 0 or not shutil.which("apt-get"):
-            raise
-    print("installing Debian's prometheus and prometheus-alertmanager packages ...", file=sys.stderr)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", "prometheus",
-                                         "prometheus-alertmanager"]):
-        subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
+    """Prometheus and Alertmanager, from PATH or the tools folder (ToolMissingError says how)."""
     return {t: tools.find(t) for t in ("prometheus", "alertmanager")}
 
 

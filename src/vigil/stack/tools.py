@@ -16,18 +16,21 @@ from typing import Iterable, Sequence
 
 from vigil.errors import ToolMissingError
 
-INSTALL_HINT = ("install Debian's packages: apt-get install -y prometheus prometheus-alertmanager "
-                "(or put the upstream binaries on PATH)")
+INSTALL_HINT = ("run `make tools` (scripts/tools.sh) in vigil's repository, which unpacks Debian's "
+                "packages into .tools/, or put the upstream binaries on PATH")
+# Where scripts/tools.sh unpacks the tools; its current generation is used when PATH has none.
+TOOLS_DIR_ENV = "VIGIL_TOOLS_DIR"
 # Debian names the Alertmanager daemon prometheus-alertmanager; upstream tarballs call it alertmanager.
 ALIASES = {"alertmanager": ("alertmanager", "prometheus-alertmanager")}
 
 
 def find(tool: str) -> str:
     """Absolute path of a tool on PATH, or ToolMissingError saying how to install it."""
+    fallback = Path(os.environ.get(TOOLS_DIR_ENV, ".tools")) / "current" / "bin"
     for name in ALIASES.get(tool, (tool,)):
-        path = shutil.which(name)
+        path = shutil.which(name) or shutil.which(name, path=str(fallback))
         if path:
-            return path
+            return str(Path(path).absolute())
     raise ToolMissingError(f"`{tool}` not found on PATH; {INSTALL_HINT}")
 
 

@@ -21,10 +21,10 @@ import requests
 import yaml
 
 from conftest import CATALOG, free_port
-from vigil.alertmanager import CASES, CONFIG
+from vigil.render.alertmanager import CASES, CONFIG
 from vigil.build import build
 from vigil.stack import alertmanager as am_stack
-from vigil.stack import tools
+from vigil import tools
 
 pytestmark = pytest.mark.integration
 WAIT = 60  # seconds: an upper bound on waiting for a notification, never an assertion about time

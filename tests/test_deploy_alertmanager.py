@@ -18,7 +18,7 @@ from vigil.deploy.plan import Result
 from vigil.deploy.run import Options, deploy
 from vigil.errors import DeployError
 from vigil.stack import alertmanager as am_stack
-from vigil.stack import tools
+from vigil import tools
 
 pytestmark = pytest.mark.integration
 

@@ -140,7 +140,7 @@ def test_a_dashboard_diff_shows_the_parts_that_differ_under_their_json_path():
 
 def test_mimir_parses_a_large_build_in_worker_processes_to_the_same_groups(tmp_path: Path):
     from vigil.deploy.mimir import MimirRulerTarget
-    from vigil.render import PARALLEL_FROM
+    from vigil.render.jsonnet import PARALLEL_FROM
     rules_dir = tmp_path / rules.RULES_DIR
     rules_dir.mkdir(parents=True)
     for i in range(PARALLEL_FROM + 6):      # enough files for the parse to go to worker processes

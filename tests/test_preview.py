@@ -11,12 +11,12 @@ import pytest
 from PIL import Image
 
 from conftest import require
-from vigil.dashboard_checks import flat_panels
-from vigil.dashboards import OVERVIEW_UID
+from vigil.check.dashboards import flat_panels
+from vigil.render.dashboards import OVERVIEW_UID
 from vigil.errors import VigilError
-from vigil.preview import format_value, preview
+from vigil.reports.preview import format_value, preview
 from vigil.stack import prometheus
-from vigil.stack.prometheus_api import PrometheusAPI
+from vigil.prometheus_api import PrometheusAPI
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
 from checkout_exporter import CheckoutExporter  # noqa: E402

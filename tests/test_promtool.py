@@ -13,13 +13,13 @@ import pytest
 
 from conftest import require
 from vigil.check import check_output
-from vigil.stack import tools
+from vigil import tools
 
 
 def test_example_rules_pass_their_generated_tests(example_output):
     require("promtool")
     report = check_output(example_output, tests=True)
-    assert report.checked["rule test files (promtool test rules)"] == len(list((example_output / "prometheus" / "tests").glob("*.yaml")))
+    assert report.checked["promtool/test-rules"] == len(list((example_output / "prometheus" / "tests").glob("*.yaml")))
 
 
 def _mutated(example_output: Path, tmp_path: Path, service: str, old: str, new: str, count: int = 1) -> Path:
@@ -81,9 +81,9 @@ def test_passed_tests_are_remembered_by_content(example_output, tmp_path):
     out = tmp_path / "out"
     shutil.copytree(example_output, out)
     first = check_output(out, tests=True, cache_dir=tmp_path / "cache")
-    assert first.checked["of them already known to pass (cache)"] == 0
+    assert first.stats["promtool/test-rules"]["already known to pass (cache)"] == 0
     second = check_output(out, tests=True, cache_dir=tmp_path / "cache")
-    assert second.checked["of them already known to pass (cache)"] == second.checked["rule test files (promtool test rules)"]
+    assert second.stats["promtool/test-rules"]["already known to pass (cache)"] == second.checked["promtool/test-rules"]
     rules = out / "prometheus" / "rules" / "checkout.yaml"
     rules.write_text(rules.read_text().replace("{{ $value | humanizePercentage }}, above the critical",
                                                "{{ $value | humanize }}, above the critical", 1))
@@ -110,8 +110,8 @@ def test_services_of_one_shape_are_tested_once_and_a_broken_one_is_still_named(t
     out = tmp_path / "out"
     build(catalog, out, run_checks=False)
     report = check_output(out, tests=True)
-    assert report.checked["rule test files (promtool test rules)"] == 4
-    assert report.checked["distinct test shapes given to promtool"] == 1
+    assert report.checked["promtool/test-rules"] == 4
+    assert report.stats["promtool/test-rules"]["shapes given to promtool"] == 1
 
     rules = sorted((out / "prometheus" / "rules").glob("*.yaml"))
     broken = "{{ $value | humanize }}, above the critical"

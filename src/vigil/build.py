@@ -1,6 +1,7 @@
-"""The build: load → validate → resolve → render → check → write, with a timing per stage.
+"""The pipeline: catalog (load → validate → resolve) → render → check → write, timed per stage.
 
-`output/` is replaced as a whole, and only after every check passed on the new files.
+This module only sequences the stages; each lives in its own package. `output/` is replaced as a
+whole, and only after every check passed on the new files.
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from vigil import alertmanager, dashboards, prometheus
 from vigil.catalog.load import load_catalog
 from vigil.catalog.resolve import resolve
 from vigil.catalog.validate import Validated, validate
 from vigil.check import CheckReport, check_output
-from vigil.dashboard_checks import Alert, linked_uid
 from vigil.model import Model
-from vigil.render import Artefacts, Cache
+from vigil.render import Rendered, render_all
+from vigil.render.cache import Cache
+from vigil.render.serialise import Artefacts
 
 
 @dataclass
@@ -50,20 +51,10 @@ def compile_catalog(catalog: Path, report: BuildReport) -> tuple[Validated, Mode
     return validated, model
 
 
-def render_all(model: Model, cache: Cache, report: BuildReport, checked: CheckReport) -> Artefacts:
-    """Every artefact of the model, keyed by its path under output/. The dashboards are checked as
-    they render (with the alerts that link to them); their problems go to `checked`."""
-    with _timed(report, "render"):
-        # One renderer per target; each returns {path under output/: text}.
-        artefacts, warnings, alerts = prometheus.render_all(model, cache)
-        report.warnings += warnings
-        artefacts.update(alertmanager.render(model, cache, checked.parsed))
-    with _timed(report, "dashboards"):
-        by_uid: dict[str, list[Alert]] = {}
-        for path, rule in alerts:
-            by_uid.setdefault(linked_uid(rule) or "", []).append((path, rule))
-        artefacts.update(dashboards.render(model, cache, by_uid, checked))
-    return artefacts
+def render_model(model: Model, cache: Cache, report: BuildReport) -> Rendered:
+    rendered = render_all(model, cache, timer=lambda stage: _timed(report, stage))
+    report.warnings += rendered.warnings
+    return rendered
 
 
 def write_tree(artefacts: Artefacts, root: Path) -> None:
@@ -88,20 +79,21 @@ def build(catalog: Path, out: Path, *, run_checks: bool = True, run_tests: bool 
           cache_dir: Path | None = None) -> BuildReport:
     report = BuildReport()
     _, model = compile_catalog(catalog, report)
-    rendered = CheckReport()
-    artefacts = render_all(model, Cache(cache_dir), report, rendered)
+    rendered = render_model(model, Cache(cache_dir), report)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
     try:
         with _timed(report, "write"):
-            write_tree(artefacts, staging)
+            write_tree(rendered.files, staging)
         if run_checks:
             with _timed(report, "check"):
+                # What was rendered is still in memory: the checks read it there, and the tools
+                # that need files (promtool, amtool) get the staged ones.
                 report.check = check_output(staging, tests=run_tests, cache_dir=cache_dir, rendered=rendered)
         replace_dir(staging, out)
     finally:
         if staging.exists():
             shutil.rmtree(staging)
-    report.files = len(artefacts)
+    report.files = len(rendered.files)
     return report
 

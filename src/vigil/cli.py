@@ -82,8 +82,9 @@ def build(ctx: Context, run_tests: bool, no_check: bool, cache: Path, no_cache: 
     stages = ", ".join(f"{k} {v:.2f}s" for k, v in report.seconds.items())
     click.echo(f"wrote {report.files} files to {ctx.out} ({stages})")
     if report.check:
-        for what, count in report.check.checked.items():
-            click.echo(f"  checked {count} {what}")
+        from vigil.check import describe
+        for line in describe(report.check):
+            click.echo(f"  checked {line}")
 
 
 @cli.command()
@@ -94,10 +95,10 @@ def build(ctx: Context, run_tests: bool, no_check: bool, cache: Path, no_cache: 
 @click.pass_obj
 def check(ctx: Context, cache: Path, no_cache: bool) -> None:
     """Run every check on an existing output directory."""
-    from vigil.check import check_output
+    from vigil.check import check_output, describe
     report = check_output(ctx.out, cache_dir=None if no_cache else cache)
-    for what, count in report.checked.items():
-        click.echo(f"ok: {count} {what}")
+    for line in describe(report):
+        click.echo(f"ok {line}")
 
 
 @cli.command()
@@ -106,7 +107,7 @@ def check(ctx: Context, cache: Path, no_cache: bool) -> None:
 @click.pass_obj
 def routes(ctx: Context, markdown: bool) -> None:
     """Who is told about what: service × severity → department/channel, and the hours it applies."""
-    from vigil.routes import routes_table
+    from vigil.reports.routes import routes_table
     click.echo(routes_table(ctx.catalog, markdown=markdown), nl=False)
 
 
@@ -121,7 +122,7 @@ def routes(ctx: Context, markdown: bool) -> None:
 @click.pass_obj
 def preview(ctx: Context, prometheus_url: str, dest: Path, uids: tuple[str, ...], time_range: str) -> None:
     """Draw the generated dashboards to PNG from a live Prometheus, without a Grafana."""
-    from vigil.preview import preview as draw
+    from vigil.reports.preview import preview as draw
     from vigil.units import parse_duration
     for shot in draw(ctx.out, prometheus_url, dest, uids=uids, range_seconds=parse_duration(time_range)):
         click.echo(f"{shot.path}: {len(shot.panels)} panels, {sum(p.series for p in shot.panels)} series")

@@ -7,28 +7,28 @@ On every dashboard:
 - every datasource reference resolvable: a datasource variable of the dashboard, its default, or
   one of Grafana's built-in sources;
 and across artefacts:
-- folders.json places every dashboard in exactly one folder;
 - every alert's `dashboard_url` opens an existing dashboard and panel, that panel reads every
   recording-rule series the alert's expression reads, and for a threshold alert it has a threshold
   step at the alert's number, coloured for the alert's severity.
 
-Each check returns messages; the CheckReport collects them, and check.py raises one CheckError.
+Three checks: `dashboard/lint` (each dashboard on its own), `dashboard/alert-panel` (the alerts
+against the panels they link to) and `dashboard/folders` (vigil.check.folders).
 """
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import Any, ClassVar, Iterator
 from urllib.parse import parse_qs, urlsplit
 
+import orjson
 import yaml
 
-from vigil.dashboards import DASHBOARDS_DIR, FOLDERS_FILE, PALETTE
-
-if TYPE_CHECKING:  # check.py imports this module to list its checks
-    from vigil.check import CheckReport
+from vigil import layout
+from vigil.check.report import CheckReport
+from vigil.render.dashboards import PALETTE
+from vigil.render.prometheus import Alert, linked_uid, rule_alerts
 
 # Datasource references by uid arrived in schema 36 (Grafana 9); older versions name datasources.
 MIN_SCHEMA_VERSION = 36
@@ -162,38 +162,7 @@ def lint_dashboard(doc: Any) -> list[str]:
     return id_problems(doc) + grid_problems(doc) + datasource_problems(doc)
 
 
-# ------------------------------------------------------------------------------ across files
-def load_dashboards(out: Path) -> tuple[dict[str, dict[str, Any]], list[str]]:
-    """{path under out: dashboard} and the problems of files that are not JSON objects."""
-    docs, problems = {}, []
-    for path in sorted((out / DASHBOARDS_DIR).glob("*.json")):
-        rel = str(path.relative_to(out))
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            problems.append(f"{rel}: not JSON: {e}")
-            continue
-        docs[rel] = doc
-    return docs, problems
-
-
-def folder_problems(out: Path, file_uids: set[str]) -> list[str]:
-    path = out / FOLDERS_FILE
-    if not path.exists():
-        return [f"{FOLDERS_FILE}: missing"]
-    manifest = json.loads(path.read_text(encoding="utf-8"))
-    placed = [uid for f in manifest["folders"] for uid in f["dashboards"]] + list(manifest["general"])
-    problems = []
-    for uid in sorted(file_uids):
-        if placed.count(uid) != 1:
-            problems.append(f"{FOLDERS_FILE}: dashboard {uid} is in {placed.count(uid)} folders, not 1")
-    problems += [f"{FOLDERS_FILE}: dashboard {uid} has no file" for uid in sorted(set(placed) - file_uids)]
-    folder_uids = [f["uid"] for f in manifest["folders"]]
-    problems += [f"{FOLDERS_FILE}: folder uid {uid} is not unique among folders and dashboards"
-                 for uid in sorted(set(folder_uids)) if folder_uids.count(uid) > 1 or uid in file_uids]
-    return problems
-
-
+# ------------------------------------------------------------------------------ alerts ↔ panels
 _SELECTOR = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^{}]*)\}")
 _MATCHER = re.compile(r'([a-zA-Z_]\w*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"')
 _THRESHOLD = re.compile(r"^(?P<series>.+?)\s*(?P<op>[<>])\s*(?P<number>[-+]?(?:[0-9.]+(?:[eE][-+]?[0-9]+)?|Inf))\s*$")
@@ -230,31 +199,6 @@ def _threshold_problem(panel: dict[str, Any], alert: dict[str, Any]) -> str | No
     return None
 
 
-Alert = tuple[str, dict[str, Any]]  # (the rule file it is in, the alert rule)
-
-
-def rule_alerts(path: str, doc: Any) -> list[Alert]:
-    """The alerting rules of one rule file document, with the file they are in."""
-    return [(path, r) for g in (doc or {}).get("groups") or [] for r in g.get("rules") or [] if "alert" in r]
-
-
-def alert_view(rule: dict[str, Any]) -> dict[str, Any]:
-    """What the alert ↔ panel check reads of an alert: the build hands only this to the workers
-    that check each dashboard as they render it."""
-    return {"alert": rule["alert"], "expr": rule["expr"],
-            "labels": {k: rule["labels"][k] for k in ("severity", "kind") if k in rule["labels"]},
-            "annotations": {k: v for k, v in rule.get("annotations", {}).items() if k == "dashboard_url"}}
-
-
-_DASHBOARD_PATH = re.compile(r"^(?:[a-z][a-z0-9+.-]*://[^/?#]*)?[^?#]*?/d/([^/?#]+)")
-
-
-def linked_uid(rule: dict[str, Any]) -> str | None:
-    """The uid of the dashboard an alert's dashboard_url opens (/d/<uid>/ in the URL's path)."""
-    found = _DASHBOARD_PATH.match(rule.get("annotations", {}).get("dashboard_url", ""))
-    return found.group(1) if found else None
-
-
 def alert_panel_problems(alerts: list[Alert], dashboards: dict[str, dict[str, Any]]) -> list[str]:
     """alerts: (rule file, alert rule); dashboards: {uid: dashboard}. Each alert must open an
     existing dashboard and panel that reads its series and, for thresholds, shows its threshold."""
@@ -285,74 +229,108 @@ def alert_panel_problems(alerts: list[Alert], dashboards: dict[str, dict[str, An
     return problems
 
 
-def dashboard_problems(rel: str, doc: Any, alerts: list[Alert]) -> list[str]:
-    """Every check of one dashboard file: its lint, its uid against its file name, and the alerts
-    that deep-link to it. The build runs this in the worker that rendered the dashboard, on the
-    object it serialised (parsing a hundred megabytes back would cost more than rendering them);
-    `vigil check` runs it on the files."""
+def dashboard_problems(rel: str, doc: Any) -> list[str]:
+    """The lint of one dashboard file, and its uid against its file name."""
     problems = [f"{rel}: {p}" for p in lint_dashboard(doc)]
     if _is(doc, dict) and doc.get("uid") != Path(rel).stem:
         problems.append(f"{rel}: uid {doc.get('uid')!r} differs from its file name")
-    if problems or not alerts:
-        return problems
-    return alert_panel_problems(alerts, {doc["uid"]: doc})
+    return problems
 
 
 # ------------------------------------------------------------------------------ the checks
-def check_dashboard_files(out: Path, report: CheckReport) -> None:
-    """dashboard_problems on every dashboard file, then the alerts of every rule file against the
-    dashboards they link to."""
-    docs, problems = load_dashboards(out)
-    for rel, doc in docs.items():
-        problems += dashboard_problems(rel, doc, [])
-    dashboards = {doc["uid"]: doc for doc in docs.values() if _is(doc, dict) and "uid" in doc}
-    checked = 0
-    for path in sorted((out / "prometheus" / "rules").glob("*.yaml")):
-        text = path.read_text(encoding="utf-8")
-        # A rule file that passed with the same dashboards it links to passes again: parsing a
-        # thousand rule files is most of this check's time, and a rebuild changes few of them.
-        linked = sorted(set(_LINKED_UID.findall(text)))
-        key = report.cache.key(["alert panels", text] + [_dashboard_text(out, uid) for uid in linked]) if report.cache else ""
-        known = report.cache.load(key) if report.cache else None
-        if known is not None:
-            checked += known
-            continue
-        # BaseLoader: every value this check reads is a string, and it skips the type resolution.
-        alerts = rule_alerts(str(path.relative_to(out)), yaml.load(text, Loader=yaml.CBaseLoader))
-        found = alert_panel_problems(alerts, dashboards)
-        problems += found
-        checked += len(alerts)
-        if report.cache and not found:
-            report.cache.store(key, len(alerts))
-    record_dashboard_checks(report, len(docs), checked, problems)
+class _Dashboards:
+    """The dashboards of a report, parsed once for both checks and only when needed: a rebuild
+    whose dashboards passed before (same text, same alerts) parses none of them."""
+
+    def __init__(self, report: CheckReport):
+        self.report = report
+        self.paths = report.paths(layout.DASHBOARDS_DIR, ".json")
+        self._docs: dict[str, Any] = {}
+
+    def text(self, rel: str) -> str:
+        return self.report.text(rel) or ""
+
+    def doc(self, rel: str) -> Any:
+        if rel not in self._docs:
+            try:
+                self._docs[rel] = orjson.loads(self.text(rel))
+            except orjson.JSONDecodeError as e:
+                self._docs[rel] = e
+        return self._docs[rel]
+
+    def passed_before(self, parts: list[Any]) -> tuple[str, bool]:
+        cache = self.report.cache
+        if not cache:
+            return "", False
+        key = cache.key(parts)
+        return key, cache.load(key) is not None
 
 
-def check_folders(out: Path, report: CheckReport) -> None:
-    """folders.json places every dashboard file in exactly one folder."""
-    uids = {p.stem for p in (out / DASHBOARDS_DIR).glob("*.json")}
-    problems = folder_problems(out, uids)
-    if problems:
-        report.failures.append("dashboard folders:\n" + "\n".join(problems))
-    report.checked["dashboards placed in folders (folders.json)"] = len(uids)
+def _dashboards(report: CheckReport) -> _Dashboards:
+    found = report.shared.get(__name__)
+    if not isinstance(found, _Dashboards):
+        found = report.shared[__name__] = _Dashboards(report)
+    return found
 
 
-def record_dashboard_checks(report: CheckReport, dashboards: int, alerts: int, problems: list[str]) -> None:
-    if problems:
-        report.failures.append("dashboards and the alerts that link to them:\n" + "\n".join(problems))
-    report.checked["dashboards (shape, panel ids, grid, datasources)"] = dashboards
-    report.checked["alerts deep-linked to a panel with their series and thresholds"] = alerts
+class Lint:
+    id: ClassVar[str] = "dashboard/lint"
+    description: ClassVar[str] = "dashboards with Grafana's fields, unique panel ids, the grid, resolvable datasources"
+    slow: ClassVar[bool] = False
+
+    def run(self, report: CheckReport) -> None:
+        dashboards = _dashboards(report)
+        for rel in dashboards.paths:
+            key, known = dashboards.passed_before(["dashboard lint", rel, dashboards.text(rel)])
+            if known:
+                continue
+            doc = dashboards.doc(rel)
+            problems = [f"{rel}: not JSON: {doc}"] if isinstance(doc, Exception) else dashboard_problems(rel, doc)
+            for problem in problems:
+                report.fail(self.id, problem)
+            if key and not problems:
+                report.cache.store(key, True)  # type: ignore[union-attr]
+        report.checked[self.id] = len(dashboards.paths)
 
 
-def check_dashboards(out: Path, report: CheckReport) -> None:
-    """Every dashboard check on the files: each dashboard with the alerts linking to it, then
-    folders.json."""
-    check_dashboard_files(out, report)
-    check_folders(out, report)
+def _alerts(report: CheckReport) -> list[Alert]:
+    """Every alert of the rule files: the build hands over those it rendered; otherwise they are
+    read from the files (CBaseLoader: every value this check reads is a string)."""
+    if report.alerts is not None:
+        return list(report.alerts)
+    alerts: list[Alert] = []
+    for rel in report.paths(layout.RULES_DIR, ".yaml"):
+        alerts += rule_alerts(rel, yaml.load(report.text(rel) or "", Loader=yaml.CBaseLoader))
+    return alerts
 
 
-_LINKED_UID = re.compile(r"/d/([a-z0-9-]+)/")
+class AlertPanels:
+    id: ClassVar[str] = "dashboard/alert-panel"
+    description: ClassVar[str] = "alerts deep-linked to a panel that reads their series and shows their threshold"
+    slow: ClassVar[bool] = False
 
-
-def _dashboard_text(out: Path, uid: str) -> str:
-    path = out / "grafana" / "dashboards" / f"{uid}.json"
-    return path.read_text(encoding="utf-8") if path.exists() else ""
+    def run(self, report: CheckReport) -> None:
+        dashboards = _dashboards(report)
+        by_uid: dict[str, list[Alert]] = {}
+        alerts = _alerts(report)
+        for alert in alerts:
+            by_uid.setdefault(linked_uid(alert[1]) or "", []).append(alert)
+        known = {Path(rel).stem: rel for rel in dashboards.paths}
+        for uid, group in sorted(by_uid.items()):
+            rel = known.get(uid)
+            if rel is None:
+                for problem in alert_panel_problems(group, {}):
+                    report.fail(self.id, problem)
+                continue
+            key, passed = dashboards.passed_before(["alert panels", dashboards.text(rel), sorted(map(str, group))])
+            if passed:
+                continue
+            doc = dashboards.doc(rel)
+            if not _is(doc, dict) or Lint.id in report.problems and any(p.startswith(rel) for p in report.problems[Lint.id]):
+                continue  # the lint already says what is wrong with it
+            problems = alert_panel_problems(group, {uid: doc})
+            for problem in problems:
+                report.fail(self.id, problem)
+            if key and not problems:
+                report.cache.store(key, True)  # type: ignore[union-attr]
+        report.checked[self.id] = len(alerts)

@@ -1,39 +1,20 @@
-"""Stage 5, check: run the real tools on a built output directory.
+"""The promtool checks: `promtool/check-rules` (every rule file parses and its templates and
+PromQL are valid) and `promtool/test-rules` (the generated unit tests: the proof that each alert
+fires above its threshold after `for`, and stays silent below it).
 
-- `promtool check rules` on every rule file;
-- `promtool test rules` on every generated test file (the proof that alerts fire and stay silent).
-
-Every failure is collected, then raised once as a CheckError.
+promtool takes seconds per service, so both run one service per *shape* (see service_shape) and
+remember passed shapes by content.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Callable, ClassVar, Iterable
 
-from vigil.alertmanager import check_alertmanager
-from vigil.dashboard_checks import check_dashboard_files, check_folders
-from vigil.errors import CheckError
-from vigil.render import Cache
-from vigil.stack import tools
-
-
-@dataclass
-class CheckReport:
-    checked: dict[str, int] = field(default_factory=dict)   # what → how many files
-    failures: list[str] = field(default_factory=list)
-    # Where passed unit tests are remembered (by the content of the test and its rules, and the
-    # promtool version), so that `vigil check` re-runs only what changed. None: run everything.
-    cache: Cache | None = None
-    # Documents the build still holds in memory, by path under output/: a check reads these
-    # instead of parsing the file back (the build wrote them from these very objects).
-    parsed: dict[str, Any] = field(default_factory=dict)
-
-
-def _files(out: Path, pattern: str) -> list[str]:
-    return sorted(str(p.relative_to(out)) for p in out.glob(pattern))
+from vigil import layout, tools
+from vigil.check.report import CheckReport
+from vigil.render.cache import Cache
 
 
 _TEAM = re.compile(r"\n\s+team: (\S+)\n")
@@ -54,17 +35,26 @@ def service_shape(name: str, *texts: str) -> str:
     return blank.replace(f": {team.group(1)}\n", ": \1\n") if team else blank
 
 
-def _by_shape(out: Path, names: dict[str, str], parts: list[str]) -> dict[str, list[str]]:
-    """{shape: [file, ...]} for files (relative to out) → their service name, with the texts of
-    `parts` (format strings of paths under out, filled with the service name)."""
+def _by_shape(report: CheckReport, names: dict[str, str], parts: list[Callable[[str], str]]) -> dict[str, list[str]]:
+    """{shape: [file, ...]} for files → their service name, with the texts of `parts` (the paths
+    of a service's files under output/, from vigil.layout)."""
     shapes: dict[str, list[str]] = {}
     for rel, name in sorted(names.items()):
-        texts = [(out / part.format(name=name)).read_text(encoding="utf-8") for part in parts]
+        texts = [report.text(part(name)) or "" for part in parts]
         shapes.setdefault(service_shape(name, *texts), []).append(rel)
     return shapes
 
 
-def check_rules(out: Path, report: CheckReport) -> None:
+class CheckRules:
+    id: ClassVar[str] = "promtool/check-rules"
+    description: ClassVar[str] = "rule files parse, with valid PromQL and templates (promtool check rules)"
+    slow: ClassVar[bool] = False
+
+    def run(self, report: CheckReport) -> None:
+        check_rules(report)
+
+
+def check_rules(report: CheckReport) -> None:
     """`promtool check rules` on one real file per rule shape not already known to be good.
 
     promtool spends ~0.3 ms per rule (PromQL and template parsing), 20 s for a thousand services;
@@ -72,8 +62,9 @@ def check_rules(out: Path, report: CheckReport) -> None:
     promtool) are not checked again. A failing shape is re-checked file by file so that every
     broken file is named.
     """
-    files = _files(out, "prometheus/rules/*.yaml")
-    shapes = _by_shape(out, {rel: Path(rel).name.removesuffix(".yaml") for rel in files}, ["prometheus/rules/{name}.yaml"])
+    out, check_id = report.out, CheckRules.id
+    files = report.paths(layout.RULES_DIR, ".yaml")
+    shapes = _by_shape(report, {rel: layout.service_of_rule_file(rel) for rel in files}, [layout.rule_file])
     cache = report.cache or Cache(None)
     version = tools.versions(["promtool"])["promtool"] if report.cache else ""
     keys = {group[0]: cache.key(["promtool check rules", version, shape]) for shape, group in shapes.items()}
@@ -85,20 +76,28 @@ def check_rules(out: Path, report: CheckReport) -> None:
     again = sorted(rel for first in bad_shapes for rel in firsts[first])
     for result in tools.run_parallel("promtool", ["check", "rules"], again, cwd=out):
         if not result.ok:
-            report.failures.append("promtool check rules:\n" + _only_failures(result.output))
-    report.checked["rule files (promtool check rules)"] = len(files)
-    report.checked["distinct rule shapes given to promtool"] = len(firsts)
+            report.fail(check_id, _only_failures(result.output))
+    report.checked[check_id] = len(files)
+    report.stats[check_id] = {"shapes given to promtool": len(firsts)}
 
 
-def test_rules(out: Path, report: CheckReport) -> None:
+class RuleTests:
+    id: ClassVar[str] = "promtool/test-rules"
+    description: ClassVar[str] = "generated unit test files pass (promtool test rules)"
+    slow: ClassVar[bool] = True
+
+    def run(self, report: CheckReport) -> None:
+        run_rule_tests(report)
+
+
+def run_rule_tests(report: CheckReport) -> None:
     """`promtool test rules` on one test file per shape (its test and rule file, see service_shape()) not
     already known to pass. promtool takes seconds per service: a thousand services with a few
     dozen shapes are checked in about a minute instead of half an hour. A failing shape is
     re-run file by file so that every failing service is named."""
-    tests = out / "prometheus" / "tests"
-    files = sorted(p.name for p in tests.glob("*.test.yaml"))
-    shapes = _by_shape(out, {f: f.removesuffix(".test.yaml") for f in files},
-                       ["prometheus/tests/{name}.test.yaml", "prometheus/rules/{name}.yaml"])
+    check_id, tests = RuleTests.id, report.out / layout.TESTS_DIR
+    files = [Path(rel).name for rel in report.paths(layout.TESTS_DIR, ".test.yaml")]
+    shapes = _by_shape(report, {f: layout.service_of_test_file(f) for f in files}, [layout.test_file, layout.rule_file])
     cache = report.cache or Cache(None)
     version = tools.versions(["promtool"])["promtool"] if report.cache else ""
     keys = {group[0]: cache.key(["promtool test rules", version, shape]) for shape, group in shapes.items()}
@@ -114,11 +113,11 @@ def test_rules(out: Path, report: CheckReport) -> None:
     # Every file of a failing shape is run, so that each failing service is named.
     for result in tools.run_parallel("promtool", ["test", "rules"], sorted(f for first in failed for f in firsts[first]), cwd=tests):
         if not result.ok:
-            report.failures.append("promtool test rules:\n" + _only_failures(result.output))
-    report.checked["rule test files (promtool test rules)"] = len(files)
-    report.checked["distinct test shapes given to promtool"] = len(firsts)
+            report.fail(check_id, _only_failures(result.output))
+    report.checked[check_id] = len(files)
+    report.stats[check_id] = {"shapes given to promtool": len(firsts)}
     if report.cache:
-        report.checked["of them already known to pass (cache)"] = len(files) - sum(len(g) for g in firsts.values())
+        report.stats[check_id]["already known to pass (cache)"] = len(files) - sum(len(g) for g in firsts.values())
 
 
 def _passed_tests(result: tools.Result, files: Iterable[str]) -> list[str]:
@@ -140,37 +139,3 @@ def _only_failures(output: str) -> str:
     blocks = re.split(r"\n(?=(?:Checking|Unit Testing:) )", output.strip())
     bad = [b for b in blocks if "SUCCESS" not in b.splitlines()[0] and b.strip()]
     return "\n".join(bad) if bad else output.strip()
-
-
-# Checks that take seconds even for a thousand services; `vigil build` always runs them.
-# Each target adds its own (amtool for Alertmanager, the dashboard lint for Grafana).
-FAST_CHECKS: list[Callable[[Path, CheckReport], None]] = [check_rules]
-FAST_CHECKS.append(check_alertmanager)  # amtool check-config and the generated routing cases
-FAST_CHECKS.append(check_dashboard_files)  # dashboard lint, alerts ↔ their panels
-FAST_CHECKS.append(check_folders)  # folders.json
-# What `vigil build` checks on the objects it renders, before it writes them (see dashboards.render):
-# on the files, it would parse back everything it has just serialised.
-RENDER_TIME_CHECKS = [check_dashboard_files]
-# The generated promtool unit tests: minutes for a thousand services. `vigil check` and
-# `vigil build --test` run them.
-SLOW_CHECKS: list[Callable[[Path, CheckReport], None]] = [test_rules]
-
-
-def check_output(out: Path, *, tests: bool = True, cache_dir: Path | None = None,
-                 rendered: CheckReport | None = None) -> CheckReport:
-    """Run every check on `out` (the unit tests too unless tests=False); raise CheckError listing
-    every failure. With a cache_dir, checks already known to pass are not run again. `rendered`:
-    the results of RENDER_TIME_CHECKS, run by the build on the objects it rendered; they are not
-    run again on the files."""
-    report = CheckReport(cache=Cache(cache_dir) if cache_dir else None)
-    checks = FAST_CHECKS + (SLOW_CHECKS if tests else [])
-    if rendered is not None:
-        report.checked.update(rendered.checked)
-        report.failures += rendered.failures
-        report.parsed.update(rendered.parsed)
-        checks = [c for c in checks if c not in RENDER_TIME_CHECKS]
-    for check in checks:
-        check(out, report)
-    if report.failures:
-        raise CheckError("\n\n".join(report.failures))
-    return report

@@ -11,20 +11,19 @@ its key includes the dependencies it draws, so a change to redis-cache re-render
 
 from __future__ import annotations
 
-import json
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from vigil.errors import RenderError
+from vigil.layout import FOLDERS_FILE
+from vigil.layout import dashboard_file as dashboard_path
 from vigil.model import Model, Service
-from vigil.render import Artefacts, Cache, evaluate, evaluate_each, parallel_map, to_json
-
-if TYPE_CHECKING:
-    from vigil.check import CheckReport
-    from vigil.dashboard_checks import Alert
+from vigil.render.cache import Cache
+from vigil.render.jsonnet import evaluate, evaluate_each, parallel_map
+from vigil.render.serialise import Artefacts, to_json
 
 # Grafana's named colours, by meaning. The generators colour threshold steps with these and
-# dashboard_checks.py checks that a step has its alert's severity colour: one definition for both.
+# vigil.check.dashboards checks that a step has its alert's severity colour: one definition for both.
 PALETTE: dict[str, str] = {
     "critical": "red",
     "warning": "orange",
@@ -33,8 +32,6 @@ PALETTE: dict[str, str] = {
     "band": "blue",      # the anomaly baseline band
 }
 OVERVIEW_UID = "vigil-overview"
-DASHBOARDS_DIR = "grafana/dashboards"
-FOLDERS_FILE = "grafana/folders.json"
 
 # What a dependant's dashboard and the overview read of a service: leaving out the rest keeps the
 # Jsonnet input (and the cache key) small, so editing one service re-renders only what shows it.
@@ -61,10 +58,6 @@ def overview_link(model: Model) -> dict[str, str]:
             "url": f"{model['settings']['grafana_url']}/d/{OVERVIEW_UID}/overview"}
 
 
-def dashboard_path(uid: str) -> str:
-    return f"{DASHBOARDS_DIR}/{uid}.json"
-
-
 def service_view(service: Service) -> dict[str, Any]:
     """The service as its dashboard reads it: without the raw PromQL and the test fixtures, which
     it does not draw (a smaller Jsonnet input, and a cache key that ignores them)."""
@@ -72,72 +65,46 @@ def service_view(service: Service) -> dict[str, Any]:
             "slos": [{k: v for k, v in s.items() if k not in ("errors", "total", "test")} for s in service["slos"]]}
 
 
-def render(model: Model, cache: Cache, alerts: dict[str, list[Alert]], report: CheckReport) -> Artefacts:
-    """Every dashboard and the folder manifest, keyed by path under output/.
-
-    `alerts` are the alerts each dashboard uid is deep-linked from. Each dashboard is checked
-    (dashboard_checks.dashboard_problems) as it is rendered, with those alerts; the problems go to
-    `report`, as the check stage's would.
-    """
-    from vigil.dashboard_checks import alert_panel_problems, dashboard_problems, record_dashboard_checks  # it imports us
+def render(model: Model, cache: Cache) -> Artefacts:
+    """Every dashboard and the folder manifest, keyed by path under output/."""
     settings = model["settings"]
     overview = overview_link(model)
     by_name = {s["name"]: s for s in model["services"]}
     _check_uids(model)
     out: Artefacts = {}
-    results: list[tuple[list[str], int]] = []
     todo: list[tuple[str, dict[str, Any]]] = []
     for service in model["services"]:
-        uid = service["dashboard"]["uid"]
         job = {"service": service_view(service),
-               "deps": [dependency_view(by_name[d]) for d in service["dependencies"] if d in by_name],
-               "alerts": alerts.get(uid, [])}
+               "deps": [dependency_view(by_name[d]) for d in service["dependencies"] if d in by_name]}
         key = cache.key(["grafana", job, settings, PALETTE, overview])
         hit = cache.load(key)
         if hit is None:
             todo.append((key, job))
         else:
-            out.update(hit["files"])
-            results.append((hit["problems"], len(job["alerts"])))
+            out.update(hit)
     # Dashboards are large (~50 KB each) and Jsonnet's cost grows with its output: render the
     # missing ones on every core, a batch per Jsonnet evaluation.
     shared = {"settings": settings, "overview": overview}
-    for (key, job), result in zip(todo, parallel_map(_render_chunk, [(job, shared) for _, job in todo])):
-        cache.store(key, result)
-        out.update(result["files"])
-        results.append((result["problems"], len(job["alerts"])))
+    for (key, _), files in zip(todo, parallel_map(_render_chunk, [(job, shared) for _, job in todo])):
+        cache.store(key, files)
+        out.update(files)
 
     services = [overview_view(s) for s in model["services"]]
 
     def both() -> Artefacts:
         doc = evaluate("overview.jsonnet", services=services, settings=settings, palette=PALETTE, overview=overview)
         return {dashboard_path(OVERVIEW_UID): to_json(doc["dashboard"]), FOLDERS_FILE: to_json(doc["folders"])}
-    overview_files = cache.get_or_render(["grafana-overview", services, settings, PALETTE, overview], both)
-    out.update(overview_files)
-    rel = dashboard_path(OVERVIEW_UID)
-    results.append((dashboard_problems(rel, json.loads(overview_files[rel]), alerts.get(OVERVIEW_UID, [])),
-                    len(alerts.get(OVERVIEW_UID, []))))
-    known = {s["dashboard"]["uid"] for s in model["services"]} | {OVERVIEW_UID}
-    stray = [a for uid, group in sorted(alerts.items()) if uid not in known for a in group]
-    record_dashboard_checks(report, len(results), sum(n for _, n in results) + len(stray),
-                            [p for problems, _ in results for p in problems] + alert_panel_problems(stray, {}))
+    out.update(cache.get_or_render(["grafana-overview", services, settings, PALETTE, overview], both))
     return out
 
 
-def _render_chunk(chunk: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[dict[str, Any]]:
-    """Render and check a batch of dashboards in one Jsonnet evaluation (in a worker process)."""
-    from vigil.dashboard_checks import dashboard_problems  # it imports us
+def _render_chunk(chunk: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[Artefacts]:
+    """Render a batch of dashboards in one Jsonnet evaluation (in a worker process)."""
     if not chunk:
         return []
     shared = chunk[0][1]
-    docs = evaluate_each("grafana.jsonnet", [{"service": job["service"], "deps": job["deps"]} for job, _ in chunk],
-                         palette=PALETTE, **shared)
-    out = []
-    for (job, _), doc in zip(chunk, docs):
-        rel = dashboard_path(job["service"]["dashboard"]["uid"])
-        out.append({"files": {rel: to_json(doc)},
-                    "problems": dashboard_problems(rel, doc, job["alerts"])})
-    return out
+    docs = evaluate_each("grafana.jsonnet", [job for job, _ in chunk], palette=PALETTE, **shared)
+    return [{dashboard_path(job["service"]["dashboard"]["uid"]): to_json(doc)} for (job, _), doc in zip(chunk, docs)]
 
 
 def _check_uids(model: Model) -> None:

@@ -7,13 +7,39 @@ services whose model changed.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from vigil import render
-from vigil.dashboard_checks import Alert, alert_view, rule_alerts
+from vigil import layout
 from vigil.model import Model, Service, Settings
-from vigil.render import Artefacts, Cache
-from vigil.testcases import service_tests
+from vigil.render.cache import Cache
+from vigil.render.jsonnet import evaluate_each, parallel_map
+from vigil.render.serialise import Artefacts, to_yaml
+from vigil.render.unittests import service_tests
+
+Alert = tuple[str, dict[str, Any]]  # (the rule file it is in, the alert rule)
+
+
+def rule_alerts(path: str, doc: Any) -> list[Alert]:
+    """The alerting rules of one rule file document, with the file they are in."""
+    return [(path, r) for g in (doc or {}).get("groups") or [] for r in g.get("rules") or [] if "alert" in r]
+
+
+def alert_view(rule: dict[str, Any]) -> dict[str, Any]:
+    """What the alert ↔ panel check reads of an alert (the build hands it these, in memory)."""
+    return {"alert": rule["alert"], "expr": rule["expr"],
+            "labels": {k: rule["labels"][k] for k in ("severity", "kind") if k in rule["labels"]},
+            "annotations": {k: v for k, v in rule.get("annotations", {}).items() if k == "dashboard_url"}}
+
+
+_DASHBOARD_PATH = re.compile(r"^(?:[a-z][a-z0-9+.-]*://[^/?#]*)?[^?#]*?/d/([^/?#]+)")
+
+
+def linked_uid(rule: dict[str, Any]) -> str | None:
+    """The uid of the dashboard an alert's dashboard_url opens (/d/<uid>/ in the URL's path)."""
+    found = _DASHBOARD_PATH.match(rule.get("annotations", {}).get("dashboard_url", ""))
+    return found.group(1) if found else None
+
 
 def _lean(service: Service) -> Service:
     """The service without its test fixtures: the generator needs none, and its input shrinks."""
@@ -23,15 +49,15 @@ def _lean(service: Service) -> Service:
 
 def render_services(services: list[Service], settings: Settings) -> list[dict[str, Any]]:
     """[{"files": {path: text}, "warnings": [...]}] for each service, in order."""
-    all_rules = render.evaluate_each("prometheus.jsonnet", [{"service": _lean(s)} for s in services], settings=settings)
+    all_rules = evaluate_each("prometheus.jsonnet", [{"service": _lean(s)} for s in services], settings=settings)
     out = []
     for service, rules in zip(services, all_rules):
         name = service["name"]
-        tests, skipped = service_tests(service, settings, rules, f"../rules/{name}.yaml")
-        rel = f"prometheus/rules/{name}.yaml"
-        out.append({"files": {rel: render.to_yaml(rules), f"prometheus/tests/{name}.test.yaml": render.to_yaml(tests)},
+        tests, skipped = service_tests(service, settings, rules, layout.rule_file_from_test().format(service=name))
+        rel = layout.rule_file(name)
+        out.append({"files": {rel: to_yaml(rules), layout.test_file(name): to_yaml(tests)},
                     "warnings": skipped,
-                    # What the dashboard checks read of the alerts (they run as dashboards render).
+                    # What the alert ↔ panel check reads of the alerts, so it need not parse them back.
                     "alerts": [(rel, alert_view(rule)) for _, rule in rule_alerts(rel, rules)]})
     return out
 
@@ -53,7 +79,7 @@ def render_all(model: Model, cache: Cache, workers: int | None = None) -> tuple[
             todo.append(service)
         else:
             results[service["name"]] = hit
-    fresh = render.parallel_map(_render_chunk, [(s, settings) for s in todo], workers)
+    fresh = parallel_map(_render_chunk, [(s, settings) for s in todo], workers)
     for service, result in zip(todo, fresh):
         cache.store(keys[service["name"]], result)
         results[service["name"]] = result

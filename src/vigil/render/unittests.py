@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import Any, Callable
 
 from vigil.model import Metric, Service, Settings, Slo
-from vigil.testgen import (base_labels, humanize, memo, noise, observed, predict, render_template, shape,
+from vigil.render.simulate import (base_labels, humanize, memo, noise, observed, predict, render_template, shape,
                            stable, synthesise, window_mean, zscores)
 from vigil.units import parse_duration
 

@@ -26,10 +26,10 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter
 
-from vigil.dashboard_checks import flat_panels
-from vigil.dashboards import DASHBOARDS_DIR
+from vigil.check.dashboards import flat_panels
+from vigil.layout import DASHBOARDS_DIR
 from vigil.errors import VigilError
-from vigil.stack.prometheus_api import PrometheusAPI, QueryError, Series
+from vigil.prometheus_api import PrometheusAPI, QueryError, Series
 
 # Grafana's dark theme and named colours, so that the picture reads like the dashboard.
 COLOURS = {"red": "#f2495c", "orange": "#ff9830", "green": "#73bf69", "yellow": "#fade2a", "purple": "#b877d9",

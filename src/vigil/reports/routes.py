@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vigil.alertmanager import SEVERITIES, policy_receivers
+from vigil.render.alertmanager import SEVERITIES, policy_receivers
 from vigil.model import Model
 
 KINDS = ("threshold", "trend", "anomaly", "absent", "slo_burn")

@@ -25,7 +25,7 @@ import requests
 import yaml
 
 from vigil.errors import VigilError
-from vigil.stack import tools
+from vigil import tools
 from vigil.stack.prometheus import free_port
 
 INTERVAL = "1s"           # scrape and evaluation: the demo detects in seconds, not minutes

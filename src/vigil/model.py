@@ -2,7 +2,9 @@
 
 Numbers are already parsed (`5%` → 0.05) and pre-formatted for PromQL (`promql`) and for people
 (`text`), so the Jsonnet generators only concatenate strings: no float formatting, no defaults, no
-validation. `docs/model.md` shows an example.
+validation. Every name is decided here, once: alert names, recording-rule names, panel ids and
+dashboard uids; the generators and the Python that reasons about alerts (routing cases, the drill,
+reports) read them from the model. tests/testdata/out-*/model.json shows examples.
 """
 
 from __future__ import annotations
@@ -17,20 +19,22 @@ Threshold = TypedDict("Threshold", {
     "text": str,       # catalog notation: 5%, 300ms, 512MiB
     "for": str,        # Prometheus duration
     "for_seconds": float,
+    "alert": str,      # alert name
 })
 
 Trend = TypedDict("Trend", {
     "within": str, "within_seconds": int, "window": str, "for": str, "for_seconds": float,
     "record": str,     # recording rule holding the prediction
+    "alert": str,
 })
 
 Anomaly = TypedDict("Anomaly", {
     "sensitivity": float, "sensitivity_promql": str, "baseline": str, "skip_recent": str, "skip_recent_seconds": float,
     "for": str, "for_seconds": float,
-    "avg_record": str, "stddev_record": str,
+    "avg_record": str, "stddev_record": str, "alert": str,
 })
 
-Absent = TypedDict("Absent", {"for": str, "for_seconds": float})
+Absent = TypedDict("Absent", {"for": str, "for_seconds": float, "alert": str})
 
 
 class Metric(TypedDict):
@@ -65,7 +69,15 @@ class BurnWindow(TypedDict):
     promql: str            # factor × budget, as PromQL text
 
 
-Burn = TypedDict("Burn", {"severity": str, "for": str, "for_seconds": float, "windows": list[BurnWindow]})
+Burn = TypedDict("Burn", {"severity": str, "for": str, "for_seconds": float, "windows": list[BurnWindow], "alert": str})
+
+
+class SloRecords(TypedDict):
+    error_ratio: dict[str, str]  # window (and the period) → recording rule of the error ratio over it
+    objective: str
+    budget: str
+    burn_rate: str         # the 1h burn rate
+    remaining: str         # error budget left over the period
 
 
 class Slo(TypedDict):
@@ -86,6 +98,7 @@ class Slo(TypedDict):
     windows: list[str]     # windows that get an sli_error recording rule
     period: str
     alerts: list[Burn]     # page (critical), ticket (warning)
+    records: SloRecords
     panel_id: int
     dashboard_url: str
     runbook_url: str

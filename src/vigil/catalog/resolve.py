@@ -18,12 +18,17 @@ import yaml
 from vigil import promql, units
 from vigil.catalog.profiles import Field, profile_refs, service_metrics, service_slis
 from vigil.catalog.validate import Validated
-from vigil.model import Absent, Burn, Dashboard, Metric, Model, Service, Settings, Slo, Threshold
+from vigil.model import Absent, Burn, Dashboard, Metric, Model, Service, Settings, Slo, SloRecords, Threshold
 
 GRAFANA_UNITS = {"ratio": "percentunit", "seconds": "s", "bytes": "bytes", "bytes_per_second": "Bps",
                  "per_second": "ops", "count": "short"}
 HUMANIZE = {"ratio": "humanizePercentage", "seconds": "humanizeDuration", "bytes": "humanize1024",
             "bytes_per_second": "humanize1024", "per_second": "humanize", "count": "humanize"}
+# SLO recording rules, as Sloth names them (level:metric:operation); an SLO's series are told apart
+# by their `service` and `slo` labels.
+SLO_ERROR_RECORD = "slo:sli_error:ratio_rate"   # + the window
+SLO_RECORDS = {"objective": "slo:objective:ratio", "budget": "slo:error_budget:ratio",
+               "burn_rate": "slo:burn_rate:ratio_rate1h", "remaining": "slo:error_budget:remaining_ratio"}
 PANELS_PER_SERVICE_HEADER = 10  # panel ids below this are the dashboard header's (issue: dashboards)
 
 
@@ -108,13 +113,16 @@ def resolve_metric(mid: str, fields: dict[str, Field], profile: str, service: di
         operation += window
     level = "_".join(["service", *by])
     record = f"{level}:{mid}:{operation}"
+    name = camel(mid)
+    suffix = "High" if direction == "above" else "Low"
     fors = _fors(v.get("for", d["metric"]["for"]))
     thresholds: list[Threshold] = []
     for lvl in ("warning", "critical"):
         if lvl in v:
             x = units.parse_quantity(v[lvl], unit)
             thresholds.append({"severity": lvl, "value": x, "promql": units.promql_number(x),
-                               "text": units.format_quantity(x, unit), "for": fors[lvl][0], "for_seconds": fors[lvl][1]})
+                               "text": units.format_quantity(x, unit), "for": fors[lvl][0], "for_seconds": fors[lvl][1],
+                               "alert": name + suffix})
     trend = None
     if v.get("trend"):
         t = {**d["trend"], **v["trend"]}
@@ -122,7 +130,7 @@ def resolve_metric(mid: str, fields: dict[str, Field], profile: str, service: di
         tw, _ = _duration(t["window"])
         tf, tf_s = _duration(t["for"])
         trend = {"within": within, "within_seconds": int(within_s), "window": tw, "for": tf, "for_seconds": tf_s,
-                 "record": f"{level}:{mid}:predict_linear{within}"}
+                 "record": f"{level}:{mid}:predict_linear{within}", "alert": f"{name}Trending{suffix}"}
     anomaly = None
     if v.get("anomaly"):
         a = {**d["anomaly"], **v["anomaly"]}
@@ -132,13 +140,14 @@ def resolve_metric(mid: str, fields: dict[str, Field], profile: str, service: di
         anomaly = {"sensitivity": float(a["sensitivity"]), "sensitivity_promql": units.promql_number(float(a["sensitivity"])),
                    "baseline": baseline, "skip_recent": skip, "skip_recent_seconds": skip_s, "for": af, "for_seconds": af_s,
                    "avg_record": f"{level}:{mid}:{operation}_avg_over_time{baseline}",
-                   "stddev_record": f"{level}:{mid}:{operation}_stddev_over_time{baseline}"}
+                   "stddev_record": f"{level}:{mid}:{operation}_stddev_over_time{baseline}",
+                   "alert": f"{name}Anomaly"}
     absent = None
     if v.get("absent"):
         spec = v["absent"] if isinstance(v["absent"], dict) else {}
         af, af_s = _duration(spec.get("for", d["absent"]["for"]))
-        absent = {"for": af, "for_seconds": af_s}
-    return Metric(id=mid, camel=camel(mid), title=v.get("title", mid.replace("_", " ").capitalize()),
+        absent = {"for": af, "for_seconds": af_s, "alert": f"{name}Absent"}
+    return Metric(id=mid, camel=name, title=v.get("title", mid.replace("_", " ").capitalize()),
                   description=" ".join(str(v.get("description", "")).split()), profile=profile, unit=unit,
                   grafana_unit=GRAFANA_UNITS[unit], humanize=HUMANIZE[unit], direction=direction,
                   comparator=">" if direction == "above" else "<",
@@ -170,11 +179,15 @@ def resolve_slo(slo: dict[str, Any], sli: tuple[str, dict[str, Field]], service:
             burn_windows.append({"short": short, "long": long, "factor": float(w["factor"]),
                                  "promql": units.promql_number(round(w["factor"] * budget, 12))})
         f, f_s = _duration(spec["for"])
-        alerts.append({"severity": severity, "for": f, "for_seconds": f_s, "windows": burn_windows})
+        alerts.append({"severity": severity, "for": f, "for_seconds": f_s, "windows": burn_windows,
+                       "alert": camel(slo["name"]) + "ErrorBudgetBurn"})
     test = fields["test"].value if "test" in fields else None
     if test and threshold is not None:
         test = [{**s, "series": s["series"].replace("$threshold", units.promql_number(threshold))} for s in test]
     name = slo["name"]
+    period = _duration(d["period"])[0]
+    records = SloRecords(error_ratio={w: SLO_ERROR_RECORD + w for w in sorted({*windows, period}, key=units.parse_duration)},
+                         **SLO_RECORDS)  # type: ignore[typeddict-item]
     description = slo.get("description") or str(fields["description"].value if "description" in fields else name)
     return Slo(name=name, camel=camel(name), sli=slo.get("sli", name), profile=profile,
                description=" ".join(description.replace("$threshold", units.format_quantity(threshold or 0, "seconds")).split()),
@@ -183,7 +196,7 @@ def resolve_slo(slo: dict[str, Any], sli: tuple[str, dict[str, Field]], service:
                budget_promql=units.promql_number(round(budget, 12)), threshold=threshold,
                threshold_text=units.format_quantity(threshold, "seconds") if threshold is not None else None,
                errors=fill(fields["errors"].value), total=fill(fields["total"].value),
-               windows=sorted(windows, key=units.parse_duration), period=_duration(d["period"])[0], alerts=alerts,
+               windows=sorted(windows, key=units.parse_duration), period=period, alerts=alerts, records=records,
                panel_id=panel_id, dashboard_url=f"{dash_url}?viewPanel={panel_id}", runbook_url=f"{runbook}#{name}",
                test=test)
 
@@ -223,7 +236,8 @@ def resolve_service(doc_data: dict[str, Any], merged: dict[str, Any], slis: dict
                    dashboard=Dashboard(uid=uid, title=name,
                                        folder=data["owner"], folder_title=owner.get("name", data["owner"]),
                                        folder_uid=folder_uid(data["owner"]), url=dash_url),
-                   service_down=Absent(**{"for": down_for, "for_seconds": down_s}), metrics=metrics, slos=slos)
+                   service_down=Absent(**{"for": down_for, "for_seconds": down_s, "alert": "ServiceDown"}),
+                   metrics=metrics, slos=slos)
 
 
 def resolve_departments(data: dict[str, Any]) -> dict[str, Any]:

@@ -54,19 +54,17 @@ def service_alerts(service: Service) -> list[dict[str, str]]:
         return {**service["labels"], "alertname": name, "severity": severity, "key_metric": key_metric,
                 "kind": kind, **extra}
 
-    out = [alert("ServiceDown", "critical", "up", "absent")]
+    out = [alert(service["service_down"]["alert"], "critical", "up", "absent")]
     for m in service["metrics"]:
-        suffix = "High" if m["direction"] == "above" else "Low"
-        out += [alert(m["camel"] + suffix, t["severity"], m["id"], "threshold") for t in m["thresholds"]]
+        out += [alert(t["alert"], t["severity"], m["id"], "threshold") for t in m["thresholds"]]
         if m["trend"]:
-            out.append(alert(m["camel"] + "Trending" + suffix, "warning", m["id"], "trend"))
+            out.append(alert(m["trend"]["alert"], "warning", m["id"], "trend"))
         if m["anomaly"]:
-            out.append(alert(m["camel"] + "Anomaly", "warning", m["id"], "anomaly"))
+            out.append(alert(m["anomaly"]["alert"], "warning", m["id"], "anomaly"))
         if m["absent"]:
-            out.append(alert(m["camel"] + "Absent", "warning", m["id"], "absent"))
+            out.append(alert(m["absent"]["alert"], "warning", m["id"], "absent"))
     for slo in service["slos"]:
-        out += [alert(slo["camel"] + "ErrorBudgetBurn", burn["severity"], slo["name"], "slo_burn", slo=slo["name"])
-                for burn in slo["alerts"]]
+        out += [alert(burn["alert"], burn["severity"], slo["name"], "slo_burn", slo=slo["name"]) for burn in slo["alerts"]]
     return out
 
 

@@ -50,7 +50,9 @@ def dependency_view(service: Service) -> dict[str, Any]:
 def overview_view(service: Service) -> dict[str, Any]:
     return {"name": service["name"], "description": service["description"], "tier": service["tier"],
             "customer_facing": service["customer_facing"], "dashboard": service["dashboard"],
-            "slos": [slo["name"] for slo in service["slos"]]}
+            "slos": [slo["name"] for slo in service["slos"]],
+            # The least budget left among its SLOs: every SLO's `remaining` record has one name.
+            "budget_record": service["slos"][0]["records"]["remaining"] if service["slos"] else None}
 
 
 def overview_link(model: Model) -> dict[str, str]:

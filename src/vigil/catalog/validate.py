@@ -32,6 +32,18 @@ def _problem_at(f: Field, message: str) -> Problem:
     return f.doc.problem(f.path, message)
 
 
+def _where(f: Field) -> str:
+    return f"{f.doc.file}:{f.doc.line(f.path)}"
+
+
+def _user_side(fields: dict[str, Field], service: Document, first: str, second: str) -> tuple[str, str]:
+    """Which of two clashing fields to point at: the one the service itself set, so the problem
+    names a line in the user's file (not a built-in profile's, which the user cannot edit)."""
+    if fields[first].doc is not service and fields[second].doc is service:
+        return second, first
+    return first, second
+
+
 def _check_metric(mid: str, fields: dict[str, Field], service: Document, owner_profile: str | None,
                   problems: list[Problem], warnings: list[Problem]) -> None:
     """One merged metric: it must be complete, its units must parse, warning must come first."""
@@ -63,11 +75,16 @@ def _check_metric(mid: str, fields: dict[str, Field], service: Document, owner_p
     direction = get("direction") or "above"
     if "warning" in parsed and "critical" in parsed:
         w, c = parsed["warning"], parsed["critical"]
-        if (direction == "above" and w > c) or (direction == "below" and w < c):
+        # Equal thresholds are refused too: the dashboard could not colour one step both orange
+        # and red, and the warning alert would only ever fire together with the critical one.
+        if (direction == "above" and w >= c) or (direction == "below" and w <= c):
             word = "above" if direction == "above" else "below"
-            problems.append(_problem_at(fields["warning"],
-                f"warning ({get('warning')}) is beyond critical ({get('critical')}); for a metric where {word} is worse, "
-                f"warning must be {'lower' if word == 'above' else 'higher'} than critical"))
+            at, other = _user_side(fields, service, "warning", "critical")
+            came = "" if fields[other].doc is service else f" (from profile '{owner_profile}' at {_where(fields[other])})"
+            relation = "equals" if w == c else "is beyond"
+            problems.append(_problem_at(fields[at],
+                f"warning ({get('warning')}) {relation} critical ({get('critical')}){came}; for a metric where {word} "
+                f"is worse, warning must be {'lower' if word == 'above' else 'higher'} than critical"))
     if get("trend") and "critical" not in parsed:
         problems.append(_problem_at(fields["trend"], "a trend alert predicts the crossing of the critical threshold; set `critical`"))
     if (parsed or get("trend") or get("anomaly")) and "test" not in fields and get("enabled") is not False:
@@ -132,6 +149,26 @@ def _check_service(service: Document, names: set[str], owners: set[str], profile
     _check_slos(service, profiles, problems)
 
 
+def _semantic_despite_schema(doc: Document, schema_problems: list[Problem], names: set[str], owners: set[str],
+                             profiles: dict[str, Profile]) -> list[Problem]:
+    """The cross-reference problems of a service that also has schema problems, so that a user
+    fixes the file in one round, not two. The checks assume a schema-valid document, so they run
+    on the parts the schema did not object to, and whatever they cannot read is left to the
+    schema's message."""
+    if not isinstance(doc.data, dict) or not isinstance(doc.data.get("name"), str):
+        return []
+    bad = {p.path for p in schema_problems}
+    data = {k: v for k, v in doc.data.items() if not any(b == k or b.startswith(f"{k}.") for b in bad)}
+    data.setdefault("owner", next(iter(owners), ""))   # a missing owner is the schema's problem
+    data.setdefault("selector", {})
+    found: list[Problem] = []
+    try:
+        _check_service(Document(doc.file, data, doc.lines), names, owners, profiles, found, [])
+    except (KeyError, TypeError, AttributeError, ValueError):
+        return []   # too broken to read beyond what the schema said
+    return [p for p in found if p.path not in bad]
+
+
 def validate(raw: RawCatalog) -> Validated:
     """Validate a loaded catalog; raise CatalogError listing every problem."""
     problems: list[Problem] = []
@@ -154,11 +191,13 @@ def validate(raw: RawCatalog) -> Validated:
     profiles = build_profiles(list(profile_docs) + [d for d in raw.profiles if isinstance(d.data, dict)])
 
     good_services = []
+    partial: list[tuple[Document, list[Problem]]] = []   # services with schema problems
     seen: dict[str, Document] = {}
     for doc in raw.services:
         found = check_schema(doc, "service")
         problems += found
         if found:
+            partial.append((doc, found))
             continue
         name = doc.data["name"]
         if name in seen:
@@ -177,6 +216,8 @@ def validate(raw: RawCatalog) -> Validated:
     names = set(seen)
     for doc in good_services:
         _check_service(doc, names, owners, profiles, problems, warnings)
+    for doc, schema_problems in partial:
+        problems += _semantic_despite_schema(doc, schema_problems, names, owners, profiles)
     if problems:
         raise CatalogError(problems)
     return Validated(raw, profiles, sorted(set(warnings)))

@@ -92,7 +92,6 @@ class Slo(TypedDict):
     budget: float
     budget_promql: str
     threshold: float | None
-    threshold_text: str | None
     errors: str            # PromQL with $window still in it (one rule per window)
     total: str
     windows: list[str]     # windows that get an sli_error recording rule

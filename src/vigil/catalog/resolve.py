@@ -194,7 +194,6 @@ def resolve_slo(slo: dict[str, Any], sli: tuple[str, dict[str, Field]], service:
                objective=objective, objective_promql=units.promql_number(round(objective, 12)),
                objective_text=units.format_quantity(objective, "ratio"), budget=round(budget, 12),
                budget_promql=units.promql_number(round(budget, 12)), threshold=threshold,
-               threshold_text=units.format_quantity(threshold, "seconds") if threshold is not None else None,
                errors=fill(fields["errors"].value), total=fill(fields["total"].value),
                windows=sorted(windows, key=units.parse_duration), period=period, alerts=alerts, records=records,
                panel_id=panel_id, dashboard_url=f"{dash_url}?viewPanel={panel_id}", runbook_url=f"{runbook}#{name}",

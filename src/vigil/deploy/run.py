@@ -29,8 +29,6 @@ from vigil.deploy.plan import Plan, Result, Target, format_plan, format_result
 from vigil.deploy.revision import revision
 from vigil.errors import DeployError
 
-ONLY = ("prometheus", "alertmanager", "grafana")   # --only choices; "prometheus" means the rules, wherever they go
-
 
 @dataclass
 class Options:

@@ -61,6 +61,8 @@ def gaussian(nab: Path) -> dict:
 def test_windowed_gaussian_reproduces_the_scoreboard(gaussian: dict) -> None:
     for profile, published in SCOREBOARD.items():
         assert abs(gaussian[profile].normalised - published) <= 0.1, (profile, gaussian[profile].normalised)
+        # NAB's perfect score counts all 116 labelled windows; ours counts the scorable ones: the same here
+        assert gaussian[profile].perfect == 116.0
 
 
 def test_windowed_gaussian_matches_final_results_json(nab: Path, gaussian: dict) -> None:
@@ -187,6 +189,12 @@ def test_lengths_must_agree() -> None:
         score_series(stamps(4), [False] * 3, [], STANDARD)
 
 
+def test_a_series_without_windows_is_refused_rather_than_scored_as_quiet() -> None:
+    ts = stamps(40)
+    with pytest.raises(ValueError, match="no labelled windows for g/typo.csv"):
+        score_corpus({"g/typo.csv": (ts, [False] * 40)}, {"g/a.csv": [Window(ts[30], ts[35])]}, {"standard": STANDARD})
+
+
 # timestamps, windows, the windows' (first, last) rows, detections
 Case = tuple[list[datetime], list[Window], list[tuple[int, int]], list[bool]]
 
@@ -283,3 +291,30 @@ def test_a_profile_without_fp_weight_is_refused(tmp_path: Path) -> None:
     path.write_text('{"standard": {"CostMatrix": {"tpWeight": 1, "fnWeight": 1}}}')
     with pytest.raises(BacktestDataError, match=r"standard.CostMatrix: 'fpWeight' is a required property"):
         load_profiles(path)
+
+
+def nab_tree(root: Path, windows: str) -> Path:
+    """A one-series NAB tree: 40 rows 5 minutes apart, the anomaly score 1.0 on row 30 only."""
+    (root / "labels").mkdir(parents=True)
+    (root / "config").mkdir()
+    (root / "results" / "det" / "g").mkdir(parents=True)
+    (root / "labels" / "combined_windows.json").write_text(windows)
+    (root / "config" / "profiles.json").write_text(
+        json.dumps({"standard": {"CostMatrix": {"tpWeight": 1.0, "fpWeight": 0.11, "fnWeight": 1.0, "tnWeight": 1.0}}}))
+    (root / "config" / "thresholds.json").write_text(json.dumps({"det": {"standard": {"threshold": 0.5}}}))
+    rows = [f"{t:%Y-%m-%d %H:%M:%S},1.0,{1.0 if i == 30 else 0.0},0" for i, t in enumerate(stamps(40))]
+    (root / "results" / "det" / "g" / "det_a.csv").write_text("timestamp,value,anomaly_score,label\n" + "\n".join(rows) + "\n")
+    return root
+
+
+def test_score_detector_on_a_small_tree(tmp_path: Path) -> None:
+    root = nab_tree(tmp_path, '{"g/a.csv": [["2026-11-27 02:30:00.000000", "2026-11-27 02:50:00.000000"]]}')
+    scored = score_detector(root, "det")["standard"]
+    assert scored.raw == pytest.approx(1.0)  # a detection on the window's first row
+    assert scored.normalised == pytest.approx(100.0)
+
+
+def test_results_for_an_unlabelled_series_name_the_windows_file(tmp_path: Path) -> None:
+    root = nab_tree(tmp_path, '{"g/b.csv": []}')
+    with pytest.raises(BacktestDataError, match=r"combined_windows.json: g/a.csv: results of 'det' for a series"):
+        score_detector(root, "det")

@@ -239,7 +239,7 @@ def score_corpus_detail(
     """
     missing = sorted(set(detections) - set(windows))
     if missing:
-        raise KeyError(f"no labelled windows for {', '.join(missing)}")
+        raise ValueError(f"no labelled windows for {', '.join(missing)}")
     per_series: dict[str, SeriesScore] = {}
     null_parts: list[float] = []
     window_count = 0

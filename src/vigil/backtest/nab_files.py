@@ -222,6 +222,10 @@ def score_detector(
     if thresholds is None:
         thresholds = load_thresholds(nab_root / THRESHOLDS_FILE, detector)
     results = load_detector_results(nab_root / RESULTS_DIR, detector)
+    unlabelled = sorted(set(results) - set(windows))
+    if unlabelled:
+        raise _error(nab_root / WINDOWS_FILE, 0, unlabelled[0],
+                     f"results of {detector!r} for a series with no entry here (NAB gives [] when it has no anomaly)")
     scored: dict[str, CorpusScore] = {}
     for name, profile in profiles.items():
         if name not in thresholds:
@@ -230,8 +234,5 @@ def score_detector(
             series: (r.timestamps, threshold_scores(r.anomaly_scores, thresholds[name]))
             for series, r in results.items()
         }
-        try:
-            scored[name] = score_corpus_detail(detections, windows, profile, probation_percent)
-        except KeyError as e:
-            raise _error(nab_root / WINDOWS_FILE, 0, "", str(e.args[0])) from e
+        scored[name] = score_corpus_detail(detections, windows, profile, probation_percent)
     return scored

@@ -14,7 +14,7 @@ SRC = ROOT / "src" / "vigil"
 
 # The order data flows in. A module may import its own stage and earlier ones only.
 # Base modules are plain data and helpers that every stage may use.
-STAGES = ["base", "catalog", "render", "check", "build", "deploy", "stack", "reports", "cli"]
+STAGES = ["base", "catalog", "render", "check", "build", "deploy", "stack", "backtest", "reports", "cli"]
 BASE = {"errors", "units", "promql", "model", "layout", "tools", "prometheus_api"}
 
 

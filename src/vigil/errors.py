@@ -61,3 +61,9 @@ class DeployError(VigilError):
     """A push to the monitoring stack failed (and was rolled back where possible)."""
 
     exit_code = 6
+
+
+class BacktestDataError(VigilError):
+    """Labelled windows, scoring profiles or a detector's results could not be read."""
+
+    exit_code = 7

@@ -22,7 +22,7 @@ from vigil.build import BuildReport, compile_catalog, render_model
 from vigil.check.dashboards import flat_panels
 from vigil.errors import CatalogError
 from vigil.layout import DASHBOARDS_DIR, RULES_DIR
-from vigil.model import Model
+from vigil.model import Model, Service
 from vigil.render.alertmanager import SEVERITIES
 from vigil.render.cache import Cache
 from vigil.render.dashboards import OVERVIEW_UID
@@ -97,7 +97,7 @@ class Snapshot:
     dashboard_service: dict[str, str] = field(default_factory=dict)               # uid → service
 
 
-def _alert_threshold(model_service: dict[str, Any], labels: dict[str, str]) -> str | None:
+def _alert_threshold(model_service: Service, labels: dict[str, str]) -> str | None:
     """The alert's threshold as the catalog writes it (`> 2%`), from the model's key metric or SLO:
     the rendered expression holds it only as a PromQL number."""
     kind, key = labels.get("kind"), labels.get("key_metric")

@@ -369,3 +369,27 @@ def test_a_catalog_at_the_repository_root(tmp_path: Path, review: Reviewer):
     git(catalog, "commit", "-qm", "catalog")
     (catalog / "services/settlement-batch.yaml").unlink()
     assert {r["service"] for r in review.records(catalog)} == {"", "settlement-batch"}
+
+
+def test_a_for_change_is_that_field_alone(catalog: Path, review: Reviewer):
+    edit(catalog / "services/payment.yaml", "error_ratio: {warning: 0.5%, critical: 1%, for: 3m}",
+         "error_ratio: {warning: 0.5%, critical: 1%, for: 5m}")
+    found = review.records(catalog)
+    assert keys(found) == [("payment", "alert", "ErrorRatioHigh", "changed")] * 2
+    assert [(r["after"]["severity"], r["fields"], r["before"]["for"], r["after"]["for"]) for r in found] == [
+        ("critical", ["for"], "3m", "5m"), ("warning", ["for"], "3m", "5m")]
+    assert "  ~ alert ErrorRatioHigh (warning): for 3m → 5m" in review(catalog).splitlines()
+
+
+def test_new_office_hours_change_when_business_is_told(catalog: Path, review: Reviewer):
+    edit(catalog / "departments.yaml", 'times: ["09:00-18:00"]', 'times: ["08:00-20:00"]')
+    found = review.records(catalog)
+    # business hears of critical alerts on customer-facing services only.
+    assert keys(found) == [(s, "route", "critical", "changed") for s in ("catalog-api", "checkout", "payment")]
+    business = [t for t in found[0]["after"]["told"] if t["receiver"] == "business/chat"]
+    assert business == [{"receiver": "business/chat", "via": "email",
+                         "hours": "office-hours (monday:friday 08:00-20:00 Asia/Seoul)"}]
+    assert review(catalog).splitlines()[3] == (
+        "  ~ route critical: told commerce-dev/page via pagerduty, "
+        "+business/chat via email in office-hours (monday:friday 08:00-20:00 Asia/Seoul), cs/chat via webhook, "
+        "-business/chat via email in office-hours (monday:friday 09:00-18:00 Asia/Seoul)")

@@ -330,7 +330,7 @@ def test_the_work_tree_is_left_alone(catalog: Path, review: Reviewer):
 def test_an_unknown_revision_is_a_clear_error(catalog: Path, capsys: pytest.CaptureFixture[str]):
     with pytest.raises(SystemExit) as exit:
         main(["review", "--catalog", str(catalog), "--base", "no-such-branch", "--no-cache"])
-    assert exit.value.code == 7
+    assert exit.value.code == 8
     assert "unknown revision 'no-such-branch'" in capsys.readouterr().err
 
 
@@ -338,7 +338,7 @@ def test_outside_a_git_repository_is_a_clear_error(tmp_path: Path, capsys: pytes
     shutil.copytree(CATALOG, tmp_path / "catalog")
     with pytest.raises(SystemExit) as exit:
         main(["review", "--catalog", str(tmp_path / "catalog"), "--base", "main", "--no-cache"])
-    assert exit.value.code == 7
+    assert exit.value.code == 8
     assert "is not inside a git repository" in capsys.readouterr().err
 
 
@@ -393,3 +393,12 @@ def test_new_office_hours_change_when_business_is_told(catalog: Path, review: Re
         "  ~ route critical: told commerce-dev/page via pagerduty, "
         "+business/chat via email in office-hours (monday:friday 08:00-20:00 Asia/Seoul), cs/chat via webhook, "
         "-business/chat via email in office-hours (monday:friday 09:00-18:00 Asia/Seoul)")
+
+
+def test_a_latency_slo_threshold_change(catalog: Path, review: Reviewer):
+    edit(catalog / "services/checkout.yaml", "{name: latency, objective: 99%, threshold: 500ms}",
+         "{name: latency, objective: 99%, threshold: 300ms}")
+    slos = [r for r in review.records(catalog) if r["kind"] == "slo"]
+    assert [(r["service"], r["name"], r["fields"], r["before"]["threshold"], r["after"]["threshold"]) for r in slos] == [
+        ("checkout", "latency", ["threshold"], "500ms", "300ms")]
+    assert slos[0]["after"]["budget_minutes"] == 432.0   # 1% of 30 days, unchanged

@@ -27,7 +27,7 @@ from vigil.render.alertmanager import SEVERITIES
 from vigil.render.cache import Cache
 from vigil.render.dashboards import OVERVIEW_UID
 from vigil.reports import catalog_at_revision, routes
-from vigil.units import parse_duration
+from vigil.units import format_quantity, parse_duration
 
 KINDS = ("service", "alert", "route", "slo", "dashboard")   # the order a reviewer reads them in
 CHANGES = ("added", "removed", "changed")
@@ -119,6 +119,11 @@ def _alert_threshold(model_service: Service, labels: dict[str, str]) -> str | No
     return None
 
 
+def _seconds(value: float | None) -> str | None:
+    """A latency SLO's threshold (seconds, as resolve parses it) in catalog notation: 500ms."""
+    return None if value is None else format_quantity(value, "seconds")
+
+
 def _told(t: routes.Told) -> Fields:
     return {"receiver": t.receiver, "via": t.via, "hours": t.hours}
 
@@ -140,7 +145,7 @@ def snapshot(model: Model, artefacts: dict[str, str]) -> Snapshot:
         for slo in s["slos"]:
             minutes = (1 - slo["objective"]) * parse_duration(slo["period"]) / 60
             snap.slos[(s["name"], slo["name"])] = {
-                "objective": slo["objective_text"], "window": slo["period"], "threshold": slo["threshold_text"],
+                "objective": slo["objective_text"], "window": slo["period"], "threshold": _seconds(slo["threshold"]),
                 "budget_minutes": round(minutes, 2)}
         snap.dashboard_service[s["dashboard"]["uid"]] = s["name"]
         folders[s["dashboard"]["uid"]] = s["dashboard"]["folder"]

@@ -113,6 +113,28 @@ def routes(ctx: Context, markdown: bool) -> None:
 
 @cli.command()
 @paths
+@click.option("--base", required=True, help="The git revision to compare with: main, HEAD~1, a sha.")
+@click.option("--markdown", "fmt", flag_value="markdown", help="A pull-request comment.")
+@click.option("--json", "fmt", flag_value="json", help="A sorted list of change records, for scripts.")
+@click.option("--exit-code", is_flag=True, help="Exit 1 when there are changes, 0 when there are none (as git diff).")
+@click.option("--cache", type=click.Path(path_type=Path), default=Path(".vigil-cache"), show_default=True,
+              help="vigil build's render cache: what was rendered before is not rendered again.")
+@click.option("--no-cache", is_flag=True, help="Render both catalogs from scratch.")
+@click.pass_obj
+def review(ctx: Context, base: str, fmt: str | None, exit_code: bool, cache: Path, no_cache: bool) -> None:
+    """The semantic change from the catalog at git revision BASE: alerts, routing, SLOs, dashboards."""
+    from vigil.reports import review_format
+    from vigil.reports.review import review as run_review
+    result = run_review(ctx.catalog, base, cache_dir=None if no_cache else cache)
+    _warn(result.warnings)
+    formatter = {"markdown": review_format.markdown, "json": review_format.as_json}.get(fmt or "", review_format.text)
+    click.echo(formatter(result), nl=False)
+    if exit_code and result.changes:
+        sys.exit(1)
+
+
+@cli.command()
+@paths
 @click.option("--prometheus", "prometheus_url", envvar="PROMETHEUS_URL", required=True,
               help="The Prometheus to query (default: $PROMETHEUS_URL).")
 @click.option("--dest", type=click.Path(path_type=Path), default=Path("preview"), show_default=True,

@@ -67,3 +67,9 @@ class BacktestDataError(VigilError):
     """Labelled windows, scoring profiles or a detector's results could not be read."""
 
     exit_code = 7
+
+
+class RevisionError(VigilError):
+    """A git revision could not be read (unknown REV, not a git repository): `vigil review`."""
+
+    exit_code = 8

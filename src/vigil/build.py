@@ -97,3 +97,16 @@ def build(catalog: Path, out: Path, *, run_checks: bool = True, run_tests: bool 
     report.files = len(rendered.files)
     return report
 
+
+
+def stale_files(catalog: Path, out: Path, cache_dir: Path | None = None) -> list[str]:
+    """What differs between `out` and what this catalog renders to with this vigil: every file
+    (path under `out`) that is missing, different or no longer made, sorted. Renders in memory
+    and writes nothing; empty when `out` is fresh."""
+    report = BuildReport()
+    _, model = compile_catalog(catalog, report)
+    wanted = render_model(model, Cache(cache_dir), report).files
+    have = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()} if out.exists() else set()
+    changed = [rel for rel, text in wanted.items()
+               if rel not in have or (out / rel).read_text(encoding="utf-8") != text]
+    return sorted(changed + sorted(have - set(wanted)))

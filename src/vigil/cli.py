@@ -69,13 +69,27 @@ def validate(ctx: Context) -> None:
 @click.option("--test", "run_tests", is_flag=True,
               help="Also run the generated promtool unit tests before writing (as `vigil check` does).")
 @click.option("--no-check", is_flag=True, help="Skip every check (faster, unsafe; for benchmarks).")
+@click.option("--frozen", is_flag=True,
+              help="Write nothing; exit 1 naming every file of the output directory that is stale (CI's check "
+                   "that the committed output/ is what the catalog builds to).")
 @click.option("--cache", type=click.Path(path_type=Path), default=Path(".vigil-cache"), show_default=True,
               help="Content-hash cache for incremental builds.")
 @click.option("--no-cache", is_flag=True, help="Render everything from scratch.")
 @click.pass_obj
-def build(ctx: Context, run_tests: bool, no_check: bool, cache: Path, no_cache: bool) -> None:
+def build(ctx: Context, run_tests: bool, no_check: bool, frozen: bool, cache: Path, no_cache: bool) -> None:
     """Validate, render and check, then write the output directory (only if every check passed)."""
     from vigil.build import build as run_build
+    if frozen:
+        from vigil.build import stale_files
+        stale = stale_files(ctx.catalog, ctx.out, None if no_cache else cache)
+        if stale:
+            click.echo(f"{ctx.out} is stale: {len(stale)} file(s) differ from what {ctx.catalog} builds to:", err=True)
+            for rel in stale:
+                click.echo(f"  {rel}", err=True)
+            click.echo("run `vigil build` and commit the result", err=True)
+            sys.exit(1)
+        click.echo(f"{ctx.out} is what {ctx.catalog} builds to")
+        return
     report = run_build(ctx.catalog, ctx.out, run_checks=not no_check, run_tests=run_tests,
                        cache_dir=None if no_cache else cache)
     _warn(report.warnings)

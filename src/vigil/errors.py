@@ -61,3 +61,9 @@ class DeployError(VigilError):
     """A push to the monitoring stack failed (and was rolled back where possible)."""
 
     exit_code = 6
+
+
+class NoDataError(VigilError):
+    """A key metric or SLI returns no data in the Prometheus asked (`vigil coverage`): it detects nothing."""
+
+    exit_code = 1

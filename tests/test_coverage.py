@@ -1,0 +1,136 @@
+"""`vigil coverage`: a real Prometheus (both generations) scrapes the example `checkout` service's
+series from a test exporter; coverage finds data for every key metric and SLI, then names the raw
+series that went missing when the exporter stops serving them."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+from prometheus_client import Gauge
+
+from conftest import CATALOG
+from vigil.cli import main
+from vigil.coverage import CoverageReport, coverage
+from vigil.stack import prometheus
+
+sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
+from checkout_exporter import CheckoutExporter  # noqa: E402
+
+HEAP_MAX = 'jvm_memory_max_bytes{job="checkout",area="heap"}'
+THREADS = 'jvm_threads_live_threads{job="checkout"}'
+
+
+def _until(check: Callable[[], CoverageReport], done: Callable[[CoverageReport], bool], timeout: float) -> CoverageReport:
+    """Ask again until `done` (scrapes and rate() windows take a few seconds to fill); a wait, not
+    a timed assertion: the last report is returned either way and the test asserts on it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        report = check()
+        if done(report) or time.monotonic() > deadline:
+            return report
+        time.sleep(0.5)
+
+
+def _cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    try:
+        main(args)
+        code = 0
+    except SystemExit as e:
+        code = int(e.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.integration
+def test_coverage_names_the_raw_series_that_went_missing(generation: str, example_model: dict[str, Any],
+                                                        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Errors from the start, so that the 5xx series of error_ratio and the availability SLI exist.
+    exporter = CheckoutExporter(incident_at=0, ramp=10)
+    target = exporter.start(prometheus.free_port())
+    try:
+        with prometheus.start(tmp_path / "prometheus", {"checkout": [target]}, []) as server:
+            ask = lambda: coverage(example_model, server.url, ["checkout"])  # type: ignore[arg-type]  # noqa: E731
+            before = _until(ask, lambda r: not r.without_data, timeout=90)
+            assert [(r.key_metric, r.kind, r.missing) for r in before.without_data] == [], before.text()
+            ids = {m["id"] for s in example_model["services"] if s["name"] == "checkout" for m in s["metrics"]}
+            assert {r.key_metric for r in before.rows if r.kind == "metric"} == ids
+            assert {r.key_metric for r in before.rows if r.kind == "sli"} == {"availability", "latency"}
+            code, out, _ = _cli(["coverage", "--catalog", str(CATALOG), "--prometheus", server.url,
+                                 "--service", "checkout"], capsys)
+            assert code == 0, out
+            assert out.splitlines()[-1].startswith(f"{len(before.rows)} of {len(before.rows)} have data")
+
+            # The exporter stops serving the heap maximum (a non-heap one remains) and the thread count.
+            exporter.registry.unregister(exporter.heap_max)
+            exporter.registry.unregister(exporter.threads)
+            Gauge("jvm_memory_max_bytes", "JVM memory max", ["area", "id"],
+                  registry=exporter.registry).labels("nonheap", "Metaspace").set(2**28)
+            after = _until(ask, lambda r: len(r.without_data) == 2, timeout=30)
+            text_code, text, err = _cli(["coverage", "--catalog", str(CATALOG), "--prometheus", server.url,
+                                         "--service", "checkout"], capsys)
+            json_code, json_out, _ = _cli(["coverage", "--catalog", str(CATALOG), "--prometheus", server.url,
+                                           "--service", "checkout", "--json"], capsys)
+    finally:
+        exporter.stop()
+
+    rows = {r.key_metric: r for r in after.without_data}
+    assert sorted(rows) == ["heap_usage", "threads"], after.text()
+    assert rows["heap_usage"].missing == [HEAP_MAX]
+    probes = {p.selector: p for p in rows["heap_usage"].selectors}
+    assert probes['jvm_memory_used_bytes{job="checkout",area="heap"}'].series == 1
+    assert probes[HEAP_MAX].hint == 'jvm_memory_max_bytes{job="checkout"} has 1, the other matchers exclude them all'
+    assert rows["threads"].missing == [THREADS]
+    assert rows["threads"].selectors[0].hint == "no series named jvm_threads_live_threads at all"
+    # Prometheus 3.5 splits the expression itself; 2.42 has no parse_query, so vigil's tokenizer does.
+    assert after.parser == ("parse_query" if generation == "current" else "tokenizer")
+
+    assert text_code == 1 and "2 of" in err and "have no data" in err
+    lines = text.splitlines()
+    heap = next(line for line in lines if line.startswith("checkout") and " heap_usage " in line)
+    assert f"NO       no data — {HEAP_MAX} has no series" in heap
+    assert "(jvm_memory_used_bytes has 1)" in heap
+    assert [line.split()[1] for line in lines[1:-1]] == [r.key_metric for r in after.rows]   # one line each, sorted
+    assert lines[-1].endswith("2 without: checkout heap_usage, checkout threads")
+
+    assert json_code == 1
+    doc = json.loads(json_out)
+    assert {(d["key_metric"], d["has_data"], tuple(d["missing"])) for d in doc if not d["has_data"]} == {
+        ("heap_usage", False, (HEAP_MAX,)), ("threads", False, (THREADS,))}
+    assert all(d["service"] == "checkout" and d["kind"] in ("metric", "sli") for d in doc)
+    assert len(doc) == len(after.rows)
+
+
+def test_rows_are_sorted_by_service_then_metrics_before_slis(example_model: dict[str, Any]) -> None:
+    from vigil.coverage import _work
+    work = sorted((w for s in example_model["services"] for w in _work(s)),  # type: ignore[arg-type]
+                  key=lambda w: (w[0]["name"], w[2] != "metric", w[1]))
+    slis = [(w[0]["name"], w[1]) for w in work if w[2] == "sli"]
+    assert ("checkout", "availability") in slis
+    # An SLI is read at its shortest window, with no $window left for Prometheus to refuse.
+    assert all("$window" not in e for w in work for e in w[3])
+
+
+def test_an_invalid_catalog_exits_2_before_asking_prometheus(catalog_copy: Callable[[], Path],
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    catalog = catalog_copy()
+    path = catalog / "services" / "checkout.yaml"
+    path.write_text(path.read_text().replace("owner: commerce-dev", "owner: nobody"))
+    code, _, err = _cli(["coverage", "--catalog", str(catalog), "--prometheus", "http://127.0.0.1:9"], capsys)
+    assert code == 2 and "checkout.yaml" in err and "owner" in err
+
+
+def test_an_unknown_service_is_refused_with_a_suggestion(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _cli(["coverage", "--catalog", str(CATALOG), "--prometheus", "http://127.0.0.1:9",
+                         "--service", "chekout"], capsys)
+    assert code == 2 and "no service 'chekout'" in err and "did you mean 'checkout'?" in err
+
+
+def test_an_unreachable_prometheus_is_an_error_not_a_report(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _cli(["coverage", "--catalog", str(CATALOG), "--prometheus", f"http://127.0.0.1:{prometheus.free_port()}",
+                           "--service", "checkout"], capsys)
+    assert code == 1 and out == "" and "cannot be reached" in err

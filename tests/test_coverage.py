@@ -92,9 +92,11 @@ def test_coverage_names_the_raw_series_that_went_missing(generation: str, exampl
     assert text_code == 1 and "2 of" in err and "have no data" in err
     lines = text.splitlines()
     heap = next(line for line in lines if line.startswith("checkout") and " heap_usage " in line)
-    assert f"NO       no data — {HEAP_MAX} has no series" in heap
+    assert heap.split()[3] == "NO" and f"no data — {HEAP_MAX} has no series" in heap
     assert "(jvm_memory_used_bytes has 1)" in heap
-    assert [line.split()[1] for line in lines[1:-1]] == [r.key_metric for r in after.rows]   # one line each, sorted
+    order = [(r.service, r.kind != "metric", r.key_metric) for r in after.rows]
+    assert order == sorted(order) and len(set(order)) == len(order)
+    assert [line.split()[1] for line in lines[1:-1]] == [r.key_metric for r in after.rows]   # one line each
     assert lines[-1].endswith("2 without: checkout heap_usage, checkout threads")
 
     assert json_code == 1
@@ -105,14 +107,14 @@ def test_coverage_names_the_raw_series_that_went_missing(generation: str, exampl
     assert len(doc) == len(after.rows)
 
 
-def test_rows_are_sorted_by_service_then_metrics_before_slis(example_model: dict[str, Any]) -> None:
+def test_an_sli_is_read_at_its_shortest_window(example_model: dict[str, Any]) -> None:
     from vigil.coverage import _work
-    work = sorted((w for s in example_model["services"] for w in _work(s)),  # type: ignore[arg-type]
-                  key=lambda w: (w[0]["name"], w[2] != "metric", w[1]))
-    slis = [(w[0]["name"], w[1]) for w in work if w[2] == "sli"]
-    assert ("checkout", "availability") in slis
-    # An SLI is read at its shortest window, with no $window left for Prometheus to refuse.
-    assert all("$window" not in e for w in work for e in w[3])
+    checkout = next(s for s in example_model["services"] if s["name"] == "checkout")
+    slis = {w[1]: w[3] for w in _work(checkout) if w[2] == "sli"}  # type: ignore[arg-type]
+    assert sorted(slis) == ["availability", "latency"]
+    for parts in slis.values():
+        assert sorted(parts) == ["errors", "total"]
+        assert all("[5m]" in e and "$window" not in e for e in parts.values())
 
 
 def test_an_invalid_catalog_exits_2_before_asking_prometheus(catalog_copy: Callable[[], Path],

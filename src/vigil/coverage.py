@@ -28,6 +28,7 @@ WORKERS = 4     # queries in flight: enough to hide round trips, few enough not 
 
 @dataclass(frozen=True)
 class Expression:
+    part: str            # expr (a key metric's), or errors | total (an SLI's)
     expr: str
     series: int          # series it returns now
 
@@ -59,7 +60,8 @@ class Row:
 
     def detail(self) -> str:
         if self.has_data:
-            return ", ".join(f"{e.series} series" for e in self.expressions)
+            return ", ".join(f"{e.series} series" if e.part == "expr" else f"{e.part} {e.series} series"
+                             for e in self.expressions)
         present = [p for p in self.selectors if p.series]
         names = [_short(p.selector) for p in present]
         shown = [n if names.count(n) == 1 else p.selector for n, p in zip(names, present)]
@@ -96,22 +98,23 @@ class CoverageReport:
         services = len({r.service for r in self.rows})
         metrics = sum(r.kind == "metric" for r in self.rows)
         gone = self.without_data
-        line = (f"{len(self.rows) - len(gone)} of {len(self.rows)} have data ({metrics} key metrics, "
-                f"{len(self.rows) - metrics} SLIs, {services} services) in {self.prometheus}")
+        line = (f"{len(self.rows) - len(gone)} of {len(self.rows)} have data ({_plural(metrics, 'key metric')} and "
+                f"{_plural(len(self.rows) - metrics, 'SLI')} of {_plural(services, 'service')}) in {self.prometheus}")
         return line + (f"; {len(gone)} without: " + ", ".join(f"{r.service} {r.key_metric}" for r in gone) if gone else "")
 
     def text(self) -> str:
-        widths = [max([len(h), *(len(v) for v in col)]) for h, col in
-                  zip(("SERVICE", "KEY METRIC", "KIND"), zip(*[(r.service, r.key_metric, r.kind) for r in self.rows]))] \
-            if self.rows else [7, 10, 4]
-        lines = [f"{'SERVICE':<{widths[0]}}  {'KEY METRIC':<{widths[1]}}  {'KIND':<{widths[2]}}  {'DATA':<7}  DETAIL"]
-        for r in self.rows:
-            lines.append(f"{r.service:<{widths[0]}}  {r.key_metric:<{widths[1]}}  {r.kind:<{widths[2]}}  "
-                         f"{'yes' if r.has_data else 'NO':<7}  {r.detail()}")
+        table = [("SERVICE", "KEY METRIC", "KIND", "DATA", "DETAIL")]
+        table += [(r.service, r.key_metric, r.kind, "yes" if r.has_data else "NO", r.detail()) for r in self.rows]
+        widths = [max(len(cells[i]) for cells in table) for i in range(4)]
+        lines = ["  ".join([*(c.ljust(w) for c, w in zip(cells, widths)), cells[4]]) for cells in table]
         return "\n".join([*lines, self.summary()]) + "\n"
 
     def json(self) -> str:
         return json.dumps([r.as_json() for r in self.rows], indent=2, ensure_ascii=False) + "\n"
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 class _Prober:
@@ -156,23 +159,23 @@ class _Prober:
             return f"{selector.name} has {n} series, none for {service['selector_promql']}"
         return f"no series named {selector.name} at all" if selector.name else "no series match it at all"
 
-    def row(self, service: Service, key_metric: str, kind: str, exprs: list[str]) -> Row:
-        row = Row(service["name"], key_metric, kind, [Expression(e, self.series(e)) for e in exprs])
+    def row(self, service: Service, key_metric: str, kind: str, exprs: dict[str, str]) -> Row:
+        row = Row(service["name"], key_metric, kind, [Expression(p, e, self.series(e)) for p, e in exprs.items()])
         if not row.has_data:
-            found = unique([s for e in exprs for s in self.selectors(e)])
+            found = unique([s for e in exprs.values() for s in self.selectors(e)])
             for s in found:
                 n = self.count(s)
                 row.selectors.append(Probe(s.text(), n, "" if n else self.hint(s, service)))
         return row
 
 
-def _work(service: Service) -> list[tuple[Service, str, str, list[str]]]:
-    """(service, key_metric, kind, expressions) for each key metric and SLO of the service."""
-    items = [(service, m["id"], "metric", [m["expr"]]) for m in service["metrics"]]
+def _work(service: Service) -> list[tuple[Service, str, str, dict[str, str]]]:
+    """(service, key_metric, kind, {part: expression}) for each key metric and SLO of the service."""
+    items = [(service, m["id"], "metric", {"expr": m["expr"]}) for m in service["metrics"]]
     for slo in service["slos"]:
         window = slo["windows"][0]           # the shortest; every SLO records it
         items.append((service, slo["name"], "sli",
-                      [slo["errors"].replace("$window", window), slo["total"].replace("$window", window)]))
+                      {part: slo[part].replace("$window", window) for part in ("errors", "total")}))
     return items
 
 

@@ -5,6 +5,7 @@ series that went missing when the exporter stops serving them."""
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -13,10 +14,11 @@ from typing import Any, Callable
 import pytest
 from prometheus_client import Gauge
 
-from conftest import CATALOG
+from conftest import CATALOG, TOOLS
 from vigil.cli import main
 from vigil.coverage import CoverageReport, coverage
-from vigil.stack import prometheus
+from vigil.stack import prometheus, tools
+from vigil.stack.prometheus_api import PrometheusAPI
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
 from checkout_exporter import CheckoutExporter  # noqa: E402
@@ -105,6 +107,45 @@ def test_coverage_names_the_raw_series_that_went_missing(generation: str, exampl
         ("heap_usage", False, (HEAP_MAX,)), ("threads", False, (THREADS,))}
     assert all(d["service"] == "checkout" and d["kind"] in ("metric", "sli") for d in doc)
     assert len(doc) == len(after.rows)
+
+
+@pytest.mark.integration
+def test_coverage_against_victoria_metrics(example_model: dict[str, Any], tmp_path: Path) -> None:
+    """VictoriaMetrics answers the same query API but has no parse_query: the tokenizer splits."""
+    binary = TOOLS / "current" / "bin" / "victoria-metrics"
+    if not binary.exists():
+        pytest.skip(f"{binary} missing: run `make tools` (scripts/tools.sh)")
+    exporter = CheckoutExporter(incident_at=0, ramp=10)
+    target = exporter.start(prometheus.free_port())
+    (tmp_path / "scrape.yml").write_text(json.dumps({"scrape_configs": [
+        {"job_name": "checkout", "scrape_interval": "1s", "static_configs": [{"targets": [target]}]}]}))
+    port = prometheus.free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = (tmp_path / "vm.log").open("wb")
+    # No latency offset and no result cache: answer with what was scraped a second ago.
+    vm = subprocess.Popen([str(binary), f"-httpListenAddr=127.0.0.1:{port}", f"-storageDataPath={tmp_path / 'data'}",
+                           f"-promscrape.config={tmp_path / 'scrape.yml'}", "-search.latencyOffset=0s",
+                           "-search.disableCache"], stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    try:
+        api = PrometheusAPI(url)
+        deadline = time.monotonic() + 30
+        while not api.ready() and time.monotonic() < deadline and vm.poll() is None:
+            time.sleep(0.2)
+        ask = lambda: coverage(example_model, url, ["checkout"])  # type: ignore[arg-type]  # noqa: E731
+        before = _until(ask, lambda r: not r.without_data, timeout=90)
+        exporter.registry.unregister(exporter.threads)
+        after = _until(ask, lambda r: bool(r.without_data), timeout=60)
+    except Exception:
+        print((tmp_path / "vm.log").read_text(errors="replace")[-3000:])
+        raise
+    finally:
+        tools.stop(vm)     # type: ignore[arg-type]
+        exporter.stop()
+    assert before.without_data == [], before.text()
+    assert [(r.key_metric, r.missing) for r in after.without_data] == [("threads", [THREADS])], after.text()
+    assert after.without_data[0].selectors[0].hint == "no series named jvm_threads_live_threads at all"
+    assert after.parser == "tokenizer"
 
 
 def test_an_sli_is_read_at_its_shortest_window(example_model: dict[str, Any]) -> None:

@@ -177,3 +177,23 @@ def test_an_unreachable_prometheus_is_an_error_not_a_report(capsys: pytest.Captu
     code, out, err = _cli(["coverage", "--catalog", str(CATALOG), "--prometheus", f"http://127.0.0.1:{prometheus.free_port()}",
                            "--service", "checkout"], capsys)
     assert code == 1 and out == "" and "cannot be reached" in err
+
+
+def test_the_detail_says_what_is_missing_and_what_is_there() -> None:
+    from vigil.coverage import Expression, Probe, Row
+    errors = 'http_requests_total{job="a",code=~"5.."}'
+    total = 'http_requests_total{job="a"}'
+    row = Row("a", "availability", "sli", [Expression("errors", "x", 0), Expression("total", "y", 4)],
+              [Probe(errors, 0, 'http_requests_total{job="a"} has 4, the other matchers exclude them all'),
+               Probe(total, 4), Probe("up", 1)])
+    assert row.missing == [errors] and not row.has_data
+    # The same metric name twice: the one that exists is shown in full, so it is not mistaken for the other.
+    assert row.detail() == (f"no data — {errors} has no series: http_requests_total{{job=\"a\"}} has 4, the other "
+                            f"matchers exclude them all ({total} has 4, up has 1)")
+    every = Row("a", "request_rate", "metric", [Expression("expr", "rate(x[5m])", 0)], [Probe("x", 2)])
+    assert every.missing == [] and every.detail().startswith("no data — every series it reads exists (x has 2), but")
+    ok = Row("a", "availability", "sli", [Expression("errors", "x", 1), Expression("total", "y", 1)])
+    assert ok.has_data and ok.detail() == "errors 1 series, total 1 series"
+    report = CoverageReport("http://p", [ok, row], "parse_query")
+    assert report.summary() == ("1 of 2 have data (0 key metrics and 2 SLIs of 1 service) in http://p; "
+                                "1 without: a availability")

@@ -63,8 +63,9 @@ class Row:
             return ", ".join(f"{e.series} series" if e.part == "expr" else f"{e.part} {e.series} series"
                              for e in self.expressions)
         present = [p for p in self.selectors if p.series]
-        names = [_short(p.selector) for p in present]
-        shown = [n if names.count(n) == 1 else p.selector for n, p in zip(names, present)]
+        # A name read twice (an error ratio's errors and total) is shown in full, to tell them apart.
+        names = [_short(p.selector) for p in self.selectors]
+        shown = [_short(p.selector) if names.count(_short(p.selector)) == 1 else p.selector for p in present]
         others = f" ({', '.join(f'{s} has {p.series}' for s, p in zip(shown, present))})" if present else ""
         gone = [p for p in self.selectors if not p.series]
         if not gone:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-from prometheus_client import Gauge
+from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 from conftest import CATALOG, TOOLS
 from vigil.cli import main
@@ -54,8 +54,14 @@ def test_coverage_names_the_raw_series_that_went_missing(generation: str, exampl
     # Errors from the start, so that the 5xx series of error_ratio and the availability SLI exist.
     exporter = CheckoutExporter(incident_at=0, ramp=10)
     target = exporter.start(prometheus.free_port())
+    # Another job with a thread count, so that checkout's missing one is "not for this service".
+    sidecar_registry = CollectorRegistry()
+    Gauge("jvm_threads_live_threads", "Live threads", registry=sidecar_registry).set(12)
+    sidecar_port = prometheus.free_port()
+    sidecar, _ = start_http_server(sidecar_port, addr="127.0.0.1", registry=sidecar_registry)
     try:
-        with prometheus.start(tmp_path / "prometheus", {"checkout": [target]}, []) as server:
+        with prometheus.start(tmp_path / "prometheus", {"checkout": [target], "sidecar": [f"127.0.0.1:{sidecar_port}"]},
+                              []) as server:
             ask = lambda: coverage(example_model, server.url, ["checkout"])  # type: ignore[arg-type]  # noqa: E731
             before = _until(ask, lambda r: not r.without_data, timeout=90)
             assert [(r.key_metric, r.kind, r.missing) for r in before.without_data] == [], before.text()
@@ -79,6 +85,7 @@ def test_coverage_names_the_raw_series_that_went_missing(generation: str, exampl
                                            "--service", "checkout", "--json"], capsys)
     finally:
         exporter.stop()
+        sidecar.shutdown()
 
     rows = {r.key_metric: r for r in after.without_data}
     assert sorted(rows) == ["heap_usage", "threads"], after.text()
@@ -87,7 +94,7 @@ def test_coverage_names_the_raw_series_that_went_missing(generation: str, exampl
     assert probes['jvm_memory_used_bytes{job="checkout",area="heap"}'].series == 1
     assert probes[HEAP_MAX].hint == 'jvm_memory_max_bytes{job="checkout"} has 1, the other matchers exclude them all'
     assert rows["threads"].missing == [THREADS]
-    assert rows["threads"].selectors[0].hint == "no series named jvm_threads_live_threads at all"
+    assert rows["threads"].selectors[0].hint == 'jvm_threads_live_threads has 1 series, none with job="checkout"'
     # Prometheus 3.5 splits the expression itself; 2.42 has no parse_query, so vigil's tokenizer does.
     assert after.parser == ("parse_query" if generation == "current" else "tokenizer")
 

@@ -153,11 +153,12 @@ class _Prober:
         return vector_selectors(expr)
 
     def hint(self, selector: Selector, service: Service) -> str:
-        own = selector.without(service["selector"])
+        own = selector.without(service["selector"])     # the name and the service's own matchers
         if own != selector and own.matchers and (n := self.count(own)):
             return f"{own.text()} has {n}, the other matchers exclude them all"
-        if selector.name and (n := self.count(Selector(selector.name, ()))):
-            return f"{selector.name} has {n} series, none for {service['selector_promql']}"
+        if selector.name and selector.matchers and (n := self.count(Selector(selector.name, ()))):
+            which = own.matchers or selector.matchers    # what its series lack: the service's labels, else any match
+            return f"{selector.name} has {n} series, none with {','.join(m.text() for m in which)}"
         return f"no series named {selector.name} at all" if selector.name else "no series match it at all"
 
     def row(self, service: Service, key_metric: str, kind: str, exprs: dict[str, str]) -> Row:

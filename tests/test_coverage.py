@@ -8,8 +8,9 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
@@ -21,13 +22,14 @@ from vigil.stack import prometheus, tools
 from vigil.stack.prometheus_api import PrometheusAPI
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
-from checkout_exporter import CheckoutExporter  # noqa: E402
+from checkout_exporter import CheckoutExporter
 
 HEAP_MAX = 'jvm_memory_max_bytes{job="checkout",area="heap"}'
 THREADS = 'jvm_threads_live_threads{job="checkout"}'
 
 
-def _until(check: Callable[[], CoverageReport], done: Callable[[CoverageReport], bool], timeout: float) -> CoverageReport:
+def _until(check: Callable[[], CoverageReport], done: Callable[[CoverageReport], bool],
+           timeout: float) -> CoverageReport:
     """Ask again until `done` (scrapes and rate() windows take a few seconds to fill); a wait, not
     a timed assertion: the last report is returned either way and the test asserts on it."""
     deadline = time.monotonic() + timeout
@@ -62,7 +64,7 @@ def test_coverage_names_the_raw_series_that_went_missing(generation: str, exampl
     try:
         with prometheus.start(tmp_path / "prometheus", {"checkout": [target], "sidecar": [f"127.0.0.1:{sidecar_port}"]},
                               []) as server:
-            ask = lambda: coverage(example_model, server.url, ["checkout"])  # type: ignore[arg-type]  # noqa: E731
+            ask = lambda: coverage(example_model, server.url, ["checkout"])  # type: ignore[arg-type]
             before = _until(ask, lambda r: not r.without_data, timeout=90)
             assert [(r.key_metric, r.kind, r.missing) for r in before.without_data] == [], before.text()
             ids = {m["id"] for s in example_model["services"] if s["name"] == "checkout" for m in s["metrics"]}
@@ -139,7 +141,7 @@ def test_coverage_against_victoria_metrics(example_model: dict[str, Any], tmp_pa
         deadline = time.monotonic() + 30
         while not api.ready() and time.monotonic() < deadline and vm.poll() is None:
             time.sleep(0.2)
-        ask = lambda: coverage(example_model, url, ["checkout"])  # type: ignore[arg-type]  # noqa: E731
+        ask = lambda: coverage(example_model, url, ["checkout"])  # type: ignore[arg-type]
         before = _until(ask, lambda r: not r.without_data, timeout=90)
         exporter.registry.unregister(exporter.threads)
         after = _until(ask, lambda r: bool(r.without_data), timeout=60)

@@ -101,7 +101,9 @@ class CoverageReport:
         gone = self.without_data
         line = (f"{len(self.rows) - len(gone)} of {len(self.rows)} have data ({_plural(metrics, 'key metric')} and "
                 f"{_plural(len(self.rows) - metrics, 'SLI')} of {_plural(services, 'service')}) in {self.prometheus}")
-        return line + (f"; {len(gone)} without: " + ", ".join(f"{r.service} {r.key_metric}" for r in gone) if gone else "")
+        if gone:
+            line += f"; {len(gone)} without: " + ", ".join(f"{r.service} {r.key_metric}" for r in gone)
+        return line
 
     def text(self) -> str:
         table = [("SERVICE", "KEY METRIC", "KIND", "DATA", "DETAIL")]

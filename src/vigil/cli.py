@@ -165,6 +165,39 @@ def preview(ctx: Context, prometheus_url: str, dest: Path, uids: tuple[str, ...]
         _warn([f"{shot.uid} panel {p.id} ({p.title}): {p.error}" for p in shot.panels if p.error])
 
 
+@cli.command()
+@paths
+@click.option("--prometheus", "prometheus_url", envvar="PROMETHEUS_URL", required=True,
+              help="The Prometheus (or compatible API) to ask (default: $PROMETHEUS_URL).")
+@click.option("--json", "as_json", is_flag=True,
+              help="A JSON list of {service, key_metric, kind, has_data, missing, expressions, selectors}.")
+@click.option("--service", "services", multiple=True, help="Only this service (repeatable; default: all).")
+@click.pass_obj
+def coverage(ctx: Context, prometheus_url: str, as_json: bool, services: tuple[str, ...]) -> None:
+    """Which key metrics and SLIs have data in a Prometheus now; for those without, which raw
+    series is missing. A key metric without data looks green and detects nothing.
+
+    Run it in CI against staging, and after onboarding a service. Exit 1 when any key metric or
+    SLI has no data, 0 when all have; 2 on catalog errors.
+    """
+    import difflib
+
+    from vigil.build import BuildReport, compile_catalog
+    from vigil.reports.coverage import coverage as run_coverage
+    from vigil.errors import NoDataError
+    _, model = compile_catalog(ctx.catalog, BuildReport())
+    known = sorted(s["name"] for s in model["services"])
+    for name in services:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            raise click.BadParameter(f"no service {name!r} in {ctx.catalog}" +
+                                     (f"; did you mean {close[0]!r}?" if close else ""), param_hint="--service")
+    report = run_coverage(model, prometheus_url, list(services) or None)
+    click.echo(report.json() if as_json else report.text(), nl=False)
+    if report.without_data:
+        raise NoDataError(f"{len(report.without_data)} of {len(report.rows)} key metrics and SLIs have no data")
+
+
 def _deploy_options(ctx: Context, from_dir: Path | None, only: tuple[str, ...], prune: bool, dry_run: bool,
                     no_unit_tests: bool, verbose: bool, workers: int | None = None) -> Any:
     from vigil.deploy.http import HttpSettings

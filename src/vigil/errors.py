@@ -73,3 +73,9 @@ class RevisionError(VigilError):
     """A git revision could not be read (unknown REV, not a git repository): `vigil review`."""
 
     exit_code = 8
+
+
+class NoDataError(VigilError):
+    """A key metric or SLI returns no data in the Prometheus asked (`vigil coverage`): it detects nothing."""
+
+    exit_code = 1

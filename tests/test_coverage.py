@@ -18,7 +18,8 @@ from prometheus_client import CollectorRegistry, Gauge, start_http_server
 from conftest import CATALOG, TOOLS
 from vigil.cli import main
 from vigil.reports.coverage import CoverageReport, coverage
-from vigil.stack import prometheus, tools
+from vigil import tools
+from vigil.stack import prometheus
 from vigil.prometheus_api import PrometheusAPI
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures"))

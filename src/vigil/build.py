@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Iterator
 
 from vigil.catalog.load import load_catalog
+from vigil.catalog.memo import CatalogCache
 from vigil.catalog.resolve import resolve
 from vigil.catalog.validate import Validated, validate
 from vigil.check import CheckReport, check_output
@@ -39,14 +40,16 @@ def _timed(report: BuildReport, stage: str) -> Iterator[None]:
     report.seconds[stage] = report.seconds.get(stage, 0.0) + time.perf_counter() - start
 
 
-def compile_catalog(catalog: Path, report: BuildReport) -> tuple[Validated, Model]:
-    """load, validate and resolve; raises CatalogError with every problem."""
+def compile_catalog(catalog: Path, report: BuildReport, cache_dir: Path | None = None) -> tuple[Validated, Model]:
+    """load, validate and resolve; raises CatalogError with every problem. With a cache_dir, service
+    files handled before are not parsed, checked or resolved again."""
+    cache = CatalogCache(cache_dir) if cache_dir else None
     with _timed(report, "load"):
-        raw = load_catalog(catalog)
+        raw = load_catalog(catalog, cache)
     with _timed(report, "validate"):
-        validated = validate(raw)
+        validated = validate(raw, cache)
     with _timed(report, "resolve"):
-        model = resolve(validated)
+        model = resolve(validated, cache)
     report.warnings += [str(w) for w in validated.warnings]
     return validated, model
 
@@ -78,7 +81,7 @@ def replace_dir(new: Path, out: Path) -> None:
 def build(catalog: Path, out: Path, *, run_checks: bool = True, run_tests: bool = False,
           cache_dir: Path | None = None) -> BuildReport:
     report = BuildReport()
-    _, model = compile_catalog(catalog, report)
+    _, model = compile_catalog(catalog, report, cache_dir)
     rendered = render_model(model, Cache(cache_dir), report)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))

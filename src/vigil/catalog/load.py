@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 import yaml
 
 from vigil.errors import CatalogError, Problem
@@ -29,6 +30,7 @@ class Document:
     file: str
     data: Any
     lines: dict[PathKey, int] = field(default_factory=dict)
+    digest: str | None = None   # of the text it was parsed from: data and lines follow from it
 
     def line(self, path: PathKey) -> int:
         """The line of `path`, or of its nearest ancestor that exists."""
@@ -102,14 +104,31 @@ def parse(text: str, file: str) -> tuple[Document, list[Problem]]:
     return doc, problems
 
 
-def load_file(path: Path, root: Path | None = None) -> tuple[Document, list[Problem]]:
-    """Read and parse one file; the name in messages is relative to `root` when given."""
+def load_file(path: Path, root: Path | None = None, cache: Any = None) -> tuple[Document, list[Problem]]:
+    """Read and parse one file; the name in messages is relative to `root` when given. With a
+    cache (catalog.memo), a text parsed before is not parsed again."""
     name = str(path.relative_to(root)) if root and path.is_relative_to(root) else str(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         return Document(name, None), [Problem(name, 0, "", f"cannot read: {e}")]
-    return parse(text, name)
+    if cache is None:
+        return parse(text, name)
+    key = cache.key(["parse", name, text])
+    hit = cache.load(key)
+    if hit is not None:
+        return Document(name, hit["data"], {tuple(p): line for p, line in hit["lines"]}, key), \
+            [Problem(*p) for p in hit["problems"]]
+    doc, problems = parse(text, name)
+    doc.digest = key
+    try:   # YAML may give values JSON would not keep as they are (dates): those are not kept
+        keep = orjson.loads(orjson.dumps(doc.data)) == doc.data
+    except TypeError:
+        keep = False
+    if keep:
+        cache.store(key, {"data": doc.data, "lines": [[list(p), line] for p, line in doc.lines.items()],
+                          "problems": [[p.file, p.line, p.path, p.message] for p in problems]})
+    return doc, problems
 
 
 @dataclass
@@ -123,28 +142,29 @@ class RawCatalog:
     profiles: list[Document]
 
 
-def load_catalog(root: Path) -> RawCatalog:
+def load_catalog(root: Path, cache: Any = None) -> RawCatalog:
     """Load `vigil.yaml`, `departments.yaml`, `services/*.yaml` and `profiles/*.yaml` under root.
 
-    Raises CatalogError with every YAML problem of every file at once.
+    Raises CatalogError with every YAML problem of every file at once. `cache`: a
+    catalog.memo.CatalogCache, for service files parsed before.
     """
     if not root.is_dir():
         raise CatalogError([Problem(str(root), 0, "", "catalog directory not found")])
     problems: list[Problem] = []
 
-    def one(path: Path) -> Document | None:
+    def one(path: Path, memo: Any = None) -> Document | None:
         if not path.exists():
             return None
-        doc, found = load_file(path, root.parent)
+        doc, found = load_file(path, root.parent, memo)
         problems.extend(found)
         return doc
 
-    def many(folder: str) -> list[Document]:
+    def many(folder: str, memo: Any = None) -> list[Document]:
         paths = sorted((root / folder).glob("*.yaml")) + sorted((root / folder).glob("*.yml"))
-        return [d for d in map(one, sorted(paths)) if d is not None]
+        return [d for d in (one(p, memo) for p in sorted(paths)) if d is not None]
 
     catalog = RawCatalog(root, one(root / "vigil.yaml"), one(root / "departments.yaml"),
-                         many("services"), many("profiles"))
+                         many("services", cache), many("profiles"))
     if catalog.departments is None:
         problems.append(Problem(str(root / "departments.yaml"), 0, "", "missing: every catalog needs departments.yaml"))
     if problems:

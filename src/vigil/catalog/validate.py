@@ -6,6 +6,7 @@ Nothing after this stage checks user input again: resolve and the generators tru
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
 from vigil import units
 from vigil.catalog.load import Document, RawCatalog
@@ -13,6 +14,8 @@ from vigil.catalog.profiles import (Field, Profile, build_profiles, builtin_docu
                                     service_metrics, service_slis)
 from vigil.catalog.schema import check_schema, did_you_mean
 from vigil.catalog import departments as departments_check
+from vigil.catalog import memo
+from vigil.catalog.memo import CatalogCache
 from vigil.errors import CatalogError, Problem
 
 # Labels that vigil sets itself on every alert (DESIGN.md); a catalog may not redefine them.
@@ -149,6 +152,20 @@ def _check_service(service: Document, names: set[str], owners: set[str], profile
     _check_slos(service, profiles, problems)
 
 
+def _remembered(cache: CatalogCache | None, parts: list[Any],
+                compute: Callable[[], tuple[list[Problem], list[Problem]]]) -> tuple[list[Problem], list[Problem]]:
+    """compute() → (problems, warnings), or what it gave before for the same parts."""
+    if cache is None:
+        return compute()
+    key = cache.key(parts)
+    hit = cache.load(key)
+    if hit is not None:
+        return memo.problems_in(hit[0]), memo.problems_in(hit[1])
+    found, warned = compute()
+    cache.store(key, [memo.problems_out(found), memo.problems_out(warned)])
+    return found, warned
+
+
 def _semantic_despite_schema(doc: Document, schema_problems: list[Problem], names: set[str], owners: set[str],
                              profiles: dict[str, Profile]) -> list[Problem]:
     """The cross-reference problems of a service that also has schema problems, so that a user
@@ -169,8 +186,9 @@ def _semantic_despite_schema(doc: Document, schema_problems: list[Problem], name
     return [p for p in found if p.path not in bad]
 
 
-def validate(raw: RawCatalog) -> Validated:
-    """Validate a loaded catalog; raise CatalogError listing every problem."""
+def validate(raw: RawCatalog, cache: CatalogCache | None = None) -> Validated:
+    """Validate a loaded catalog; raise CatalogError listing every problem. With a cache, a service
+    checked before, in the same catalog-wide context, is not checked again."""
     problems: list[Problem] = []
     warnings: list[Problem] = []
     if raw.settings is not None:
@@ -194,7 +212,7 @@ def validate(raw: RawCatalog) -> Validated:
     partial: list[tuple[Document, list[Problem]]] = []   # services with schema problems
     seen: dict[str, Document] = {}
     for doc in raw.services:
-        found = check_schema(doc, "service")
+        found = _remembered(cache, ["schema", memo.doc_state(doc)], lambda doc=doc: (check_schema(doc, "service"), []))[0]
         problems += found
         if found:
             partial.append((doc, found))
@@ -214,8 +232,19 @@ def validate(raw: RawCatalog) -> Validated:
     else:
         problems += departments_check.check(raw.departments, good_services)
     names = set(seen)
+    # Everything _check_service reads besides the service itself.
+    around = memo.context(sorted(names), sorted(owners), [d.data for d in [*profile_docs, *raw.profiles]])
+
+    def check(doc: Document) -> tuple[list[Problem], list[Problem]]:
+        found: list[Problem] = []
+        warned: list[Problem] = []
+        _check_service(doc, names, owners, profiles, found, warned)
+        return found, warned
+
     for doc in good_services:
-        _check_service(doc, names, owners, profiles, problems, warnings)
+        found, warned = _remembered(cache, ["service", around, memo.doc_state(doc)], lambda doc=doc: check(doc))
+        problems += found
+        warnings += warned
     for doc, schema_problems in partial:
         problems += _semantic_despite_schema(doc, schema_problems, names, owners, profiles)
     if problems:

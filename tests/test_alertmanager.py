@@ -18,6 +18,7 @@ from vigil.build import BuildReport, build, compile_catalog
 from vigil.check import CheckReport
 from vigil.errors import CheckError
 from vigil.render.cache import Cache
+from vigil.render.files import Files
 
 pytestmark = pytest.mark.usefixtures("amtool")
 
@@ -169,6 +170,12 @@ def test_the_cases_state_the_policy(example_output):
     assert case(example_output, "redis-cache critical absent (ServiceDown)") == ["platform-dev/page"]
 
 
+def _render(model: Any) -> Files:
+    files = Files(Cache(None))
+    alertmanager.render(model, files)
+    return files
+
+
 def broken_copy(example_output: Path, tmp_path: Path, old: str, new: str) -> Path:
     out = tmp_path / "output"
     shutil.copytree(example_output, out)
@@ -227,7 +234,7 @@ def test_newer_targets_render_their_fields_and_an_older_amtool_says_so(catalog_c
     deps.write_text('alertmanager_version: "0.28"\n' + text)
     _, model = compile_catalog(root, BuildReport())
     out = root.parent / "output"
-    for rel, body in alertmanager.render(model, Cache(None)).items():
+    for rel, body in _render(model).items():
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         (out / rel).write_text(body)
     config = load(out, CONFIG)
@@ -276,7 +283,7 @@ def test_route_count_does_not_grow_with_services(tmp_path, capsys):
     for n in (10, 1000):
         _, model = compile_catalog(write_synthetic(tmp_path / str(n) / "catalog", n), BuildReport())
         out = tmp_path / str(n) / "output"
-        for rel, body in alertmanager.render(model, Cache(None)).items():
+        for rel, body in _render(model).items():
             (out / rel).parent.mkdir(parents=True, exist_ok=True)
             (out / rel).write_text(body)
         config, cases = load(out, CONFIG), load(out, CASES)["cases"]

@@ -86,6 +86,9 @@ class ContentCache:
                 self._write(path, text.encode())
         return sha
 
+    def has_text(self, sha: str) -> bool:
+        return self.root is not None and self._path(sha, "txt").exists()
+
     def load_text(self, sha: str) -> str | None:
         if self.root is None:
             return None

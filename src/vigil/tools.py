@@ -11,6 +11,7 @@ import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -77,6 +78,12 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=timeout)
+
+
+@cache
+def version(tool: str) -> str:
+    """The first line of `tool --version`, once per process and binary on PATH ("missing" if none)."""
+    return versions([tool])[tool]
 
 
 def versions(tools: Iterable[str]) -> dict[str, str]:

@@ -16,14 +16,14 @@ from vigil.model import Model
 from vigil.render import alertmanager, dashboards, prometheus
 from vigil.render.cache import Cache
 from vigil.render.prometheus import Alert
-from vigil.render.serialise import Artefacts
+from vigil.render.files import Files
 
 Timer = Callable[[str], AbstractContextManager[Any]]
 
 
 @dataclass
 class Rendered:
-    files: Artefacts                                        # path under output/ → text
+    files: Files                                            # path under output/ → text (and digest)
     warnings: list[str] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)       # every alerting rule, with its rule file
     parsed: dict[str, Any] = field(default_factory=dict)    # objects still in memory, by path
@@ -31,10 +31,10 @@ class Rendered:
 
 def render_all(model: Model, cache: Cache, timer: Timer = lambda stage: nullcontext()) -> Rendered:
     """Every artefact of the model. `timer(stage)` wraps each stage ("render", "dashboards")."""
+    rendered = Rendered(Files(cache))
     with timer("render"):
-        files, warnings, alerts = prometheus.render_all(model, cache)
-        rendered = Rendered(files, warnings, alerts)
-        files.update(alertmanager.render(model, cache, rendered.parsed))
+        rendered.warnings, rendered.alerts = prometheus.render_all(model, cache, rendered.files)
+        alertmanager.render(model, rendered.files, rendered.parsed)
     with timer("dashboards"):
-        files.update(dashboards.render(model, cache))
+        dashboards.render(model, cache, rendered.files)
     return rendered

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from vigil import alertmanager, dashboards, prometheus
+from vigil import alertmanager, dashboards, kubernetes, prometheus
 from vigil.catalog.load import load_catalog
 from vigil.catalog.resolve import resolve
 from vigil.catalog.validate import Validated, validate
@@ -63,6 +63,11 @@ def render_all(model: Model, cache: Cache, report: BuildReport, checked: CheckRe
         for path, rule in alerts:
             by_uid.setdefault(linked_uid(rule) or "", []).append((path, rule))
         artefacts.update(dashboards.render(model, cache, by_uid, checked))
+    if "kubernetes" in model:
+        with _timed(report, "kubernetes"):
+            objects, warnings = kubernetes.render(model, artefacts)   # wraps the artefacts above
+            artefacts.update(objects)
+            report.warnings += warnings
     return artefacts
 
 
@@ -98,6 +103,7 @@ def build(catalog: Path, out: Path, *, run_checks: bool = True, run_tests: bool 
         if run_checks:
             with _timed(report, "check"):
                 report.check = check_output(staging, tests=run_tests, cache_dir=cache_dir, rendered=rendered)
+            report.warnings += report.check.warnings
         replace_dir(staging, out)
     finally:
         if staging.exists():

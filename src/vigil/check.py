@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable
 from vigil.alertmanager import check_alertmanager
 from vigil.dashboard_checks import check_dashboard_files, check_folders
 from vigil.errors import CheckError
+from vigil.kubernetes_checks import check_kubernetes
 from vigil.render import Cache
 from vigil.stack import tools
 
@@ -24,6 +25,7 @@ from vigil.stack import tools
 class CheckReport:
     checked: dict[str, int] = field(default_factory=dict)   # what → how many files
     failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)   # worth reading, but no reason to refuse the output
     # Where passed unit tests are remembered (by the content of the test and its rules, and the
     # promtool version), so that `vigil check` re-runs only what changed. None: run everything.
     cache: Cache | None = None
@@ -148,6 +150,7 @@ FAST_CHECKS: list[Callable[[Path, CheckReport], None]] = [check_rules]
 FAST_CHECKS.append(check_alertmanager)  # amtool check-config and the generated routing cases
 FAST_CHECKS.append(check_dashboard_files)  # dashboard lint, alerts ↔ their panels
 FAST_CHECKS.append(check_folders)  # folders.json
+FAST_CHECKS.append(check_kubernetes)  # output/kubernetes/, when the catalog asks for it
 # What `vigil build` checks on the objects it renders, before it writes them (see dashboards.render):
 # on the files, it would parse back everything it has just serialised.
 RENDER_TIME_CHECKS = [check_dashboard_files]

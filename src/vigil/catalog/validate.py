@@ -13,6 +13,7 @@ from vigil.catalog.profiles import (Field, Profile, build_profiles, builtin_docu
                                     service_metrics, service_slis)
 from vigil.catalog.schema import check_schema, did_you_mean
 from vigil.catalog import departments as departments_check
+from vigil.catalog.kubernetes import check as kubernetes_check
 from vigil.errors import CatalogError, Problem
 
 # Labels that vigil sets itself on every alert (DESIGN.md); a catalog may not redefine them.
@@ -177,6 +178,9 @@ def validate(raw: RawCatalog) -> Validated:
     names = set(seen)
     for doc in good_services:
         _check_service(doc, names, owners, profiles, problems, warnings)
+    if raw.settings is not None and isinstance(raw.settings.data, dict) and "kubernetes" in raw.settings.data \
+            and not check_schema(raw.settings, "vigil"):
+        problems += kubernetes_check(raw.settings, None if dep_problems else raw.departments, good_services)
     if problems:
         raise CatalogError(problems)
     return Validated(raw, profiles, sorted(set(warnings)))

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import SHARED
 from test_validate import write_catalog
@@ -104,7 +106,9 @@ def test_each_dashboard_configmap_holds_the_dashboard_file_in_its_department_fol
         assert obj["data"] == {path.name: path.read_text()}   # byte for byte: the literal block reads back exactly
         assert obj["metadata"]["labels"]["grafana_dashboard"] == "1"
         assert (obj["metadata"].get("annotations") or {}).get("grafana_folder") == folder_of.get(path.stem)
-    assert "annotations" not in yaml.safe_load((built / "kubernetes" / "dashboards" / "vigil-overview.yaml").read_text())["metadata"]
+        assert obj["metadata"]["annotations"]["kustomize.toolkit.fluxcd.io/substitute"] == "disabled"   # ${datasource}
+    overview = yaml.safe_load((built / "kubernetes" / "dashboards" / "vigil-overview.yaml").read_text())
+    assert "grafana_folder" not in overview["metadata"]["annotations"]   # the provider's folder (General)
 
 
 def test_the_alertmanager_secret_is_the_config_with_its_secrets_still_references(built: Path) -> None:
@@ -145,6 +149,12 @@ def test_the_alertmanager_name_is_derived_as_the_chart_does(release: str, fullna
                                   "two newlines\n\n", "# a comment\nkey: \"v\"\n", "é ü 한글\n", "nel\x85line\n"])
 def test_literal_blocks_read_back_exactly(text: str) -> None:
     assert yaml.safe_load("key: " + kubernetes.literal(text, "  "))["key"] == text
+
+
+@given(st.text())
+@settings(max_examples=300)
+def test_any_text_reads_back_exactly(text: str) -> None:
+    assert yaml.safe_load("key: " + kubernetes.literal(text, "    "))["key"] == text
 
 
 # --- the checks, with the real tools ------------------------------------------------------------
@@ -203,6 +213,19 @@ def test_a_dashboard_over_1_mib_is_refused_by_name(out: Path) -> None:
     check_kubernetes(out, report)
     assert report.failures == ["kubernetes/dashboards/vigil-cache.yaml: dashboard vigil-cache is 1024.0 KiB, over the 1 MiB "
                                "a ConfigMap can hold; split the service or leave out metrics it does not need"]
+
+
+def test_a_build_with_a_dashboard_over_1_mib_is_refused_and_writes_nothing(tmp_path: Path, generation: str) -> None:
+    """End to end: a service with 560 key metrics draws a dashboard of about 1.1 MiB."""
+    catalog = write_catalog(tmp_path / "c", extra={"vigil.yaml": "kubernetes: {namespace: monitoring}\n"})
+    metrics = "".join(f"  m{i:03d}: {{title: Metric {i}, expr: 'sum(rate(x{i}_total{{$selector}}[5m]))', "
+                      "unit: per_second, critical: 100}\n" for i in range(560))
+    (catalog / "services" / "huge.yaml").write_text(f"name: huge\nowner: commerce-dev\nselector: {{job: huge}}\nmetrics:\n{metrics}")
+    with pytest.raises(CheckError) as e:
+        build(catalog, tmp_path / "out")
+    assert "kubernetes/dashboards/vigil-huge.yaml: dashboard vigil-huge is " in str(e.value)
+    assert "over the 1 MiB a ConfigMap can hold" in str(e.value)
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_dashboard_over_256_kib_warns_to_apply_server_side(out: Path) -> None:

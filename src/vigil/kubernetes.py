@@ -43,6 +43,9 @@ TEAM_LABEL = "vigil.dev/team"
 # Kubernetes' conventional order: what an object is, then its metadata, then its content.
 _FIRST = ("apiVersion", "kind", "metadata", "name", "namespace", "labels", "annotations", "type")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# Flux's post-build substitution replaces every ${name} in what it applies, an unknown one with
+# nothing: dashboards read `${datasource}`. Only the Secret's ${NAME} references are meant for it.
+NO_SUBSTITUTION = {"kustomize.toolkit.fluxcd.io/substitute": "disabled"}
 
 
 def rule_name(service: str) -> str:
@@ -76,7 +79,8 @@ def prometheus_rule(k8s: dict[str, Any], service: dict[str, Any], rules_text: st
     `spec:` (vigil's YAML has no multi-line scalars, so indenting each line keeps the meaning)."""
     labels = {**k8s["labels"], **k8s["rule_labels"], SERVICE_LABEL: service["name"], TEAM_LABEL: service["owner"]}
     head = _head({"apiVersion": RULE_API, "kind": "PrometheusRule",
-                  "metadata": {"name": rule_name(service["name"]), "namespace": k8s["namespace"], "labels": labels}})
+                  "metadata": {"name": rule_name(service["name"]), "namespace": k8s["namespace"], "labels": labels,
+                               "annotations": NO_SUBSTITUTION}})
     spec = "".join(f"  {line}" if line.strip() else line for line in _body(rules_text).splitlines(keepends=True))
     return head + "spec:\n" + spec
 
@@ -86,10 +90,10 @@ def dashboard_configmap(k8s: dict[str, Any], uid: str, text: str, service: dict[
     dashboard carries its department's folder title in the folder annotation; the overview has
     none, so it lands in the provider's folder (General by default)."""
     labels = {**k8s["labels"], **k8s["dashboard_labels"]}
-    metadata: dict[str, Any] = {"name": uid, "namespace": k8s["namespace"]}
+    metadata: dict[str, Any] = {"name": uid, "namespace": k8s["namespace"], "annotations": dict(NO_SUBSTITUTION)}
     if service is not None:
         labels.update({SERVICE_LABEL: service["name"], TEAM_LABEL: service["owner"]})
-        metadata["annotations"] = {k8s["folder_annotation"]: service["dashboard"]["folder_title"]}
+        metadata["annotations"][k8s["folder_annotation"]] = service["dashboard"]["folder_title"]
     metadata["labels"] = labels
     head = _head({"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata})
     return head + f"data:\n  {uid}.json: " + literal(text, "    ")

@@ -103,7 +103,9 @@ def test_each_dashboard_configmap_holds_the_dashboard_file_in_its_department_fol
     assert len(files) == 3
     for path in files:
         obj = yaml.safe_load((built / "kubernetes" / "dashboards" / f"{path.stem}.yaml").read_text())
-        assert obj["data"] == {path.name: path.read_text()}   # byte for byte: the literal block reads back exactly
+        # The file's lines without their indentation (the literal block reads back exactly): the same dashboard.
+        assert obj["data"] == {path.name: kubernetes.unindented(path.read_text())}
+        assert json.loads(obj["data"][path.name]) == json.loads(path.read_text())
         assert obj["metadata"]["labels"]["grafana_dashboard"] == "1"
         assert (obj["metadata"].get("annotations") or {}).get("grafana_folder") == folder_of.get(path.stem)
         assert obj["metadata"]["annotations"]["kustomize.toolkit.fluxcd.io/substitute"] == "disabled"   # ${datasource}
@@ -157,6 +159,16 @@ def test_any_text_reads_back_exactly(text: str) -> None:
     assert yaml.safe_load("key: " + kubernetes.literal(text, "    "))["key"] == text
 
 
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.text(),
+                     lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner), max_leaves=20)
+
+
+@given(_json)
+@settings(max_examples=300)
+def test_unindented_json_is_the_same_document(doc: Any) -> None:
+    assert json.loads(kubernetes.unindented(json.dumps(doc, indent=2, ensure_ascii=False))) == doc
+
+
 # --- the checks, with the real tools ------------------------------------------------------------
 
 def test_vigil_check_runs_promtool_and_amtool_on_the_embedded_artefacts(out: Path, generation: str) -> None:
@@ -198,12 +210,12 @@ def _replace_dashboard(out: Path, uid: str, size: int) -> None:
     path = out / "grafana" / "dashboards" / f"{uid}.json"
     doc = json.loads(path.read_text())
     text = json.dumps({**doc, "description": ""}, indent=2, sort_keys=True) + "\n"
-    doc["description"] = "x" * (size - len(text))
+    doc["description"] = "x" * (size - len(kubernetes.unindented(text)))
     text = json.dumps(doc, indent=2, sort_keys=True) + "\n"
     path.write_text(text)
     model_k8s = {"namespace": "monitoring", "labels": {}, "dashboard_labels": {"grafana_dashboard": "1"},
                  "folder_annotation": "grafana_folder"}
-    service = {"name": "cache", "owner": "platform", "dashboard": {"folder_title": "platform"}}
+    service = {"name": "cache", "owner": "platform", "dashboard": {"folder_title": "platform"}} if uid != "vigil-overview" else None
     (out / "kubernetes" / "dashboards" / f"{uid}.yaml").write_text(kubernetes.dashboard_configmap(model_k8s, uid, text, service))
 
 
@@ -215,11 +227,31 @@ def test_a_dashboard_over_1_mib_is_refused_by_name(out: Path) -> None:
                                "a ConfigMap can hold; split the service or leave out metrics it does not need"]
 
 
+def test_an_overview_over_1_mib_is_refused_with_the_setting_that_leaves_it_out(out: Path) -> None:
+    _replace_dashboard(out, "vigil-overview", kube_names.CONFIGMAP_MAX_BYTES + 1)
+    report = CheckReport()
+    check_kubernetes(out, report)
+    assert report.failures == ["kubernetes/dashboards/vigil-overview.yaml: dashboard vigil-overview is 1024.0 KiB, over the "
+                               "1 MiB a ConfigMap can hold; it lists every service (about 2 KiB each): set `overview: false` "
+                               "under kubernetes: in vigil.yaml and import output/grafana/dashboards/vigil-overview.json another way"]
+
+
+def test_overview_false_leaves_the_overview_out(tmp_path: Path) -> None:
+    catalog = write_catalog(tmp_path / "c", extra={"vigil.yaml": "kubernetes: {namespace: monitoring, overview: false}\n"})
+    build(catalog, tmp_path / "out", run_checks=False)
+    assert sorted(objects(tmp_path / "out")) == ["alertmanager-secret.yaml", "dashboards/vigil-checkout.yaml",
+                                                 "dashboards/vigil-redis-cache.yaml", "kustomization.yaml",
+                                                 "prometheusrules/checkout.yaml", "prometheusrules/redis-cache.yaml"]
+    assert (tmp_path / "out" / "grafana" / "dashboards" / "vigil-overview.json").exists()
+
+
 def test_a_build_with_a_dashboard_over_1_mib_is_refused_and_writes_nothing(tmp_path: Path, generation: str) -> None:
-    """End to end: a service with 560 key metrics draws a dashboard of about 1.1 MiB."""
+    """End to end: 300 key metrics, each with a long description (only the dashboard shows it):
+    a dashboard of about 1.2 MiB, while the rules stay far below the PrometheusRule limit."""
     catalog = write_catalog(tmp_path / "c", extra={"vigil.yaml": "kubernetes: {namespace: monitoring}\n"})
+    words = "Explains the metric at length. " * 100
     metrics = "".join(f"  m{i:03d}: {{title: Metric {i}, expr: 'sum(rate(x{i}_total{{$selector}}[5m]))', "
-                      "unit: per_second, critical: 100}\n" for i in range(560))
+                      f"description: '{words}', unit: per_second, critical: 100}}\n" for i in range(300))
     (catalog / "services" / "huge.yaml").write_text(f"name: huge\nowner: commerce-dev\nselector: {{job: huge}}\nmetrics:\n{metrics}")
     with pytest.raises(CheckError) as e:
         build(catalog, tmp_path / "out")

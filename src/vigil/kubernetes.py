@@ -4,9 +4,10 @@ With `kubernetes:` in vigil.yaml, `output/kubernetes/` holds
 - `prometheusrules/<service>.yaml`: a PrometheusRule (monitoring.coreos.com/v1) per service, its
   spec the very text of output/prometheus/rules/<service>.yaml, indented; labelled for the
   Prometheus ruleSelector (`release: <release>` by default);
-- `dashboards/<uid>.yaml`: a ConfigMap per dashboard, its one key `<uid>.json` the very text of
-  output/grafana/dashboards/<uid>.json, labelled for the Grafana sidecar and annotated with the
-  department's folder;
+- `dashboards/<uid>.yaml`: a ConfigMap per dashboard, its one key `<uid>.json` the lines of
+  output/grafana/dashboards/<uid>.json without their indentation (see unindented()), labelled for
+  the Grafana sidecar and annotated with the department's folder; the overview too, unless
+  `overview: false`;
 - `alertmanager-secret.yaml`: the Secret the operator reads (`alertmanager-<name>`, key
   `alertmanager.yaml`), the text of output/alertmanager/alertmanager.yaml with its secrets still
   as `*_file` paths and `${NAME}` references;
@@ -85,6 +86,14 @@ def prometheus_rule(k8s: dict[str, Any], service: dict[str, Any], rules_text: st
     return head + "spec:\n" + spec
 
 
+def unindented(text: str) -> str:
+    """Indented JSON without its indentation: the same document, one token per line as before (so
+    diffs stay line by line), but about half the bytes, which is what a ConfigMap (1 MiB) and
+    client-side apply (256 KiB) count. JSON strings hold no raw newline, so the spaces that start
+    a line are always indentation, never part of a string."""
+    return "\n".join(line.lstrip(" ") for line in text.split("\n"))
+
+
 def dashboard_configmap(k8s: dict[str, Any], uid: str, text: str, service: dict[str, Any] | None) -> str:
     """The ConfigMap the Grafana sidecar turns into a dashboard: one key `<uid>.json`. A service's
     dashboard carries its department's folder title in the folder annotation; the overview has
@@ -96,7 +105,7 @@ def dashboard_configmap(k8s: dict[str, Any], uid: str, text: str, service: dict[
         metadata["annotations"][k8s["folder_annotation"]] = service["dashboard"]["folder_title"]
     metadata["labels"] = labels
     head = _head({"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata})
-    return head + f"data:\n  {uid}.json: " + literal(text, "    ")
+    return head + f"data:\n  {uid}.json: " + literal(unindented(text), "    ")
 
 
 def alertmanager_secret(k8s: dict[str, Any], text: str) -> str:
@@ -121,6 +130,8 @@ def render(model: Model, artefacts: Artefacts) -> tuple[Artefacts, list[str]]:
     prefix = GRAFANA_DASHBOARDS_DIR + "/"
     for path in sorted(p for p in artefacts if p.startswith(prefix) and p.endswith(".json")):
         uid = path[len(prefix):-len(".json")]
+        if uid not in by_uid and not k8s["overview"]:
+            continue   # the overview, left out on request: it grows with every service
         out[f"{DASHBOARDS_DIR}/{uid}.yaml"] = dashboard_configmap(k8s, uid, artefacts[path], by_uid.get(uid))  # type: ignore[arg-type]
     warnings: list[str] = []
     if ALERTMANAGER_CONFIG in artefacts:

@@ -31,6 +31,7 @@ import yaml
 
 from vigil import kube_names, yamlout
 from vigil.alertmanager import CASES, CONFIG, check_alertmanager
+from vigil.dashboards import OVERVIEW_UID
 from vigil.kubernetes import DIR, KUSTOMIZATION, RULE_API, SECRET_KEY
 
 if TYPE_CHECKING:  # check.py lists check_kubernetes among its checks
@@ -204,8 +205,10 @@ def _check_configmap(out: Path, rel: str, obj: dict[str, Any], report: CheckRepo
     uid = key.removesuffix(".json")
     size = len(str(text).encode())
     if size > kube_names.CONFIGMAP_MAX_BYTES:
-        fail(rel, f"dashboard {uid} is {kube_names.kib(size)}, over the 1 MiB a ConfigMap can hold; "
-                  "split the service or leave out metrics it does not need")
+        advice = ("it lists every service (about 2 KiB each): set `overview: false` under kubernetes: in vigil.yaml "
+                  "and import output/grafana/dashboards/{uid}.json another way" if uid == OVERVIEW_UID
+                  else "split the service or leave out metrics it does not need")
+        fail(rel, f"dashboard {uid} is {kube_names.kib(size)}, over the 1 MiB a ConfigMap can hold; {advice.format(uid=uid)}")
         return None
     # Client-side `kubectl apply` (and Argo CD's default sync) stores the whole object, compact, in
     # the last-applied-configuration annotation, which may not pass 256 KiB.
@@ -220,8 +223,12 @@ def _check_configmap(out: Path, rel: str, obj: dict[str, Any], report: CheckRepo
     except ValueError as e:
         fail(rel, f"{key} is not JSON: {e}")
         return None
-    return _same_as(out, f"grafana/dashboards/{key}", text, parse=False) if doc.get("uid") == uid else \
-        f"{key} holds dashboard uid {doc.get('uid')!r}"
+    if doc.get("uid") != uid:
+        return f"{key} holds dashboard uid {doc.get('uid')!r}"
+    path = out / f"grafana/dashboards/{key}"
+    if path.exists() and json.loads(path.read_text(encoding="utf-8")) != doc:
+        return f"{key} differs from grafana/dashboards/{key} (the object must wrap the same artefact; rebuild)"
+    return None
 
 
 def _check_secret(out: Path, rel: str, obj: dict[str, Any], embedded: Path, fail: Any) -> str | None:

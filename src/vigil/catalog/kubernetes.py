@@ -52,6 +52,7 @@ def resolve_kubernetes(raw: dict[str, Any]) -> dict[str, Any]:
         "dashboard_labels": dict(sorted(raw.get("dashboard_labels", DEFAULT_DASHBOARD_LABELS).items())),
         "folder_annotation": raw.get("folder_annotation", DEFAULT_FOLDER_ANNOTATION),
         "labels": dict(sorted({**MANAGED_BY, **(raw.get("labels") or {})}.items())),
+        "overview": bool(raw.get("overview", True)),
     }
 
 

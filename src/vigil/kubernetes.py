@@ -67,7 +67,7 @@ def literal(text: str, indent: str) -> str:
     return yamlout.scalar(text) + "\n"
 
 
-def _body(text: str) -> str:
+def body(text: str) -> str:
     """A generated YAML file without its leading comment lines."""
     lines = text.splitlines(keepends=True)
     while lines and lines[0].startswith("#"):
@@ -82,7 +82,7 @@ def prometheus_rule(k8s: dict[str, Any], service: dict[str, Any], rules_text: st
     head = _head({"apiVersion": RULE_API, "kind": "PrometheusRule",
                   "metadata": {"name": rule_name(service["name"]), "namespace": k8s["namespace"], "labels": labels,
                                "annotations": NO_SUBSTITUTION}})
-    spec = "".join(f"  {line}" if line.strip() else line for line in _body(rules_text).splitlines(keepends=True))
+    spec = "".join(f"  {line}" if line.strip() else line for line in body(rules_text).splitlines(keepends=True))
     return head + "spec:\n" + spec
 
 
@@ -137,7 +137,7 @@ def render(model: Model, artefacts: Artefacts) -> tuple[Artefacts, list[str]]:
     if ALERTMANAGER_CONFIG in artefacts:
         text = artefacts[ALERTMANAGER_CONFIG]
         out[SECRET] = alertmanager_secret(k8s, text)
-        names = sorted(set(_ENV.findall(_body(text))))
+        names = sorted(set(_ENV.findall(body(text))))
         if names:
             warnings.append(
                 f"{SECRET}: the references {', '.join('${' + n + '}' for n in names)} stay in the Secret as "

@@ -3,9 +3,10 @@
 On every object: a known apiVersion and kind, a DNS-1123 name and namespace, valid label and
 annotation keys and values, annotations within 256 KiB, and a listing in kustomization.yaml.
 Then, per kind, what the API server and prometheus-operator would refuse, and the real tools:
-- PrometheusRule: unique group names, exactly one of alert/record per rule, content within the
-  operator's 512 KiB; its rules are the same as output/prometheus/rules/<service>.yaml, and
-  `promtool check rules` runs on them as on the files (check.check_rules);
+- PrometheusRule: content within the operator's 512 KiB; its spec is the text of
+  output/prometheus/rules/<service>.yaml, and `promtool check rules` runs on it as on the files
+  (check.check_rules). promtool parses with Prometheus' rulefmt, as the operator's admission check
+  does: unique group names, exactly one of alert/record, valid PromQL and templates;
 - dashboard ConfigMap: one valid key of dashboard JSON, the same as output/grafana/dashboards/, at
   most 1 MiB (an error naming the dashboard); over 256 KiB a warning, as client-side `kubectl
   apply` cannot store its last-applied annotation;
@@ -27,12 +28,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jsonschema
+import orjson
 import yaml
 
-from vigil import kube_names, yamlout
+from vigil import kube_names
 from vigil.alertmanager import CASES, CONFIG, check_alertmanager
 from vigil.dashboards import OVERVIEW_UID
-from vigil.kubernetes import DIR, KUSTOMIZATION, RULE_API, SECRET_KEY
+from vigil.kubernetes import DIR, KUSTOMIZATION, RULE_API, SECRET_KEY, body
 
 if TYPE_CHECKING:  # check.py lists check_kubernetes among its checks
     from vigil.check import CheckReport
@@ -77,24 +79,14 @@ def metadata_problems(obj: dict[str, Any]) -> list[str]:
     return [f"metadata: {p}" for p in found if p]
 
 
-def _rule_problems(obj: dict[str, Any], spec_text: str) -> list[str]:
-    """What prometheus-operator refuses in a PrometheusRule that its CRD schema lets through."""
-    groups = (obj.get("spec") or {}).get("groups")
-    if not isinstance(groups, list) or not groups:
-        return ["spec.groups: missing or empty"]
-    problems = []
-    names = [g.get("name") for g in groups]
-    problems += [f"spec.groups: group {n!r} twice (names must be unique)" for n in sorted({n for n in names if names.count(n) > 1})]
-    for g in groups:
-        for i, rule in enumerate(g.get("rules") or []):
-            if ("alert" in rule) == ("record" in rule) or "expr" not in rule:
-                problems.append(f"spec.groups[{g.get('name')}].rules[{i}]: needs expr and exactly one of alert, record")
+def _rule_size_problem(spec_text: str) -> str | None:
+    """prometheus-operator refuses a PrometheusRule whose rule file would pass half a Secret."""
     size = len(spec_text.encode())
-    if size > kube_names.PROMETHEUS_RULE_MAX_BYTES:
-        problems.append(f"{kube_names.kib(size)} of rules, over prometheus-operator's limit of "
-                        f"{kube_names.kib(kube_names.PROMETHEUS_RULE_MAX_BYTES)} per PrometheusRule "
-                        "(it would refuse the object); split the service, or leave out metrics it does not need")
-    return problems
+    if size <= kube_names.PROMETHEUS_RULE_MAX_BYTES:
+        return None
+    return (f"{kube_names.kib(size)} of rules, over prometheus-operator's limit of "
+            f"{kube_names.kib(kube_names.PROMETHEUS_RULE_MAX_BYTES)} per PrometheusRule "
+            "(it would refuse the object); split the service, or leave out metrics it does not need")
 
 
 def _credential_problems(config: Any) -> list[str]:
@@ -110,20 +102,20 @@ def _credential_problems(config: Any) -> list[str]:
     return problems
 
 
-def _spec_text(text: str) -> str:
-    """The PrometheusRule's spec as the rule file the operator generates from it (spec un-indented)."""
-    _, _, spec = text.partition("\nspec:\n")
-    return "".join(line[2:] if line.startswith("  ") else line for line in spec.splitlines(keepends=True))
-
-
-def _same_as(out: Path, rel: str, what: Any, parse: bool) -> str | None:
-    """None when output/<rel> holds `what` (parsed YAML when `parse`, else the same text)."""
-    path = out / rel
-    if not path.exists():
+def _unindent_spec(spec: str) -> str | None:
+    """The text under `spec:` as a document of its own, or None if a line is not indented under it."""
+    lines = spec.splitlines(keepends=True)
+    if any(line.strip() and not line.startswith("  ") for line in lines):
         return None
-    text = path.read_text(encoding="utf-8")
-    have = yaml.load(text, Loader=_Loader) if parse else text
-    return None if have == what else f"differs from {rel} (the object must wrap the same artefact; rebuild)"
+    return "".join(line[2:] if line.strip() else line for line in lines)
+
+
+def _same_as(out: Path, rel: str, text: str) -> str | None:
+    """None when output/<rel> holds `text` (after its leading comments), or does not exist."""
+    path = out / rel
+    if not path.exists() or body(path.read_text(encoding="utf-8")) == body(text):
+        return None
+    return f"differs from {rel} (the object must wrap the same artefact; rebuild)"
 
 
 def _merge(report: CheckReport, sub: CheckReport, prefix: str) -> None:
@@ -156,8 +148,12 @@ def check_kubernetes(out: Path, report: CheckReport) -> None:
         (embedded / "prometheus" / "rules").mkdir(parents=True)
         for rel in (f for f in files if f != "kustomization.yaml"):
             text = (root / rel).read_text(encoding="utf-8")
+            # A PrometheusRule's spec is a whole rule file: parsing it here would cost more than
+            # everything else in the check (PyYAML builds Python objects slowly), and promtool
+            # parses it anyway. Only the part above `spec:` is read here.
+            head, has_spec, spec = text.partition("\nspec:\n")
             try:
-                obj = yaml.load(text, Loader=_Loader)
+                obj = yaml.load(head if has_spec else text, Loader=_Loader)
             except yaml.YAMLError as e:
                 fail(rel, f"invalid YAML: {e}")
                 continue
@@ -169,21 +165,27 @@ def check_kubernetes(out: Path, report: CheckReport) -> None:
             for p in metadata_problems(obj):
                 fail(rel, p)
             if kind[0] == RULE_API:
-                spec = _spec_text(text)
-                for p in _rule_problems(obj, spec) + ([f"CRD schema: {p}" for p in crd_problems(obj, Path(schemas))] if schemas else []):
+                rules = _unindent_spec(spec) if has_spec else None
+                if rules is None:
+                    fail(rel, "no `spec:` with the rule groups indented under it, as vigil writes it; rebuild")
+                    continue
+                problems = [_rule_size_problem(rules)]
+                if schemas:
+                    problems += [f"CRD schema: {p}" for p in crd_problems(yaml.load(text, Loader=_Loader), Path(schemas))]
+                for p in filter(None, problems):
                     fail(rel, p)
                 service = Path(rel).stem
-                (embedded / "prometheus" / "rules" / f"{service}.yaml").write_text(yamlout.dump(obj["spec"]), encoding="utf-8")
-                same = _same_as(out, f"prometheus/rules/{service}.yaml", obj["spec"], parse=True)
+                (embedded / "prometheus" / "rules" / f"{service}.yaml").write_text(rules, encoding="utf-8")
+                same = _same_as(out, f"prometheus/rules/{service}.yaml", rules)
             elif obj["kind"] == "ConfigMap":
                 same = _check_configmap(out, rel, obj, report, fail)
             else:
                 same = _check_secret(out, rel, obj, embedded, fail)
             if same:
                 fail(rel, same)
-        rules = CheckReport(cache=report.cache)
-        check_rules(embedded, rules)
-        _merge(report, rules, "PrometheusRules")
+        promtool = CheckReport(cache=report.cache)
+        check_rules(embedded, promtool)
+        _merge(report, promtool, "PrometheusRules")
         if (embedded / CONFIG).exists():
             amtool = CheckReport(cache=report.cache, parsed=report.parsed)
             check_alertmanager(embedded, amtool)
@@ -219,14 +221,14 @@ def _check_configmap(out: Path, rel: str, obj: dict[str, Any], report: CheckRepo
             "`kubectl apply` can record in its last-applied annotation: apply with server-side apply "
             "(`kubectl apply --server-side`; Argo CD sync option ServerSideApply=true; Flux always does)")
     try:
-        doc = json.loads(text)
-    except ValueError as e:
+        doc = orjson.loads(text)
+    except orjson.JSONDecodeError as e:
         fail(rel, f"{key} is not JSON: {e}")
         return None
     if doc.get("uid") != uid:
         return f"{key} holds dashboard uid {doc.get('uid')!r}"
     path = out / f"grafana/dashboards/{key}"
-    if path.exists() and json.loads(path.read_text(encoding="utf-8")) != doc:
+    if path.exists() and orjson.loads(path.read_bytes()) != doc:
         return f"{key} differs from grafana/dashboards/{key} (the object must wrap the same artefact; rebuild)"
     return None
 
@@ -248,4 +250,4 @@ def _check_secret(out: Path, rel: str, obj: dict[str, Any], embedded: Path, fail
     (embedded / CONFIG).write_text(text, encoding="utf-8")
     if (out / CASES).exists():
         shutil.copyfile(out / CASES, embedded / CASES)
-    return _same_as(out, CONFIG, text, parse=False)
+    return _same_as(out, CONFIG, text)

@@ -159,6 +159,14 @@ def test_any_text_reads_back_exactly(text: str) -> None:
     assert yaml.safe_load("key: " + kubernetes.literal(text, "    "))["key"] == text
 
 
+@given(st.lists(st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1), min_size=1))
+@settings(max_examples=300)
+def test_lines_read_back_exactly_from_a_literal_block(lines: list[str]) -> None:
+    """The common case, generated text in lines (the fast path of indented())."""
+    text = "\n".join(lines) + "\n"
+    assert yaml.safe_load("key: " + kubernetes.literal(text, "    "))["key"] == text
+
+
 _json = st.recursive(st.none() | st.booleans() | st.integers() | st.text(),
                      lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner), max_leaves=20)
 

@@ -47,6 +47,8 @@ _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # Flux's post-build substitution replaces every ${name} in what it applies, an unknown one with
 # nothing: dashboards read `${datasource}`. Only the Secret's ${NAME} references are meant for it.
 NO_SUBSTITUTION = {"kustomize.toolkit.fluxcd.io/substitute": "disabled"}
+_LINE_START = re.compile(r"^(?=.)", re.M)   # the start of a non-empty line ('.' is never '\n')
+_INDENTATION = re.compile(r"\n +")
 
 
 def rule_name(service: str) -> str:
@@ -62,9 +64,17 @@ def literal(text: str, indent: str) -> str:
     else a double-quoted scalar. Generated JSON and YAML always qualify: their control characters
     are escaped inside their own strings, so every line is printable."""
     if (text.endswith("\n") and not text.endswith("\n\n") and text[:1] not in (" ", "\n", "")
-            and all(c.isprintable() for line in text.split("\n") for c in line)):
-        return "|\n" + "".join(f"{indent}{line}\n" if line else "\n" for line in text[:-1].split("\n"))
+            and text.replace("\n", "").isprintable()):
+        return "|\n" + indented(text, indent)
     return yamlout.scalar(text) + "\n"
+
+
+def indented(text: str, indent: str) -> str:
+    """Every non-empty line of `text` indented. A thousand dashboards are millions of lines: without
+    empty lines (generated JSON and YAML have none) a plain replace does it, 4x faster than the regex."""
+    if "\n\n" in text or not text.endswith("\n"):
+        return _LINE_START.sub(indent, text)
+    return indent + text[:-1].replace("\n", "\n" + indent) + "\n"
 
 
 def body(text: str) -> str:
@@ -82,8 +92,7 @@ def prometheus_rule(k8s: dict[str, Any], service: dict[str, Any], rules_text: st
     head = _head({"apiVersion": RULE_API, "kind": "PrometheusRule",
                   "metadata": {"name": rule_name(service["name"]), "namespace": k8s["namespace"], "labels": labels,
                                "annotations": NO_SUBSTITUTION}})
-    spec = "".join(f"  {line}" if line.strip() else line for line in body(rules_text).splitlines(keepends=True))
-    return head + "spec:\n" + spec
+    return head + "spec:\n" + indented(body(rules_text), "  ")
 
 
 def unindented(text: str) -> str:
@@ -91,7 +100,7 @@ def unindented(text: str) -> str:
     diffs stay line by line), but about half the bytes, which is what a ConfigMap (1 MiB) and
     client-side apply (256 KiB) count. JSON strings hold no raw newline, so the spaces that start
     a line are always indentation, never part of a string."""
-    return "\n".join(line.lstrip(" ") for line in text.split("\n"))
+    return _INDENTATION.sub("\n", text.lstrip(" "))
 
 
 def dashboard_configmap(k8s: dict[str, Any], uid: str, text: str, service: dict[str, Any] | None) -> str:

@@ -67,6 +67,14 @@ def test_one_object_per_service_dashboard_and_the_alertmanager_in_a_kustomizatio
     assert all(metadata_problems(o) == [] for o in objs.values())
 
 
+def test_objects_are_byte_identical_across_builds_and_from_the_cache(built: Path, tmp_path: Path) -> None:
+    tree = lambda root: {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted((root / "kubernetes").rglob("*.yaml"))}  # noqa: E731
+    assert len(tree(built)) == 7
+    for name in ("first", "cached"):   # the second renders every service from the cache the first filled
+        build(CASE, tmp_path / name, run_checks=False, cache_dir=tmp_path / "cache")
+        assert tree(tmp_path / name) == tree(built)
+
+
 @needs_schemas
 def test_every_prometheusrule_validates_against_the_upstream_crd_schema(built: Path) -> None:
     rules = {rel: o for rel, o in objects(built).items() if rel.startswith("prometheusrules/")}

@@ -148,6 +148,7 @@ def build(catalog: Path, out: Path, *, run_checks: bool = True, run_tests: bool 
                 # What was rendered is still in memory: the checks read it there, and the tools
                 # that need files (promtool, amtool) get the staged ones.
                 report.check = check_output(staging, tests=run_tests, cache_dir=cache_dir, rendered=rendered)
+            report.warnings += report.check.warnings
         replace_dir(staging, out)
         _save_manifest(cache_dir, out, manifest)
     finally:

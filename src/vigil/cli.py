@@ -111,6 +111,7 @@ def check(ctx: Context, cache: Path, no_cache: bool) -> None:
     """Run every check on an existing output directory."""
     from vigil.check import check_output, describe
     report = check_output(ctx.out, cache_dir=None if no_cache else cache)
+    _warn(report.warnings)
     for line in describe(report):
         click.echo(f"ok {line}")
 

@@ -9,7 +9,7 @@ reports) read them from the model. tests/testdata/out-*/model.json shows example
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 # `for` is a Python keyword, hence the functional TypedDict syntax where it is a key.
 Threshold = TypedDict("Threshold", {
@@ -151,3 +151,4 @@ class Model(TypedDict):
     settings: Settings
     departments: dict[str, Any]        # departments.yaml, normalised (see resolve_departments)
     services: list[Service]
+    kubernetes: NotRequired[dict[str, Any]]   # vigil.yaml's kubernetes:, defaults applied (catalog/kubernetes.py)

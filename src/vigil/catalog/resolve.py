@@ -17,6 +17,7 @@ import yaml
 
 from vigil import promql, units
 from vigil.catalog import memo
+from vigil.catalog.kubernetes import resolve_kubernetes
 from vigil.catalog.load import Document
 from vigil.catalog.memo import CatalogCache
 from vigil.catalog.profiles import Field, profile_refs, service_metrics, service_slis
@@ -304,4 +305,8 @@ def resolve(validated: Validated, cache: CatalogCache | None = None) -> Model:
             slis = service_slis(doc, validated.profiles)
             return resolve_service(doc.data, merged, slis, settings, depts)
         services.append(cache.get_or_compute(["resolve", around, memo.doc_state(doc)], one) if cache else one())
-    return Model(version=1, settings=settings, departments=resolve_departments(raw.departments.data), services=services)
+    model = Model(version=1, settings=settings, departments=resolve_departments(raw.departments.data), services=services)
+    if raw.settings and "kubernetes" in raw.settings.data:
+        # Only when asked for: a catalog without it keeps its model (and golden files) unchanged.
+        model["kubernetes"] = resolve_kubernetes(raw.settings.data["kubernetes"])
+    return model

@@ -15,6 +15,7 @@ from vigil.catalog.profiles import (Field, Profile, build_profiles, builtin_docu
 from vigil.catalog.schema import check_schema, did_you_mean
 from vigil.catalog import departments as departments_check
 from vigil.catalog import memo
+from vigil.catalog.kubernetes import check as kubernetes_check
 from vigil.catalog.memo import CatalogCache
 from vigil.errors import CatalogError, Problem
 
@@ -247,6 +248,9 @@ def validate(raw: RawCatalog, cache: CatalogCache | None = None) -> Validated:
         warnings += warned
     for doc, schema_problems in partial:
         problems += _semantic_despite_schema(doc, schema_problems, names, owners, profiles)
+    if raw.settings is not None and isinstance(raw.settings.data, dict) and "kubernetes" in raw.settings.data \
+            and not check_schema(raw.settings, "vigil"):
+        problems += kubernetes_check(raw.settings, None if dep_problems else raw.departments, good_services)
     if problems:
         raise CatalogError(problems)
     return Validated(raw, profiles, sorted(set(warnings)))

@@ -12,7 +12,7 @@ from disk); under `vigil check` they are read from the output directory. Tools t
 from __future__ import annotations
 
 from pathlib import Path
-from vigil.check import amtool, dashboards, folders, promtool
+from vigil.check import amtool, dashboards, folders, kubernetes, promtool
 from vigil.check.report import Check, CheckReport
 from vigil.errors import CheckError
 from vigil.render.cache import Cache
@@ -24,7 +24,7 @@ __all__ = ["Check", "CheckReport", "check_output", "describe", "registry", "run_
 def registry() -> list[Check]:
     """Every check, in the order they run: the cheap ones first, so a broken build fails fast."""
     return [promtool.CheckRules(), amtool.CheckConfig(), amtool.RoutesTest(), dashboards.Lint(),
-            dashboards.AlertPanels(), folders.Folders(), promtool.RuleTests()]
+            dashboards.AlertPanels(), folders.Folders(), kubernetes.Objects(), promtool.RuleTests()]
 
 
 def run_checks(report: CheckReport, *, slow: bool) -> CheckReport:

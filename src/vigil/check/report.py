@@ -17,6 +17,7 @@ class CheckReport:
     checked: dict[str, int] = field(default_factory=dict)          # check id → how many things it checked
     stats: dict[str, dict[str, int]] = field(default_factory=dict)  # check id → further counts (shapes, cached)
     problems: dict[str, list[str]] = field(default_factory=dict)    # check id → what failed, for people
+    warnings: list[str] = field(default_factory=list)               # worth saying, not failing for
     # Where passed checks are remembered by content, so that a rebuild re-runs only what changed.
     # None: run everything.
     cache: Cache | None = None

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from vigil.model import Model
-from vigil.render import alertmanager, dashboards, prometheus
+from vigil.render import alertmanager, dashboards, kubernetes, prometheus
 from vigil.render.cache import Cache
 from vigil.render.prometheus import Alert
 from vigil.render.files import Files
@@ -37,4 +37,9 @@ def render_all(model: Model, cache: Cache, timer: Timer = lambda stage: nullcont
         alertmanager.render(model, rendered.files, rendered.parsed)
     with timer("dashboards"):
         dashboards.render(model, cache, rendered.files)
+    if "kubernetes" in model:
+        with timer("kubernetes"):
+            objects, warnings = kubernetes.render(model, rendered.files)   # wraps the artefacts above
+            rendered.files.add(objects)
+            rendered.warnings += warnings
     return rendered

@@ -104,15 +104,29 @@ def targets_from_env(build: Path, options: Options, env: Mapping[str, str] = os.
     elif env.get("PROMETHEUS_URL") or env.get("PROMETHEUS_RULES_DIR"):
         if not (env.get("PROMETHEUS_URL") and env.get("PROMETHEUS_RULES_DIR")):
             raise DeployError("set both PROMETHEUS_URL and PROMETHEUS_RULES_DIR (or neither)")
+        if env.get("VMALERT_URL") or env.get("VMALERT_RULES_DIR"):
+            raise DeployError("set PROMETHEUS_URL/PROMETHEUS_RULES_DIR or VMALERT_URL/VMALERT_RULES_DIR, not both: "
+                              "the rules go to one evaluator")
         found["prometheus"] = PrometheusTarget(env["PROMETHEUS_URL"], Path(env["PROMETHEUS_RULES_DIR"]), build, http)
+    elif env.get("VMALERT_URL") or env.get("VMALERT_RULES_DIR"):
+        found["prometheus"] = vmalert_target(build, env, http)
     if not found:
-        raise DeployError("no target configured: set PROMETHEUS_URL and PROMETHEUS_RULES_DIR, MIMIR_ADDRESS and "
+        raise DeployError("no target configured: set PROMETHEUS_URL and PROMETHEUS_RULES_DIR, VMALERT_URL and "
+                          "VMALERT_RULES_DIR, MIMIR_ADDRESS and "
                           "MIMIR_TENANT_ID, ALERTMANAGER_URL and ALERTMANAGER_CONFIG_FILE, or GRAFANA_URL "
                           "(docs/deploy.md)")
     missing = [name for name in options.only if name not in found]
     if missing:
         raise DeployError(f"--only {', '.join(missing)}: not configured (docs/deploy.md lists the variables)")
     return [t for key, t in found.items() if not options.only or key in options.only]
+
+
+def vmalert_target(build: Path, env: Mapping[str, str], http: HttpSettings) -> Target:
+    from vigil.deploy.vmalert import VmalertTarget
+    if not (env.get("VMALERT_URL") and env.get("VMALERT_RULES_DIR")):
+        raise DeployError("set both VMALERT_URL and VMALERT_RULES_DIR (or neither)")
+    return VmalertTarget(env["VMALERT_URL"], Path(env["VMALERT_RULES_DIR"]), build, http,
+                         auth_key=env.get("VMALERT_RELOAD_AUTH_KEY") or None)
 
 
 def _tenant(env: Mapping[str, str]) -> str:

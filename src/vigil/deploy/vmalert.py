@@ -59,7 +59,7 @@ class VmalertTarget(RuleFilesTarget):
         for _ in range(POLLS):
             now = self.reload_state()
             if now.errors > before.errors:
-                raise DeployError("vmalert rejected the rule files (vmalert_config_last_reload_successful is 0; "
+                raise DeployError("vmalert rejected the rule files (vmalert_config_last_reload_errors_total went up; "
                                   "its log says why: `cannot parse configuration file`)")
             if now.total > before.total and self.loaded_rules() == self.disk_rules():
                 return

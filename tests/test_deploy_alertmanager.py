@@ -59,7 +59,8 @@ def opts(build: Path, **kw: object) -> Options:
     return Options(catalog=Path("catalog"), from_dir=build, unit_tests=False, cache=None, **kw)  # type: ignore[arg-type]
 
 
-def test_deploy_resolves_secrets_into_a_private_file_and_alertmanager_loads_it(generation: str, am: AM, example_output: Path):
+def test_deploy_resolves_secrets_into_a_private_file_and_alertmanager_loads_it(generation: str, am: AM,
+                                                                              example_output: Path):
     report = deploy(opts(example_output), am.env)
     assert not report.failed, report.text()
     written = am.config.read_text()

@@ -67,7 +67,8 @@ def expected_groups(build: Path) -> set[tuple[str, str]]:
             for g in yaml.safe_load(p.read_text())["groups"]}
 
 
-def test_deploy_loads_exactly_the_generated_groups_and_leaves_foreign_rules(generation: str, server: Server, example_output: Path):
+def test_deploy_loads_exactly_the_generated_groups_and_leaves_foreign_rules(generation: str, server: Server,
+                                                                           example_output: Path):
     report = deploy(opts(example_output), server.env)
     assert not report.failed, report.text()
     assert [r.status for r in report.results] == ["ok"]
@@ -127,7 +128,8 @@ def test_prune_refuses_to_delete_everything(server: Server, example_output: Path
     assert server.snapshot() == files
 
 
-def test_a_rejected_reload_restores_the_previous_files(generation: str, server: Server, example_output: Path, tmp_path: Path):
+def test_a_rejected_reload_restores_the_previous_files(generation: str, server: Server, example_output: Path,
+                                                      tmp_path: Path):
     deploy(opts(example_output), server.env)
     before = server.snapshot()
     # A rule file that only the live Prometheus can reject: vigil's checks would stop it sooner,

@@ -94,7 +94,8 @@ def test_the_reviewed_output_is_what_gets_deployed(vigil: Callable[..., Run], pr
     assert "vigil-checkout" in prom.groups()
 
 
-def test_a_stale_output_is_refused_naming_the_files_and_nothing_changes(vigil: Callable[..., Run], prom: Prom, reviewed: tuple[Path, Path]):
+def test_a_stale_output_is_refused_naming_the_files_and_nothing_changes(vigil: Callable[..., Run], prom: Prom,
+                                                                        reviewed: tuple[Path, Path]):
     catalog, out = reviewed
     assert vigil(catalog, out, prom.env, "deploy").exit_code == 0
     files, reloaded = prom.snapshot(), prom.reloaded_at()
@@ -116,7 +117,8 @@ def test_a_stale_output_is_refused_naming_the_files_and_nothing_changes(vigil: C
     assert prom.reloaded_at() == reloaded            # and no reload
 
 
-def test_build_pushes_the_catalog_built_afresh_instead(vigil: Callable[..., Run], prom: Prom, reviewed: tuple[Path, Path]):
+def test_build_pushes_the_catalog_built_afresh_instead(vigil: Callable[..., Run], prom: Prom,
+                                                       reviewed: tuple[Path, Path]):
     catalog, out = reviewed
     svc = catalog / "services" / "checkout.yaml"
     svc.write_text(svc.read_text().replace("critical: 2%", "critical: 3%"))

@@ -18,12 +18,12 @@ import yaml
 from click.testing import CliRunner
 
 from conftest import CATALOG, free_port, require
+from vigil import tools
 from vigil.build import build
 from vigil.deploy.plan import Result
 from vigil.deploy.run import Options, deploy
 from vigil.deploy.vmalert import VmalertTarget
 from vigil.errors import DeployError
-from vigil.stack import tools
 
 pytestmark = pytest.mark.integration
 
@@ -200,7 +200,7 @@ def test_a_rule_file_vmalert_rejects_is_rolled_back(vm: VM, example_output: Path
     result = Result("prometheus", target.where)
     plan = target.plan(prune=False)
     assert [c.name for c in plan.changes] == ["checkout.yaml"]
-    with pytest.raises(DeployError, match="vmalert rejected the rule files.*restored"):
+    with pytest.raises(DeployError, match=r"vmalert rejected the rule files.*restored"):
         target.apply(plan, result)
     assert result.status == "rolled back"
     assert {n: b for n, (b, _) in vm.snapshot().items()} == {n: b for n, (b, _) in before.items()}
@@ -249,7 +249,8 @@ def test_cli_diff_then_deploy_only_prometheus_then_no_diff(vm: VM, example_outpu
     before = runner.invoke(cli, args, env=env)
     assert before.exit_code == 0, before.output
     assert f"prometheus ({vm.url}, {vm.rules}): 7 to add" in before.output
-    done = runner.invoke(cli, ["deploy", "--from", str(example_output), "--no-unit-tests", "--only", "prometheus"], env=env)
+    done = runner.invoke(cli, ["deploy", "--from", str(example_output), "--no-unit-tests", "--only", "prometheus"],
+                         env=env)
     assert done.exit_code == 0, done.output
     after = runner.invoke(cli, args, env=env)
     assert "0 to add, 0 to change, 0 to remove, 7 unchanged" in after.output

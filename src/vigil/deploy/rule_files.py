@@ -144,8 +144,9 @@ class RuleFilesTarget:
         rules directory (both engines name the file each group came from); None for any other."""
         file = str(group.get("file", ""))
         name = os.path.basename(file)
-        in_dir = os.path.realpath(os.path.dirname(file)) == os.path.realpath(self.rules_dir) if os.path.isabs(file) else True
-        return (name, str(group["name"])) if in_dir and rules.owned_group(name.removesuffix(".yaml"), group["name"]) else None
+        in_dir = not os.path.isabs(file) or os.path.realpath(os.path.dirname(file)) == os.path.realpath(self.rules_dir)
+        ours = in_dir and rules.owned_group(name.removesuffix(".yaml"), group["name"])
+        return (name, str(group["name"])) if ours else None
 
 
 def _names(keys: list[tuple[str, str]], limit: int = 5) -> str:

@@ -55,7 +55,8 @@ class VmalertTarget(RuleFilesTarget):
             raise DeployError(f"vmalert refused /-/reload (HTTP {response.status_code}): set VMALERT_RELOAD_AUTH_KEY "
                               "to its -reloadAuthKey")
         if response.status_code != 200:
-            raise DeployError(f"vmalert rejected the reload (HTTP {response.status_code}): {response.text.strip()[:1000]}")
+            raise DeployError(f"vmalert rejected the reload (HTTP {response.status_code}): "
+                              f"{response.text.strip()[:1000]}")
         for _ in range(POLLS):
             now = self.reload_state()
             if now.errors > before.errors:
@@ -84,6 +85,7 @@ class VmalertTarget(RuleFilesTarget):
         values = {s.name: s.value for family in text_string_to_metric_families(text) for s in family.samples
                   if s.name.startswith("vmalert_config_last_reload")}
         try:
-            return ReloadState(values["vmalert_config_last_reload_total"], values["vmalert_config_last_reload_errors_total"])
+            return ReloadState(values["vmalert_config_last_reload_total"],
+                               values["vmalert_config_last_reload_errors_total"])
         except KeyError as e:
             raise DeployError(f"{self.url}/metrics has no {e.args[0]}: is VMALERT_URL a vmalert?") from e

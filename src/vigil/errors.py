@@ -79,3 +79,9 @@ class NoDataError(VigilError):
     """A key metric or SLI returns no data in the Prometheus asked (`vigil coverage`): it detects nothing."""
 
     exit_code = 1
+
+
+class StaleOutputError(VigilError):
+    """The output directory is not what the catalog builds to: deploy and diff refuse to push it."""
+
+    exit_code = 9

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from vigil import promql, units
+from vigil.catalog import postmortems
 from vigil.catalog.profiles import Field, profile_refs, service_metrics, service_slis
 from vigil.catalog.validate import Validated
 from vigil.model import Absent, Burn, Dashboard, Metric, Model, Service, Settings, Slo, SloRecords, Threshold
@@ -294,4 +295,7 @@ def resolve(validated: Validated) -> Model:
         merged = service_metrics(doc, validated.profiles)
         slis = service_slis(doc, validated.profiles)
         services.append(resolve_service(doc.data, merged, slis, settings, depts))
-    return Model(version=1, settings=settings, departments=resolve_departments(raw.departments.data), services=services)
+    model = Model(version=1, settings=settings, departments=resolve_departments(raw.departments.data), services=services)
+    if raw.postmortems:
+        model["postmortems"] = postmortems.resolve(raw.postmortems, {s["name"]: s["owner"] for s in services})
+    return model

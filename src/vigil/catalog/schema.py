@@ -24,6 +24,8 @@ _PATTERN_HELP = {
     r"^[a-z][a-z0-9_]*$": "must start with a lowercase letter and use only a-z, 0-9 and '_'",
     r"^[a-zA-Z_][a-zA-Z0-9_]*$": "is not a valid Prometheus label name",
     r"^(\d+(\.\d+)?(ms|s|m|h|d|w|y))+$|^\d+(\.\d+)?$": "is not a duration such as 30s, 5m, 1h30m or 300ms",
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:\d{2})$":
+        "is not an RFC 3339 time with an offset, such as 2026-03-14T09:12:00Z or 2026-03-14T18:12:00+09:00",
 }
 
 

@@ -13,6 +13,7 @@ from vigil.catalog.profiles import (Field, Profile, build_profiles, builtin_docu
                                     service_metrics, service_slis)
 from vigil.catalog.schema import check_schema, did_you_mean
 from vigil.catalog import departments as departments_check
+from vigil.catalog import postmortems as postmortems_check
 from vigil.errors import CatalogError, Problem
 
 # Labels that vigil sets itself on every alert (DESIGN.md); a catalog may not redefine them.
@@ -218,6 +219,9 @@ def validate(raw: RawCatalog) -> Validated:
         _check_service(doc, names, owners, profiles, problems, warnings)
     for doc, schema_problems in partial:
         problems += _semantic_despite_schema(doc, schema_problems, names, owners, profiles)
+    pm_problems, pm_warnings = postmortems_check.check(raw.postmortems, seen, owners, profiles)
+    problems += pm_problems
+    warnings += pm_warnings
     if problems:
         raise CatalogError(problems)
     return Validated(raw, profiles, sorted(set(warnings)))

@@ -1,0 +1,152 @@
+"""Postmortems beside the catalog: their front matter is validated like any catalog file, and
+resolved into plain model entries that the page (render) and `vigil postmortems` (reports) read.
+
+Every name a postmortem uses (its service, the departments told, the key metrics, the middleware)
+must exist in the catalog, so that a search by service or metric finds every incident it should.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.resources
+from functools import cache
+from typing import Any
+
+from markdown_it import MarkdownIt
+
+from vigil.catalog.load import Document, MarkdownDocument
+from vigil.catalog.profiles import Profile, service_metrics
+from vigil.catalog.schema import check_schema, did_you_mean
+from vigil.errors import Problem
+from vigil.model import Postmortem
+
+TIME_FIELDS = ("occurred", "detected", "resolved")
+
+
+@cache
+def template() -> str:
+    return importlib.resources.files("vigil").joinpath("postmortem_template.md").read_text(encoding="utf-8")
+
+
+def headings(markdown: str, level: int = 2) -> list[str]:
+    """The text of the Markdown headings of one level (parsed, so `## ` inside code is not one)."""
+    tokens = MarkdownIt("commonmark").parse(markdown)
+    return [tokens[i + 1].content.strip() for i, t in enumerate(tokens)
+            if t.type == "heading_open" and t.tag == f"h{level}"]
+
+
+@cache
+def template_sections() -> tuple[str, ...]:
+    return tuple(headings(template().split("\n---\n", 1)[1]))
+
+
+def _as_text(value: Any) -> Any:
+    """YAML reads an unquoted 2026-03-14T09:12:00Z as a datetime; the schema checks text."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            return value.isoformat()   # no offset: the schema's pattern names the problem
+        return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _as_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_text(v) for v in value]
+    return value
+
+
+def parse_time(text: str) -> dt.datetime:
+    """An RFC 3339 time (schema-checked) as an aware UTC datetime."""
+    return dt.datetime.fromisoformat(text.upper().replace("Z", "+00:00")).astimezone(dt.timezone.utc)
+
+
+def utc_text(text: str) -> str:
+    return parse_time(text).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def key_metrics(service: Document, profiles: dict[str, Profile]) -> set[str]:
+    """What a postmortem may name as a key metric: the service's metric ids and SLO names (the
+    values of the `key_metric` label its alerts carry)."""
+    metrics = set(service_metrics(service, profiles))
+    return metrics | {slo["name"] for slo in service.data.get("slos") or []}
+
+
+def _check_refs(doc: MarkdownDocument, services: dict[str, Document], owners: set[str],
+                profiles: dict[str, Profile]) -> list[Problem]:
+    data = doc.data
+    problems: list[Problem] = []
+    stem = doc.file.replace("\\", "/").rsplit("/", 1)[-1].removesuffix(".md")
+    if data["id"] != stem:
+        problems.append(doc.problem(("id",), f"the id must be the file name without .md: '{stem}'"))
+    if data["service"] not in services:
+        problems.append(doc.problem(("service",), f"unknown service '{data['service']}'{did_you_mean(data['service'], services)}"))
+    elif not stem.startswith(f"{data['occurred'][:10]}-{data['service']}-"):
+        problems.append(doc.problem(("id",), f"name the file <date occurred>-<service>-<slug>.md: "
+                                             f"'{data['occurred'][:10]}-{data['service']}-...'"))
+    times = {k: parse_time(data[k]) for k in TIME_FIELDS}
+    if not times["occurred"] <= times["detected"] <= times["resolved"]:
+        problems.append(doc.problem(("detected",), "times must run occurred ≤ detected ≤ resolved"))
+    for i, told in enumerate(data.get("told") or []):
+        if told["department"] not in owners:
+            problems.append(doc.problem(("told", i, "department"),
+                                        f"unknown department '{told['department']}'{did_you_mean(told['department'], owners)}"))
+    for i, m in enumerate(data.get("anomalous_metrics") or []):
+        if m["service"] not in services:
+            problems.append(doc.problem(("anomalous_metrics", i, "service"),
+                                        f"unknown service '{m['service']}'{did_you_mean(m['service'], services)}"))
+            continue
+        known = key_metrics(services[m["service"]], profiles)
+        if m["key_metric"] not in known:
+            problems.append(doc.problem(("anomalous_metrics", i, "key_metric"),
+                                        f"'{m['service']}' has no key metric '{m['key_metric']}'"
+                                        f"{did_you_mean(m['key_metric'], known)}"))
+    for i, dep in enumerate(data.get("dependencies_involved") or []):
+        if dep not in services:
+            problems.append(doc.problem(("dependencies_involved", i), f"unknown service '{dep}'{did_you_mean(dep, services)}"))
+    return problems
+
+
+def check(docs: list[MarkdownDocument], services: dict[str, Document], owners: set[str],
+          profiles: dict[str, Profile]) -> tuple[list[Problem], list[Problem]]:
+    """(problems, warnings) of every postmortem. A final postmortem without one of the template's
+    sections is a warning: the collection is searched by what those sections hold."""
+    problems: list[Problem] = []
+    warnings: list[Problem] = []
+    for doc in docs:
+        doc.data = _as_text(doc.data)
+        found = check_schema(doc, "postmortem")
+        problems += found
+        if found:
+            continue
+        problems += _check_refs(doc, services, owners, profiles)
+        if doc.data["status"] == "final":
+            have = set(headings(doc.body))
+            for section in template_sections():
+                if section not in have:
+                    warnings.append(Problem(doc.file, doc.body_line, "", f"a final postmortem has no '## {section}' section"))
+    return problems, warnings
+
+
+def resolve(docs: list[MarkdownDocument], owner_of: dict[str, str]) -> list[Postmortem]:
+    """Validated postmortems as model entries, newest first (then by id)."""
+    out: list[Postmortem] = []
+    for doc in docs:
+        d = doc.data
+        times = {k: parse_time(d[k]) for k in TIME_FIELDS}
+        told = [{"department": t["department"], "channel": t.get("channel", ""), "at": utc_text(t["at"])}
+                for t in d.get("told") or []]
+        owner = owner_of[d["service"]]
+        out.append(Postmortem(
+            id=d["id"], file=doc.file, title=d["title"], service=d["service"], owner=owner,
+            severity=d["severity"], status=d["status"],
+            occurred=utc_text(d["occurred"]), detected=utc_text(d["detected"]), resolved=utc_text(d["resolved"]),
+            time_to_detect_seconds=(times["detected"] - times["occurred"]).total_seconds(),
+            time_to_recover_seconds=(times["resolved"] - times["occurred"]).total_seconds(),
+            detected_by=d["detected_by"], alert=d.get("alert", ""), told=told,
+            departments=sorted({owner} | {t["department"] for t in told}),
+            anomalous_metrics=[{"service": m["service"], "key_metric": m["key_metric"], "peak": str(m.get("peak", "")),
+                                "at": utc_text(m["at"]) if "at" in m else ""} for m in d.get("anomalous_metrics") or []],
+            dependencies_involved=sorted(d.get("dependencies_involved") or []),
+            tags=sorted(d.get("tags") or []), authors=list(d.get("authors") or []),
+            body=doc.body))
+    return sorted(out, key=lambda p: (p["occurred"], p["id"]), reverse=True)

@@ -135,6 +135,7 @@ def resolve(docs: list[MarkdownDocument], owner_of: dict[str, str]) -> list[Post
         times = {k: parse_time(d[k]) for k in TIME_FIELDS}
         told = [{"department": t["department"], "channel": t.get("channel", ""), "at": utc_text(t["at"])}
                 for t in d.get("told") or []]
+        told.sort(key=lambda t: (t["at"], t["department"]))   # propagation reads in time order
         owner = owner_of[d["service"]]
         out.append(Postmortem(
             id=d["id"], file=doc.file, title=d["title"], service=d["service"], owner=owner,

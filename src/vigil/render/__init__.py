@@ -2,8 +2,9 @@
 
 The Jsonnet generators (generators/) do the work; one module per target calls them:
 prometheus.py (rules and their unit tests), alertmanager.py (routes and routing cases),
-dashboards.py (Grafana). Render knows nothing of checks: it hands what it made to the check stage,
-with the objects it still holds, so that check need not parse them back.
+dashboards.py (Grafana), postmortems.py (the postmortems page). Render knows nothing of checks: it
+hands what it made to the check stage, with the objects it still holds, so that check need not parse
+them back.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from vigil.model import Model
-from vigil.render import alertmanager, dashboards, prometheus
+from vigil.render import alertmanager, dashboards, postmortems, prometheus
 from vigil.render.cache import Cache
 from vigil.render.prometheus import Alert
 from vigil.render.serialise import Artefacts
@@ -37,4 +38,5 @@ def render_all(model: Model, cache: Cache, timer: Timer = lambda stage: nullcont
         files.update(alertmanager.render(model, cache, rendered.parsed))
     with timer("dashboards"):
         files.update(dashboards.render(model, cache))
+    files.update(postmortems.render(model))
     return rendered

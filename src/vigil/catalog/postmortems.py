@@ -45,7 +45,7 @@ def _as_text(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             return value.isoformat()   # no offset: the schema's pattern names the problem
-        return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+        return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, dict):
@@ -57,7 +57,7 @@ def _as_text(value: Any) -> Any:
 
 def parse_time(text: str) -> dt.datetime:
     """An RFC 3339 time (schema-checked) as an aware UTC datetime."""
-    return dt.datetime.fromisoformat(text.upper().replace("Z", "+00:00")).astimezone(dt.timezone.utc)
+    return dt.datetime.fromisoformat(text.upper().replace("Z", "+00:00")).astimezone(dt.UTC)
 
 
 def utc_text(text: str) -> str:
@@ -71,6 +71,10 @@ def key_metrics(service: Document, profiles: dict[str, Profile]) -> set[str]:
     return metrics | {slo["name"] for slo in service.data.get("slos") or []}
 
 
+def _unknown(kind: str, name: str, known: Any) -> str:
+    return f"unknown {kind} '{name}'{did_you_mean(name, known)}"
+
+
 def _check_refs(doc: MarkdownDocument, services: dict[str, Document], owners: set[str],
                 profiles: dict[str, Profile]) -> list[Problem]:
     data = doc.data
@@ -79,7 +83,7 @@ def _check_refs(doc: MarkdownDocument, services: dict[str, Document], owners: se
     if data["id"] != stem:
         problems.append(doc.problem(("id",), f"the id must be the file name without .md: '{stem}'"))
     if data["service"] not in services:
-        problems.append(doc.problem(("service",), f"unknown service '{data['service']}'{did_you_mean(data['service'], services)}"))
+        problems.append(doc.problem(("service",), _unknown("service", data["service"], services)))
     elif not stem.startswith(f"{data['occurred'][:10]}-{data['service']}-"):
         problems.append(doc.problem(("id",), f"name the file <date occurred>-<service>-<slug>.md: "
                                              f"'{data['occurred'][:10]}-{data['service']}-...'"))
@@ -88,12 +92,11 @@ def _check_refs(doc: MarkdownDocument, services: dict[str, Document], owners: se
         problems.append(doc.problem(("detected",), "times must run occurred ≤ detected ≤ resolved"))
     for i, told in enumerate(data.get("told") or []):
         if told["department"] not in owners:
-            problems.append(doc.problem(("told", i, "department"),
-                                        f"unknown department '{told['department']}'{did_you_mean(told['department'], owners)}"))
+            problems.append(doc.problem(("told", i, "department"), _unknown("department", told["department"], owners)))
     for i, m in enumerate(data.get("anomalous_metrics") or []):
         if m["service"] not in services:
             problems.append(doc.problem(("anomalous_metrics", i, "service"),
-                                        f"unknown service '{m['service']}'{did_you_mean(m['service'], services)}"))
+                                        _unknown("service", m["service"], services)))
             continue
         known = key_metrics(services[m["service"]], profiles)
         if m["key_metric"] not in known:
@@ -102,7 +105,7 @@ def _check_refs(doc: MarkdownDocument, services: dict[str, Document], owners: se
                                         f"{did_you_mean(m['key_metric'], known)}"))
     for i, dep in enumerate(data.get("dependencies_involved") or []):
         if dep not in services:
-            problems.append(doc.problem(("dependencies_involved", i), f"unknown service '{dep}'{did_you_mean(dep, services)}"))
+            problems.append(doc.problem(("dependencies_involved", i), _unknown("service", dep, services)))
     return problems
 
 
@@ -123,7 +126,8 @@ def check(docs: list[MarkdownDocument], services: dict[str, Document], owners: s
             have = set(headings(doc.body))
             for section in template_sections():
                 if section not in have:
-                    warnings.append(Problem(doc.file, doc.body_line, "", f"a final postmortem has no '## {section}' section"))
+                    warnings.append(Problem(doc.file, doc.body_line, "",
+                                            f"a final postmortem has no '## {section}' section"))
     return problems, warnings
 
 
@@ -145,8 +149,9 @@ def resolve(docs: list[MarkdownDocument], owner_of: dict[str, str]) -> list[Post
             time_to_recover_seconds=(times["resolved"] - times["occurred"]).total_seconds(),
             detected_by=d["detected_by"], alert=d.get("alert", ""), told=told,
             departments=sorted({owner} | {t["department"] for t in told}),
-            anomalous_metrics=[{"service": m["service"], "key_metric": m["key_metric"], "peak": str(m.get("peak", "")),
-                                "at": utc_text(m["at"]) if "at" in m else ""} for m in d.get("anomalous_metrics") or []],
+            anomalous_metrics=[{"service": m["service"], "key_metric": m["key_metric"],
+                                "peak": str(m.get("peak", "")), "at": utc_text(m["at"]) if "at" in m else ""}
+                               for m in d.get("anomalous_metrics") or []],
             dependencies_involved=sorted(d.get("dependencies_involved") or []),
             tags=sorted(d.get("tags") or []), authors=list(d.get("authors") or []),
             body=doc.body))

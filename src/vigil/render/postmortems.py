@@ -32,9 +32,11 @@ header{background:#1d2330;color:#fff;padding:14px 24px}
 header h1{margin:0;font-size:20px}
 header p{margin:2px 0 0;color:#b8c0cc;font-size:13px}
 main{max-width:1100px;margin:0 auto;padding:16px 24px}
-.controls{display:flex;flex-wrap:wrap;gap:10px;align-items:end;background:#fff;padding:12px;border:1px solid #d8dce3;border-radius:6px}
+.controls{display:flex;flex-wrap:wrap;gap:10px;align-items:end;background:#fff;padding:12px;
+  border:1px solid #d8dce3;border-radius:6px}
 .controls label{display:flex;flex-direction:column;font-size:12px;color:#566072}
-.controls input,.controls select{font:inherit;padding:5px 8px;border:1px solid #b9c0cc;border-radius:4px;min-width:150px}
+.controls input,.controls select{font:inherit;padding:5px 8px;border:1px solid #b9c0cc;border-radius:4px;
+  min-width:150px}
 .controls input[type=search]{min-width:280px}
 #count{margin-left:auto;color:#566072;font-size:13px}
 details.pm{background:#fff;border:1px solid #d8dce3;border-radius:6px;margin:10px 0}
@@ -108,6 +110,14 @@ def _metric_link(m: dict[str, str], services: dict[str, Service]) -> str:
     return f'<a href="{escape(metric["dashboard_url"])}">{label}</a>' if metric else label
 
 
+def _told(t: dict[str, str]) -> str:
+    return f'{t["at"]} {t["department"]}' + (f' by {t["channel"]}' if t["channel"] else "")
+
+
+def _peak(m: dict[str, str]) -> str:
+    return (f' peak {m["peak"]}' if m["peak"] else "") + (f' at {m["at"]}' if m["at"] else "")
+
+
 def _facts(pm: Postmortem, services: dict[str, Service]) -> str:
     rows = [("Service", escape(pm["service"]) + f' <span class="meta">(owner {escape(pm["owner"])})</span>'),
             ("Occurred", escape(pm["occurred"])),
@@ -116,11 +126,10 @@ def _facts(pm: Postmortem, services: dict[str, Service]) -> str:
                          + f' after {_duration(pm["time_to_detect_seconds"])}'),
             ("Resolved", f'{escape(pm["resolved"])}, {_duration(pm["time_to_recover_seconds"])} after it began')]
     if pm["told"]:
-        rows.append(("Told", "<br>".join(escape(f'{t["at"]} {t["department"]}' + (f' by {t["channel"]}' if t["channel"] else ""))
-                                         for t in pm["told"])))
+        rows.append(("Told", "<br>".join(escape(_told(t)) for t in pm["told"])))
     if pm["anomalous_metrics"]:
         rows.append(("Anomalous metrics", "<br>".join(
-            _metric_link(m, services) + escape((f' peak {m["peak"]}' if m["peak"] else "") + (f' at {m["at"]}' if m["at"] else ""))
+            _metric_link(m, services) + escape(_peak(m))
             for m in pm["anomalous_metrics"])))
     if pm["dependencies_involved"]:
         rows.append(("Middleware", escape(", ".join(pm["dependencies_involved"]))))

@@ -8,6 +8,7 @@ as tracebacks.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,7 +155,8 @@ def postmortems_dir(root: Path, settings: Document | None) -> Path:
     """`postmortems:` in vigil.yaml (relative to the catalog directory), else beside the catalog."""
     data = settings.data if settings is not None and isinstance(settings.data, dict) else {}
     where = data.get("postmortems")
-    return root / where if isinstance(where, str) else root.parent / "postmortems"
+    # normpath: `../elsewhere` names its files elsewhere/..., not catalog/../elsewhere/...
+    return Path(os.path.normpath(root / where)) if isinstance(where, str) else root.parent / "postmortems"
 
 
 def load_catalog(root: Path) -> RawCatalog:

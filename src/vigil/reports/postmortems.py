@@ -131,8 +131,10 @@ def stats(postmortems: list[Postmortem]) -> dict[str, Any]:
 
 
 def _duration(seconds: float) -> str:
-    minutes = round(seconds / 60)
-    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
+    """As Prometheus writes durations: 12m30s, 1h5m, 2h."""
+    total = round(seconds)
+    parts = [(total // 3600, "h"), (total % 3600 // 60, "m"), (total % 60, "s")]
+    return "".join(f"{n}{unit}" for n, unit in parts if n) or "0s"
 
 
 def format_results(results: list[Postmortem]) -> list[str]:

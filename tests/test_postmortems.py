@@ -75,7 +75,8 @@ def test_unknown_service_names_file_line_and_suggestion(tmp_path):
     catalog = catalog_with(tmp_path, {"service": "chekout"})
     path = tmp_path / "postmortems" / f"{FRONT['id']}.md"
     assert problems_of(catalog) == [
-        f"postmortems/{path.name}:{line_of(path, 'service:')}: service: unknown service 'chekout' (did you mean 'checkout'?)"]
+        f"postmortems/{path.name}:{line_of(path, 'service:')}: "
+        "service: unknown service 'chekout' (did you mean 'checkout'?)"]
 
 
 @pytest.mark.parametrize("change, needle, field, message", [
@@ -164,10 +165,12 @@ SEARCH_SET = [
     {"id": "2026-02-10-payment-pool", "service": "payment", "title": "Pool exhausted",
      "occurred": "2026-02-10T10:00:00Z", "detected": "2026-02-10T10:30:00Z", "resolved": "2026-02-10T12:00:00Z",
      "detected_by": "customer", "told": [{"department": "cs", "at": "2026-02-10T10:30:00Z"}],
-     "anomalous_metrics": [{"service": "orders-db", "key_metric": "connections"}], "dependencies_involved": ["orders-db"]},
+     "anomalous_metrics": [{"service": "orders-db", "key_metric": "connections"}],
+     "dependencies_involved": ["orders-db"]},
     {"id": "2026-03-01-checkout-queue", "title": "Queue backlog", "occurred": "2026-03-01T10:00:00Z",
      "detected": "2026-03-01T10:20:00Z", "resolved": "2026-03-01T10:40:00Z", "detected_by": "customer", "told": [],
-     "anomalous_metrics": [{"service": "orders-mq", "key_metric": "queue_ready"}], "dependencies_involved": ["orders-mq"]},
+     "anomalous_metrics": [{"service": "orders-mq", "key_metric": "queue_ready"}],
+     "dependencies_involved": ["orders-mq"]},
 ]
 
 
@@ -219,7 +222,8 @@ def test_a_misspelt_filter_is_named(search_model):
 def test_search_command_json_and_text(tmp_path):
     catalog = catalog_with(tmp_path, *SEARCH_SET)
     runner = CliRunner()
-    result = runner.invoke(cli, ["--catalog", str(catalog), "postmortems", "search", "--json", "--dependency", "orders-db"])
+    result = runner.invoke(cli, ["--catalog", str(catalog), "postmortems", "search", "--json",
+                                 "--dependency", "orders-db"])
     assert result.exit_code == 0, result.output
     [found] = json.loads(result.stdout)
     assert found["id"] == "2026-02-10-payment-pool" and "body" not in found and found["owner"] == "payments-dev"
@@ -253,7 +257,8 @@ def test_stats_command(tmp_path):
     assert ["checkout", "2", "12m30s", "50m", "1"] in rows
     assert ["payments-dev", "1", "30m", "2h", "1"] in rows
     assert rows.count(["all", "3", "20m", "1h", "2"]) == 2     # under each table
-    result = CliRunner().invoke(cli, ["--catalog", str(catalog), "postmortems", "stats", "--json", "--since", "2026-02-01"])
+    result = CliRunner().invoke(cli, ["--catalog", str(catalog), "postmortems", "stats", "--json",
+                                      "--since", "2026-02-01"])
     assert json.loads(result.stdout)["total"]["incidents"] == 2
 
 

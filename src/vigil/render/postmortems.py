@@ -17,6 +17,7 @@ from markdown_it import MarkdownIt
 from vigil.layout import POSTMORTEMS_PAGE
 from vigil.model import Model, Postmortem, Service
 from vigil.render.serialise import Artefacts
+from vigil.units import format_duration
 
 # CommonMark, raw HTML escaped, plus tables (the template's before/after table). markdown-it's
 # link validation refuses javascript:, vbscript: and file: URLs.
@@ -92,8 +93,7 @@ _JS = """
 
 
 def _duration(seconds: float) -> str:
-    minutes = int(seconds // 60)
-    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
+    return format_duration(round(seconds))   # 12m30s, 1h5m, 2h: as Prometheus writes them
 
 
 def _attrs(pm: Postmortem) -> dict[str, list[str]]:

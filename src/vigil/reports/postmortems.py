@@ -131,10 +131,7 @@ def stats(postmortems: list[Postmortem]) -> dict[str, Any]:
 
 
 def _duration(seconds: float) -> str:
-    """As Prometheus writes durations: 12m30s, 1h5m, 2h."""
-    total = round(seconds)
-    parts = [(total // 3600, "h"), (total % 3600 // 60, "m"), (total % 60, "s")]
-    return "".join(f"{n}{unit}" for n, unit in parts if n) or "0s"
+    return units.format_duration(round(seconds))   # 12m30s, 1h5m, 2h: as Prometheus writes them
 
 
 def format_results(results: list[Postmortem]) -> list[str]:

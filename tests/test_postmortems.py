@@ -4,6 +4,7 @@ when there are postmortems). The page's behaviour in a browser: test_postmortems
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 from pathlib import Path
@@ -20,7 +21,7 @@ from vigil.cli import cli
 from vigil.errors import CatalogError
 from vigil.layout import POSTMORTEMS_PAGE
 from vigil.render import postmortems as page_renderer
-from vigil.reports.postmortems import Query, parse_since, search, stats, unknown_names
+from vigil.reports.postmortems import Query, parse_since, search, stats, summary, unknown_names
 
 FRONT: dict[str, Any] = {
     "id": "2026-01-05-checkout-cart-errors", "title": "Cart errors", "service": "checkout",
@@ -285,3 +286,37 @@ def test_the_page_is_self_contained_and_escapes_what_it_is_given(tmp_path):
     assert html.count("<script>") == 1                         # only the page's own
     assert "http://" not in html.replace("http://localhost:3000", "")   # nothing fetched
     assert page_renderer.render(model) == page_renderer.render(compile_catalog(catalog, BuildReport())[1])
+
+
+# --- charts -------------------------------------------------------------------------------------
+
+PNG_1x1 = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                        "1f15c4890000000d49444154789c6360f8cfc0f01f0005000201a0f5b1"
+                        "5b0000000049454e44ae426082")
+
+
+@pytest.mark.parametrize("src, message", [
+    ("img/missing.png", "image 'img/missing.png' not found (postmortems keep charts in img/)"),
+    ("../catalog/vigil.yaml", "image '../catalog/vigil.yaml' is outside the postmortems folder"),
+    ("img/chart.svg", "image 'img/chart.svg': the page embeds only .gif, .jpeg, .jpg, .png, .webp files"),
+])
+def test_a_bad_chart_is_named_at_its_line(tmp_path, src, message):
+    catalog = catalog_with(tmp_path)
+    (tmp_path / "postmortems" / "img").mkdir(parents=True)
+    (tmp_path / "postmortems" / "img" / "chart.svg").write_text("<svg/>")
+    path = write_pm(tmp_path / "postmortems", body=f"## Summary\n\nText.\n\n![chart]({src})\n")
+    assert problems_of(catalog) == [f"postmortems/{path.name}:{line_of(path, '![chart]')}: {message}"]
+
+
+def test_a_chart_is_embedded_so_the_page_stands_alone(tmp_path):
+    catalog = catalog_with(tmp_path)
+    (tmp_path / "postmortems" / "img").mkdir(parents=True)
+    (tmp_path / "postmortems" / "img" / "chart.png").write_bytes(PNG_1x1)
+    write_pm(tmp_path / "postmortems",
+             body="## Summary\n\n![the chart](img/chart.png)\n\n![remote](https://x.example/a.png)\n")
+    _, model = compile_catalog(catalog, BuildReport())
+    html = page_renderer.render(model)[POSTMORTEMS_PAGE]
+    data_url = "data:image/png;base64," + base64.b64encode(PNG_1x1).decode()
+    assert f'<img src="{data_url}" alt="the chart" />' in html
+    assert 'src="img/chart.png"' not in html
+    assert "images" not in summary(model["postmortems"][0]) and "body" not in summary(model["postmortems"][0])

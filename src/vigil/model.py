@@ -170,6 +170,7 @@ class Postmortem(TypedDict):
     tags: list[str]
     authors: list[str]
     body: str                          # the Markdown after the front matter
+    images: dict[str, str]             # its local images (img/x.png) → data: URL
 
 
 class Model(TypedDict):

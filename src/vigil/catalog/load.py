@@ -132,6 +132,7 @@ class MarkdownDocument(Document):
 
     body: str = ""
     body_line: int = 1
+    folder: Path | None = None   # where the file is: its images (img/...) are read relative to it
 
 
 def load_markdown(path: Path, root: Path | None = None) -> tuple[MarkdownDocument, list[Problem]]:
@@ -148,7 +149,7 @@ def load_markdown(path: Path, root: Path | None = None) -> tuple[MarkdownDocumen
                                                                    "`---` line, then YAML, then another `---` line")]
     # The opening `---` becomes an empty line, so the parser's line numbers are the .md file's.
     doc, problems = parse("\n" + "".join(lines[1:end]), name)
-    return MarkdownDocument(name, doc.data, doc.lines, "".join(lines[end + 1:]), end + 2), problems
+    return MarkdownDocument(name, doc.data, doc.lines, "".join(lines[end + 1:]), end + 2, path.parent), problems
 
 
 def postmortems_dir(root: Path, settings: Document | None) -> Path:

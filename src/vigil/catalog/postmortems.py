@@ -7,10 +7,15 @@ must exist in the catalog, so that a search by service or metric finds every inc
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import importlib.resources
+import re
+from collections.abc import Iterator
 from functools import cache
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from markdown_it import MarkdownIt
 
@@ -21,6 +26,11 @@ from vigil.errors import Problem
 from vigil.model import Postmortem
 
 TIME_FIELDS = ("occurred", "detected", "resolved")
+# Charts the page embeds as data: URLs. Not SVG: markdown-it refuses data:image/svg+xml (it can
+# carry script), and so does this list.
+IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
+               ".webp": "image/webp"}
+_URL_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 
 
 @cache
@@ -33,6 +43,45 @@ def headings(markdown: str, level: int = 2) -> list[str]:
     tokens = MarkdownIt("commonmark").parse(markdown)
     return [tokens[i + 1].content.strip() for i, t in enumerate(tokens)
             if t.type == "heading_open" and t.tag == f"h{level}"]
+
+
+def local_images(markdown: str) -> Iterator[tuple[str, int]]:
+    """(src, 0-based line in the Markdown) of each image with a relative path, such as img/x.png."""
+    for token in MarkdownIt("commonmark").parse(markdown):
+        for child in token.children or []:
+            src = str(child.attrGet("src") or "")
+            if child.type == "image" and src and not _URL_SCHEME.match(src) and not src.startswith(("/", "#")):
+                yield src, token.map[0] if token.map else 0
+
+
+def _image_path(doc: MarkdownDocument, src: str) -> Path:
+    assert doc.folder is not None
+    return (doc.folder / unquote(src.split("#")[0].split("?")[0])).resolve()
+
+
+def _check_images(doc: MarkdownDocument) -> list[Problem]:
+    problems: list[Problem] = []
+    if doc.folder is None:
+        return problems
+    for src, line in local_images(doc.body):
+        path, where = _image_path(doc, src), doc.body_line + line
+        if not path.is_relative_to(doc.folder.resolve()):
+            problems.append(Problem(doc.file, where, "", f"image '{src}' is outside the postmortems folder"))
+        elif path.suffix.lower() not in IMAGE_TYPES:
+            problems.append(Problem(doc.file, where, "", f"image '{src}': the page embeds only "
+                                                         f"{', '.join(sorted(IMAGE_TYPES))} files"))
+        elif not path.is_file():
+            problems.append(Problem(doc.file, where, "", f"image '{src}' not found (postmortems keep charts in img/)"))
+    return problems
+
+
+def _images(doc: MarkdownDocument) -> dict[str, str]:
+    """src → data: URL of every local image (validated), so the page needs no other file."""
+    out = {}
+    for src, _ in local_images(doc.body):
+        path = _image_path(doc, src)
+        out[src] = f"data:{IMAGE_TYPES[path.suffix.lower()]};base64,{base64.b64encode(path.read_bytes()).decode()}"
+    return dict(sorted(out.items()))
 
 
 @cache
@@ -122,6 +171,7 @@ def check(docs: list[MarkdownDocument], services: dict[str, Document], owners: s
         if found:
             continue
         problems += _check_refs(doc, services, owners, profiles)
+        problems += _check_images(doc)
         if doc.data["status"] == "final":
             have = set(headings(doc.body))
             for section in template_sections():
@@ -154,5 +204,5 @@ def resolve(docs: list[MarkdownDocument], owner_of: dict[str, str]) -> list[Post
                                for m in d.get("anomalous_metrics") or []],
             dependencies_involved=sorted(d.get("dependencies_involved") or []),
             tags=sorted(d.get("tags") or []), authors=list(d.get("authors") or []),
-            body=doc.body))
+            body=doc.body, images=_images(doc)))
     return sorted(out, key=lambda p: (p["occurred"], p["id"]), reverse=True)

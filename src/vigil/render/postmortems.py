@@ -55,6 +55,7 @@ th{background:#f0f2f5}
 table.facts th{width:160px}
 pre{background:#f0f2f5;padding:8px;overflow-x:auto;font-size:13px}
 code{font-size:13px}
+.body img{max-width:100%;border:1px solid #d8dce3}
 .tag{display:inline-block;background:#e8ecf2;border-radius:10px;padding:0 8px;margin:0 4px 2px 0;font-size:12px}
 #empty{color:#566072;padding:24px;text-align:center}
 """
@@ -141,6 +142,16 @@ def _facts(pm: Postmortem, services: dict[str, Service]) -> str:
     return '<table class="facts">' + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
 
 
+def _markdown(pm: Postmortem) -> str:
+    """The body as HTML, its local charts (img/...) embedded as the data: URLs the model holds."""
+    tokens = _MD.parse(pm["body"])
+    for token in tokens:
+        for child in token.children or []:
+            if child.type == "image" and child.attrGet("src") in pm["images"]:
+                child.attrSet("src", pm["images"][str(child.attrGet("src"))])
+    return str(_MD.renderer.render(tokens, _MD.options, {}))
+
+
 def _item(pm: Postmortem, services: dict[str, Service]) -> str:
     data = "".join(f' data-{k}="{escape(" ".join(v))}"' for k, v in _attrs(pm).items())
     draft = ' <span class="draft">draft</span>' if pm["status"] == "draft" else ""
@@ -148,7 +159,7 @@ def _item(pm: Postmortem, services: dict[str, Service]) -> str:
             f'<span class="sev sev-{escape(pm["severity"])}">{escape(pm["severity"])}</span>'
             f'<span class="meta">{escape(pm["occurred"][:10])} · {escape(pm["service"])}</span>'
             f'<span class="title">{escape(pm["title"])}</span>{draft}</summary>\n'
-            f'<div class="body">\n{_facts(pm, services)}\n{_MD.render(pm["body"])}</div>\n</details>\n')
+            f'<div class="body">\n{_facts(pm, services)}\n{_markdown(pm)}</div>\n</details>\n')
 
 
 def _select(key: str, label: str, values: list[str]) -> str:

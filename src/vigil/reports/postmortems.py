@@ -94,8 +94,8 @@ def search(model: Model, q: Query) -> list[Postmortem]:
 
 
 def summary(pm: Postmortem) -> dict[str, Any]:
-    """A search result for --json: the front matter as resolved, without the body."""
-    return {k: v for k, v in pm.items() if k != "body"}
+    """A search result for --json: the front matter as resolved, without the body and images."""
+    return {k: v for k, v in pm.items() if k not in ("body", "images")}
 
 
 @dataclass(frozen=True)

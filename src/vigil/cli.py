@@ -61,7 +61,8 @@ def validate(ctx: Context) -> None:
     report = BuildReport()
     _, model = compile_catalog(ctx.catalog, report)
     _warn(report.warnings)
-    click.echo(f"{ctx.catalog}: valid ({len(model['services'])} services)")
+    postmortems = f", {len(model['postmortems'])} postmortems" if model.get("postmortems") else ""
+    click.echo(f"{ctx.catalog}: valid ({len(model['services'])} services{postmortems})")
 
 
 @cli.command()

@@ -165,7 +165,7 @@ def check(docs: list[MarkdownDocument], services: dict[str, Document], owners: s
     problems: list[Problem] = []
     warnings: list[Problem] = []
     for doc in docs:
-        doc.data = _as_text(doc.data)
+        doc.data = _as_text(doc.data)   # kept: resolve reads the times as the schema checked them
         found = check_schema(doc, "postmortem")
         problems += found
         if found:

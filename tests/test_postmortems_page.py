@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from test_postmortems import SEARCH_SET, catalog_with
 
+from conftest import ROOT
 from vigil.build import build
 from vigil.layout import POSTMORTEMS_PAGE
 
@@ -138,3 +139,16 @@ def test_a_link_to_a_postmortem_opens_it(browser, page):
     reset(browser, page, "#2026-03-01-checkout-queue")
     opened = [el.get_attribute("id") for el in browser.find_elements(By.CSS_SELECTOR, "details.pm[open]")]
     assert opened == ["2026-03-01-checkout-queue"]
+
+
+def test_the_committed_example_page_searches_and_shows_its_chart(browser):
+    example = ROOT / "output" / POSTMORTEMS_PAGE
+    browser.get(example.as_uri())
+    search_box(browser).send_keys("evicted carts")
+    [shown] = visible(browser)
+    assert shown == "2026-03-14-checkout-redis-evictions"
+    item = browser.find_element(By.ID, shown)
+    item.find_element(By.TAG_NAME, "summary").click()
+    chart = item.find_element(By.CSS_SELECTOR, ".body img")
+    assert chart.get_attribute("src").startswith("data:image/png;base64,")
+    assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", chart) > 0

@@ -61,7 +61,8 @@ def validate(ctx: Context) -> None:
     report = BuildReport()
     _, model = compile_catalog(ctx.catalog, report)
     _warn(report.warnings)
-    click.echo(f"{ctx.catalog}: valid ({len(model['services'])} services)")
+    postmortems = f", {len(model['postmortems'])} postmortems" if model.get("postmortems") else ""
+    click.echo(f"{ctx.catalog}: valid ({len(model['services'])} services{postmortems})")
 
 
 @cli.command()
@@ -311,6 +312,73 @@ def drill(ctx: Context, state_dir: Path, service: str, fault: str, kind: str, ti
     click.echo(result.text())
     if not result.complete:
         raise DrillError(f"not every department was told within {timeout:g}s")
+
+
+@cli.group()
+def postmortems() -> None:
+    """Search the postmortems beside the catalog, and their detection and recovery times."""
+
+
+def _since(_ctx: click.Context, _param: Any, value: str | None) -> Any:
+    from vigil.reports.postmortems import parse_since
+    try:
+        return None if value is None else parse_since(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+
+def _validated_model(ctx: Context) -> Any:
+    from vigil.build import BuildReport, compile_catalog
+    return compile_catalog(ctx.catalog, BuildReport())[1]
+
+
+@postmortems.command("search")
+@paths
+@click.argument("text", nargs=-1)
+@click.option("--service", help="Only incidents of this service.")
+@click.option("--department", help="Only incidents owned by, or told to, this department.")
+@click.option("--metric", help="Only incidents where this key metric (id, or service:id) was anomalous.")
+@click.option("--dependency", help="Only incidents that involved this middleware (a catalog service).")
+@click.option("--since", callback=_since, help="Only incidents that began at or after: RFC 3339, a date, or -30d.")
+@click.option("--json", "as_json", is_flag=True, help="A JSON list of the matching postmortems' front matter.")
+@click.pass_obj
+def postmortems_search(ctx: Context, text: tuple[str, ...], service: str | None, department: str | None,
+                       metric: str | None, dependency: str | None, since: Any, as_json: bool) -> None:
+    """Postmortems whose text has every word of TEXT and that match every filter, newest first."""
+    import json
+
+    from vigil.reports.postmortems import Query, format_results, search, summary, unknown_names
+    model, query = _validated_model(ctx), Query(" ".join(text), service, department, metric, dependency, since)
+    unknown = unknown_names(model, query)
+    if unknown:
+        raise click.UsageError("; ".join(unknown))
+    found = search(model, query)
+    if as_json:
+        click.echo(json.dumps([summary(pm) for pm in found], indent=2, sort_keys=True))
+        return
+    for line in format_results(found):
+        click.echo(line)
+    click.echo(f"{len(found)} postmortem(s)", err=True)
+
+
+@postmortems.command("stats")
+@paths
+@click.option("--since", callback=_since, help="Only incidents that began at or after: RFC 3339, a date, or -30d.")
+@click.option("--json", "as_json", is_flag=True, help="Per service, per department and in total, as JSON.")
+@click.pass_obj
+def postmortems_stats(ctx: Context, since: Any, as_json: bool) -> None:
+    """Per service and owner department: incidents, median time to detect and to recover, customer-first count."""
+    import json
+
+    from vigil.reports.postmortems import Query, format_stats, search, stats
+    report = stats(search(_validated_model(ctx), Query(since=since)))
+    if as_json:
+        click.echo(json.dumps(report, indent=2, sort_keys=True))
+    elif report["total"] is None:
+        click.echo("no postmortems", err=True)
+    else:
+        for line in format_stats(report):
+            click.echo(line)
 
 
 def main(argv: list[str] | None = None) -> None:

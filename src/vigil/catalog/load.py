@@ -8,6 +8,7 @@ as tracebacks.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,10 +141,48 @@ class RawCatalog:
     departments: Document | None
     services: list[Document]
     profiles: list[Document]
+    postmortems: list[MarkdownDocument] = field(default_factory=list)
+
+
+@dataclass
+class MarkdownDocument(Document):
+    """A Markdown file with YAML front matter (a postmortem): `data` is the front matter, and its
+    lines are the .md file's, so that problems point where the person edits."""
+
+    body: str = ""
+    body_line: int = 1
+    folder: Path | None = None   # where the file is: its images (img/...) are read relative to it
+
+
+def load_markdown(path: Path, root: Path | None = None) -> tuple[MarkdownDocument, list[Problem]]:
+    """Read `---`-delimited YAML front matter and the Markdown after it."""
+    name = str(path.relative_to(root)) if root and path.is_relative_to(root) else str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        return MarkdownDocument(name, None), [Problem(name, 0, "", f"cannot read: {e}")]
+    lines = text.splitlines(keepends=True)
+    end = next((i for i, line in enumerate(lines[1:], 1) if line.rstrip() == "---"), None)
+    if not lines or lines[0].rstrip() != "---" or end is None:
+        return MarkdownDocument(name, None), [Problem(name, 1, "", "no front matter: the file must start with a "
+                                                                   "`---` line, then YAML, then another `---` line")]
+    # The opening `---` becomes an empty line, so the parser's line numbers are the .md file's.
+    doc, problems = parse("\n" + "".join(lines[1:end]), name)
+    return MarkdownDocument(name, doc.data, doc.lines, body="".join(lines[end + 1:]), body_line=end + 2,
+                            folder=path.parent), problems
+
+
+def postmortems_dir(root: Path, settings: Document | None) -> Path:
+    """`postmortems:` in vigil.yaml (relative to the catalog directory), else beside the catalog."""
+    data = settings.data if settings is not None and isinstance(settings.data, dict) else {}
+    where = data.get("postmortems")
+    # normpath: `../elsewhere` names its files elsewhere/..., not catalog/../elsewhere/...
+    return Path(os.path.normpath(root / where)) if isinstance(where, str) else root.parent / "postmortems"
 
 
 def load_catalog(root: Path, cache: Any = None) -> RawCatalog:
-    """Load `vigil.yaml`, `departments.yaml`, `services/*.yaml` and `profiles/*.yaml` under root.
+    """Load `vigil.yaml`, `departments.yaml`, `services/*.yaml` and `profiles/*.yaml` under root,
+    and the postmortems (`*.md`) beside it.
 
     Raises CatalogError with every YAML problem of every file at once. `cache`: a
     catalog.memo.CatalogCache, for service files parsed before.
@@ -165,6 +204,11 @@ def load_catalog(root: Path, cache: Any = None) -> RawCatalog:
 
     catalog = RawCatalog(root, one(root / "vigil.yaml"), one(root / "departments.yaml"),
                          many("services", cache), many("profiles"))
+    for path in sorted(postmortems_dir(root, catalog.settings).glob("*.md")):
+        if path.name.lower() != "readme.md":
+            doc, found = load_markdown(path, root.parent)
+            problems.extend(found)
+            catalog.postmortems.append(doc)
     if catalog.departments is None:
         problems.append(Problem(str(root / "departments.yaml"), 0, "", "missing: every catalog needs departments.yaml"))
     if problems:

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from vigil import promql, units
-from vigil.catalog import memo
+from vigil.catalog import memo, postmortems
 from vigil.catalog.kubernetes import resolve_kubernetes
 from vigil.catalog.load import Document
 from vigil.catalog.memo import CatalogCache
@@ -309,4 +309,6 @@ def resolve(validated: Validated, cache: CatalogCache | None = None) -> Model:
     if raw.settings and "kubernetes" in raw.settings.data:
         # Only when asked for: a catalog without it keeps its model (and golden files) unchanged.
         model["kubernetes"] = resolve_kubernetes(raw.settings.data["kubernetes"])
+    if raw.postmortems:
+        model["postmortems"] = postmortems.resolve(raw.postmortems, {s["name"]: s["owner"] for s in services})
     return model

@@ -29,6 +29,8 @@ _PATTERN_HELP = {
     r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$": "is not a Kubernetes label value: letters, digits, '-', '_' and '.', starting and ending with a letter or digit",
     r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$":
         "is not a Kubernetes annotation key: [prefix/]name, the name letters, digits, '-', '_' and '.'",
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:\d{2})$":
+        "is not an RFC 3339 time with an offset, such as 2026-03-14T09:12:00Z or 2026-03-14T18:12:00+09:00",
 }
 
 

@@ -17,6 +17,7 @@ from vigil.catalog import departments as departments_check
 from vigil.catalog import memo
 from vigil.catalog.kubernetes import check as kubernetes_check
 from vigil.catalog.memo import CatalogCache
+from vigil.catalog import postmortems as postmortems_check
 from vigil.errors import CatalogError, Problem
 
 # Labels that vigil sets itself on every alert (DESIGN.md); a catalog may not redefine them.
@@ -251,6 +252,9 @@ def validate(raw: RawCatalog, cache: CatalogCache | None = None) -> Validated:
     if raw.settings is not None and isinstance(raw.settings.data, dict) and "kubernetes" in raw.settings.data \
             and not check_schema(raw.settings, "vigil"):
         problems += kubernetes_check(raw.settings, None if dep_problems else raw.departments, good_services)
+    pm_problems, pm_warnings = postmortems_check.check(raw.postmortems, seen, owners, profiles)
+    problems += pm_problems
+    warnings += pm_warnings
     if problems:
         raise CatalogError(problems)
     return Validated(raw, profiles, sorted(set(warnings)))

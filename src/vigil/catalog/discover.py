@@ -73,7 +73,7 @@ def match_profiles(exposition: Exposition, profiles: dict[str, Profile], job: st
     for name, prof in sorted(profiles.items()):
         conventions = {c.name: c for c in prof.conventions}
         scored = []
-        for order, (pname, convention, metrics) in enumerate(c for c in candidates if c[0] == name):
+        for order, (_, convention, metrics) in enumerate(c for c in candidates if c[0] == name):
             found = [mid for mid in metrics if got.get(f"{name}/{convention}/{mid}")]
             ident = _identified(exposition, conventions[convention].identify) if convention else 0
             scored.append(((len(found), ident > 0, -order), convention, metrics, found))

@@ -88,9 +88,14 @@ def pick(field: str, value: Any, order: list[str], convention: str | None) -> An
     return join(present) if field in JOINED else present[0]
 
 
-def check_profile(doc: Document, data: dict[str, Any]) -> list[Problem]:
-    """A profile's convention maps name only conventions it declares, and each alternative reads $selector."""
+def check_profile(doc: Document, data: dict[str, Any], builtins: dict[str, Any] | None = None) -> list[Problem]:
+    """A profile's convention maps name only conventions it declares, and each alternative reads $selector.
+
+    A catalog profile that overrides a built-in without `conventions:` of its own keeps the
+    built-in's (`builtins`: name → Profile)."""
     declared = [c.name for c in parse_conventions(data.get("conventions"))]
+    if "conventions" not in data and builtins and data.get("name") in builtins:
+        declared = [c.name for c in builtins[data["name"]].conventions]
     problems: list[Problem] = []
     seen: set[str] = set()
     for i, c in enumerate(data.get("conventions") or []):

@@ -214,7 +214,7 @@ def validate(raw: RawCatalog, cache: CatalogCache | None = None) -> Validated:
         if not found and doc.data["name"] != stem:
             problems.append(doc.problem(("name",), f"a profile's name must match its file name '{stem}'"))
         if not found:
-            problems += conventions.check_profile(doc, doc.data)
+            problems += conventions.check_profile(doc, doc.data, build_profiles(list(profile_docs)))
     profiles = build_profiles(list(profile_docs) + [d for d in raw.profiles if isinstance(d.data, dict)])
 
     good_services = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import re
 import threading
 from pathlib import Path
 from typing import Callable, Iterator
@@ -43,6 +44,9 @@ CASES: dict[str, tuple[list[str], dict[str, str | None], set[str]]] = {
     "resilience4j": (["resilience4j-micrometer.prom"], {"circuit-breaker": None}, set()),
 }
 
+# Samples whose metrics can serve an SLO (an HTTP profile with data).
+SLOS = {"docs", "golang", "boot33", "boot33-histogram", "boot32"}
+
 
 def _discover(*args: str) -> tuple[int, str]:
     result = CliRunner().invoke(cli, ["discover", *args])
@@ -57,6 +61,7 @@ def _pins(entry: dict) -> dict[str, str | None]:
 def test_each_sample_gives_an_entry_that_builds(catalog_copy: Callable[[], Path], tmp_path: Path) -> None:
     catalog = catalog_copy()
     for case, (files, pins, off) in sorted(CASES.items()):
+        slos = case in SLOS
         args = [a for f in files for a in ("--metrics", str(EXPORTERS / f))]
         code, text = _discover(*args, "--name", f"found-{case}", "--owner", "commerce-dev")
         assert code == 0, text
@@ -64,6 +69,9 @@ def test_each_sample_gives_an_entry_that_builds(catalog_copy: Callable[[], Path]
         assert _pins(entry) == pins, f"{case}:\n{text}"
         assert {m for m, v in (entry.get("metrics") or {}).items() if v == {"enabled": False}} == off, f"{case}:\n{text}"
         assert entry["selector"] == {"job": f"found-{case}"}
+        # The suggested SLOs are commented out; uncommented, they must build too.
+        text = re.sub(r"(?m)^# (slos:|  - \{name: )", r"\1", text)
+        assert ("slos" in yaml.safe_load(text)) == bool(slos), f"{case}:\n{text}"
         (catalog / "services" / f"found-{case}.yaml").write_text(text)
     # One build of the example catalog with every discovered entry in it: a bad entry fails it, named.
     report = build(catalog, tmp_path / "output", run_checks=True, run_tests=False)

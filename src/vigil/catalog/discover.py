@@ -20,7 +20,8 @@ from vigil.catalog.conventions import identifier
 from vigil.catalog.exposition import Exposition
 from vigil.catalog.load import Document, load_file
 from vigil.catalog.probe import evaluate, has_data, render
-from vigil.catalog.profiles import Profile, build_profiles, builtin_documents, service_metrics
+from vigil import units
+from vigil.catalog.profiles import Profile, build_profiles, builtin_documents, service_metrics, service_slis
 
 _NAME_OK = re.compile(r"[^a-z0-9-]+")
 
@@ -32,6 +33,7 @@ class Match:
     convention_text: str
     found: list[str]                                   # key metric ids with data
     missing: dict[str, str] = field(default_factory=dict)  # key metric id → what the exporter needs
+    slis: dict[str, list[float]] = field(default_factory=dict)  # SLI with data → its `le` boundaries (if it needs one)
 
 
 def profiles_for(catalog: Path | None) -> dict[str, Profile]:
@@ -57,6 +59,7 @@ def match_profiles(exposition: Exposition, profiles: dict[str, Profile], job: st
     """The profiles whose key metrics return data on the exposition, each with its best convention."""
     selector = {"job": job}
     candidates: list[tuple[str, str | None, dict[str, dict]]] = []
+    sli_bounds: dict[tuple[str, str | None, str], list[float]] = {}
     checks: dict[str, str] = {}
     for name, prof in sorted(profiles.items()):
         for convention in [c.name for c in prof.conventions] or [None]:
@@ -67,6 +70,15 @@ def match_profiles(exposition: Exposition, profiles: dict[str, Profile], job: st
             for mid, fields in metrics.items():
                 if "expr" in fields:
                     checks[f"{name}/{convention}/{mid}"] = has_data(render(fields["expr"], selector))
+            for sid, (owner, sli) in service_slis(doc, profiles).items():
+                errors, total = sli["errors"].value, sli["total"].value
+                if sli.get("needs_threshold") and sli["needs_threshold"].value:
+                    # A latency SLI can serve any threshold that is a bucket boundary of its histogram.
+                    sli_bounds[(name, convention, sid)] = _bounds(exposition, total)
+                    checks[f"{name}/{convention}/sli/{sid}"] = has_data(render(total, selector))
+                else:
+                    checks[f"{name}/{convention}/sli/{sid}"] = has_data(
+                        f"({render(errors, selector)}) / ({render(total, selector)})")
     got = evaluate({"discovered:9100": exposition.samples}, checks, job=job)
 
     matches: list[Match] = []
@@ -85,8 +97,26 @@ def match_profiles(exposition: Exposition, profiles: dict[str, Profile], job: st
             if mid not in found:
                 missing[mid] = str(fields.get("needs") or "its metrics (the profile's description names them)")
         text = conventions[convention].description if convention else ""
-        matches.append(Match(name, convention, text, found, missing))
+        slis = {sid: sli_bounds.get((name, convention, sid), []) for sid in sorted(prof.slis)
+                if got.get(f"{name}/{convention}/sli/{sid}")
+                and ((name, convention, sid) not in sli_bounds or sli_bounds[(name, convention, sid)])}
+        matches.append(Match(name, convention, text, found, missing, slis))
     return matches
+
+
+def _bounds(exposition: Exposition, total: str) -> list[float]:
+    """The finite `le` boundaries of the histogram an SLI's total reads."""
+    names = set(re.findall(r"([a-zA-Z_:][a-zA-Z0-9_:]*_bucket)\s*\{", total))
+    les = {dict(s.labels).get("le", "") for s in exposition.samples if s.name in names}
+    out = []
+    for le in les:
+        try:
+            value = float(le)
+        except ValueError:
+            continue
+        if value != float("inf"):
+            out.append(value)
+    return sorted(set(out))
 
 
 def _yaml(value: str) -> str:
@@ -133,6 +163,23 @@ def entry(expositions: list[Exposition], matches: list[Match], name: str, owner:
         if m.convention_text:
             lines.append(f"    # {m.convention}: {m.convention_text}")
         disabled += [(prefix + mid, m.profile, why) for mid, why in sorted(m.missing.items())]
+    slo_lines = []
+    for m in matches:
+        for sid, bounds in m.slis.items():
+            if not bounds:
+                slo_lines.append(f"#   - {{name: {sid}, objective: 99.9%}}   # from {m.profile}")
+                continue
+            # Suggest a boundary near a quarter second (an interactive API); any listed one works.
+            pick = next((b for b in bounds if b >= 0.25), bounds[-1])
+            # Micrometer's percentile histograms add dozens of generated boundaries; the round ones
+            # (configured SLO buckets, client defaults) are the ones a person chooses from.
+            listed = [b for b in bounds if float(f"{b:.3g}") == b] or bounds
+            shown = ", ".join(units.promql_number(b) for b in listed[:12]) + (", ..." if len(listed) > 12 else "")
+            slo_lines.append(f"#   - {{name: {sid}, objective: 99%, threshold: {units.format_quantity(pick, 'seconds')}}}"
+                             f"   # from {m.profile}; threshold must be a bucket boundary (s): {shown}")
+    if slo_lines:
+        lines.append("# SLOs these metrics can serve: choose objectives, then uncomment.")
+        lines += ["# slos:", *slo_lines]
     if disabled:
         lines.append("metrics:")
         lines.append("  # Key metrics with no data in this exposition: switched off, so that nothing looks")

@@ -23,7 +23,7 @@ import requests
 import yaml
 
 from vigil.build import build
-from vigil.stack import tools
+from vigil import tools
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT.parent / "shared" / "exporters" / "micrometer-1.13plus-spring-boot-default.prom"

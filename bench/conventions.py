@@ -22,8 +22,8 @@ from pathlib import Path
 import requests
 import yaml
 
-from vigil.build import build
 from vigil import tools
+from vigil.build import build
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT.parent / "shared" / "exporters" / "micrometer-1.13plus-spring-boot-default.prom"
@@ -44,11 +44,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=60)
     args = parser.parse_args()
-    os.environ["PATH"] = f"{ROOT / '.tools/current/bin'}{os.pathsep}{ROOT / '.tools/jsonnet/bin'}{os.pathsep}{os.environ['PATH']}"
+    bins = [ROOT / ".tools/current/bin", ROOT / ".tools/jsonnet/bin"]
+    os.environ["PATH"] = os.pathsep.join([*map(str, bins), os.environ["PATH"]])
     body = SAMPLE.read_bytes()
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "text/plain; version=0.0.4")
             self.end_headers()

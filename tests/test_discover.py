@@ -5,8 +5,8 @@ from __future__ import annotations
 import http.server
 import re
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 import yaml
@@ -17,7 +17,8 @@ from vigil.build import build
 from vigil.cli import cli
 
 EXPORTERS = SHARED / "exporters"
-pytestmark = pytest.mark.skipif(not EXPORTERS.is_dir(), reason=f"{EXPORTERS} absent: the exporter samples are shared data, not in the repo")
+pytestmark = pytest.mark.skipif(
+    not EXPORTERS.is_dir(), reason=f"{EXPORTERS} absent: the exporter samples are shared data, not in the repo")
 
 # sample files → the profiles (and pinned conventions) discover must find, and metrics it must switch off.
 CASES: dict[str, tuple[list[str], dict[str, str | None], set[str]]] = {
@@ -67,7 +68,8 @@ def test_each_sample_gives_an_entry_that_builds(catalog_copy: Callable[[], Path]
         assert code == 0, text
         entry = yaml.safe_load(text)
         assert _pins(entry) == pins, f"{case}:\n{text}"
-        assert {m for m, v in (entry.get("metrics") or {}).items() if v == {"enabled": False}} == off, f"{case}:\n{text}"
+        switched_off = {m for m, v in (entry.get("metrics") or {}).items() if v == {"enabled": False}}
+        assert switched_off == off, f"{case}:\n{text}"
         assert entry["selector"] == {"job": f"found-{case}"}
         # The suggested SLOs are commented out; uncommented, they must build too.
         text = re.sub(r"(?m)^# (slos:|  - \{name: )", r"\1", text)
@@ -93,7 +95,7 @@ def served_sample() -> Iterator[str]:
     body = (EXPORTERS / "client_java-1.x-jvm-docs.prom").read_bytes()
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             status = 200 if self.path == "/metrics" else 404
             self.send_response(status)
             self.send_header("Content-Type", "text/plain; version=0.0.4")

@@ -26,7 +26,8 @@ from vigil.catalog.profiles import build_profiles, builtin_documents, service_me
 
 EXPORTERS = SHARED / "exporters"
 SELECTOR = {"job": "discovered"}
-pytestmark = pytest.mark.skipif(not EXPORTERS.is_dir(), reason=f"{EXPORTERS} absent: the exporter samples are shared data, not in the repo")
+pytestmark = pytest.mark.skipif(
+    not EXPORTERS.is_dir(), reason=f"{EXPORTERS} absent: the exporter samples are shared data, not in the repo")
 
 
 @dataclass
@@ -80,7 +81,8 @@ ROWS: dict[str, Row] = {
     "redis/default-flags": Row(
         ["redis_exporter.prom"], "redis", None,
         empty={"memory_usage": "maxmemory is 0 in the fixture: needs --include-system-metrics"}),
-    "redis/include-system-metrics": Row(["redis_exporter.prom", "redis_exporter-include-system-metrics.prom"], "redis", None),
+    "redis/include-system-metrics": Row(
+        ["redis_exporter.prom", "redis_exporter-include-system-metrics.prom"], "redis", None),
     "postgres/postgres_exporter": Row(["postgres_exporter.prom"], "postgres", None, values={"replication_lag": 0.0}),
     "kafka/kafka_exporter-readme": Row(
         ["kafka_exporter-readme.prom"], "kafka", None,
@@ -123,7 +125,8 @@ def test_every_builtin_profile_and_convention_has_a_row(profiles: dict[str, Any]
     for name, prof in profiles.items():
         for convention in [c.name for c in prof.conventions] or [None]:
             if (name, convention) == ("http", "otel"):
-                continue  # no OpenTelemetry HTTP exposition in ../shared/exporters: fixture-tested only (docs/profiles.md)
+                # No OpenTelemetry HTTP exposition in ../shared/exporters: fixture-tested only (docs/profiles.md).
+                continue
             assert (name, convention) in served, f"no exporter sample row for {name} convention {convention}"
 
 

@@ -391,7 +391,8 @@ def postmortems_stats(ctx: Context, since: Any, as_json: bool) -> None:
 @click.pass_obj
 def discover(ctx: Context, sources: tuple[str, ...], name: str | None, owner: str | None, job: str | None) -> None:
     """Print a catalog entry for a service: the profiles and conventions its metrics match."""
-    from vigil.catalog.discover import default_name, discover as run_discover
+    from vigil.catalog.discover import default_name
+    from vigil.catalog.discover import discover as run_discover
     from vigil.catalog.exposition import read
     expositions = [read(s) for s in sources]
     catalog = ctx.catalog if ctx.catalog.is_dir() else None

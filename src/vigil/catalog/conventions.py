@@ -99,7 +99,7 @@ def check_profile(doc: Document, data: dict[str, Any], builtins: dict[str, Any] 
     problems: list[Problem] = []
     seen: set[str] = set()
     for i, c in enumerate(data.get("conventions") or []):
-        name = c.get("name") if isinstance(c, dict) else None
+        name = str(c.get("name")) if isinstance(c, dict) else ""
         if name in seen:
             problems.append(doc.problem(("conventions", i, "name"), f"convention '{name}' is declared twice"))
         seen.add(name)
@@ -109,15 +109,17 @@ def check_profile(doc: Document, data: dict[str, Any], builtins: dict[str, Any] 
                 continue
             for f in fields:
                 value = mdata.get(f)
-                if not is_map(f, value):
+                if not isinstance(value, dict) or not is_map(f, value):
                     continue
                 for key, alt in value.items():
                     path = (section, mid, f, key)
                     if key not in declared:
-                        where = f"declared: {', '.join(declared)}" if declared else "the profile declares no `conventions:`"
-                        problems.append(doc.problem(path, f"unknown convention '{key}'{did_you_mean(key, declared)}; {where}"))
+                        where = f"declared: {', '.join(declared)}" if declared else "no `conventions:` declared"
+                        suggestion = did_you_mean(key, declared)
+                        problems.append(doc.problem(path, f"unknown convention '{key}'{suggestion}; {where}"))
                     elif f in JOINED and "$selector" not in str(alt):
-                        problems.append(doc.problem(path, f"{f} must use $selector, or the rule would match every service's series"))
+                        problems.append(doc.problem(
+                            path, f"{f} must use $selector, or the rule would match every service's series"))
     return problems
 
 

@@ -16,11 +16,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vigil import units
 from vigil.catalog.conventions import identifier
 from vigil.catalog.exposition import Exposition
 from vigil.catalog.load import Document, load_file
 from vigil.catalog.probe import evaluate, has_data, render
-from vigil import units
 from vigil.catalog.profiles import Profile, build_profiles, builtin_documents, service_metrics, service_slis
 
 _NAME_OK = re.compile(r"[^a-z0-9-]+")
@@ -62,15 +62,17 @@ def match_profiles(exposition: Exposition, profiles: dict[str, Profile], job: st
     sli_bounds: dict[tuple[str, str | None, str], list[float]] = {}
     checks: dict[str, str] = {}
     for name, prof in sorted(profiles.items()):
-        for convention in [c.name for c in prof.conventions] or [None]:
+        pins: list[str | None] = [c.name for c in prof.conventions] or [None]
+        for convention in pins:
             ref: object = {"name": name, "convention": convention} if convention else name
             doc = Document("discover", {"name": "discover", "profiles": [ref]})
-            metrics = {mid: {k: f.value for k, f in src.fields.items()} for mid, src in service_metrics(doc, profiles).items()}
+            metrics = {mid: {k: f.value for k, f in src.fields.items()}
+                       for mid, src in service_metrics(doc, profiles).items()}
             candidates.append((name, convention, metrics))
             for mid, fields in metrics.items():
                 if "expr" in fields:
                     checks[f"{name}/{convention}/{mid}"] = has_data(render(fields["expr"], selector))
-            for sid, (owner, sli) in service_slis(doc, profiles).items():
+            for sid, (_, sli) in service_slis(doc, profiles).items():
                 errors, total = sli["errors"].value, sli["total"].value
                 if sli.get("needs_threshold") and sli["needs_threshold"].value:
                     # A latency SLI can serve any threshold that is a bucket boundary of its histogram.
@@ -87,7 +89,7 @@ def match_profiles(exposition: Exposition, profiles: dict[str, Profile], job: st
         scored = []
         for order, (_, convention, metrics) in enumerate(c for c in candidates if c[0] == name):
             found = [mid for mid in metrics if got.get(f"{name}/{convention}/{mid}")]
-            ident = _identified(exposition, conventions[convention].identify) if convention else 0
+            ident = _identified(exposition, conventions[convention].identify) if convention is not None else 0
             scored.append(((len(found), ident > 0, -order), convention, metrics, found))
         (score, convention, metrics, found) = max(scored, key=lambda s: s[0])
         if not found and not score[1]:
@@ -141,7 +143,8 @@ def entry(expositions: list[Exposition], matches: list[Match], name: str, owner:
     lines = ["# yaml-language-server: $schema=../../src/vigil/schema/service.schema.json",
              f"# Discovered by `vigil discover` from {', '.join(e.source for e in expositions)} ({samples} samples).",
              f"name: {_yaml(name)}",
-             f"owner: {_yaml(owner)}" if owner else "owner: CHANGE-ME   # a department id from departments.yaml (--owner)",
+             f"owner: {_yaml(owner)}" if owner
+             else "owner: CHANGE-ME   # a department id from departments.yaml (--owner)",
              "# An exposition carries no `job` label: Prometheus adds it at scrape time. This job is",
              f"# {'--job' if job else 'the --name'}; make it your scrape config's job_name.",
              f"selector: {{job: {_yaml(job or name)}}}"]
@@ -175,7 +178,8 @@ def entry(expositions: list[Exposition], matches: list[Match], name: str, owner:
             # (configured SLO buckets, client defaults) are the ones a person chooses from.
             listed = [b for b in bounds if float(f"{b:.3g}") == b] or bounds
             shown = ", ".join(units.promql_number(b) for b in listed[:12]) + (", ..." if len(listed) > 12 else "")
-            slo_lines.append(f"#   - {{name: {sid}, objective: 99%, threshold: {units.format_quantity(pick, 'seconds')}}}"
+            threshold = units.format_quantity(pick, "seconds")
+            slo_lines.append(f"#   - {{name: {sid}, objective: 99%, threshold: {threshold}}}"
                              f"   # from {m.profile}; threshold must be a bucket boundary (s): {shown}")
     if slo_lines:
         lines.append("# SLOs these metrics can serve: choose objectives, then uncomment.")

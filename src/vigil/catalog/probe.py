@@ -16,11 +16,10 @@ from pathlib import Path
 
 import yaml
 
-from vigil import promql
+from vigil import promql, tools
 from vigil.catalog.exposition import Sample
 from vigil.catalog.resolve import le_matcher
 from vigil.errors import CheckError
-from vigil import tools
 
 JOB = "discovered"
 WINDOW = "5m"

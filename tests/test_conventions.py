@@ -103,3 +103,25 @@ def test_builtin_profiles_are_valid() -> None:
     from vigil.catalog.schema import check_schema
     for doc in builtin_documents():
         assert check_schema(doc, "profile") + check_profile(doc, doc.data) == [], doc.file
+
+
+def test_every_conventions_fixture_passes_its_generated_promtool_tests(
+        catalog_copy: Callable[[], Path], tmp_path: Path, generation: str) -> None:
+    """Each pinned convention's fixture must give x through that convention's expr, or the
+    generated threshold, trend, anomaly and absent tests fail in the real promtool."""
+    from vigil.build import build
+    from vigil.catalog.profiles import build_profiles, builtin_documents
+    catalog = catalog_copy()
+    for example in (catalog / "services").glob("*.yaml"):
+        example.unlink()  # only the pinned services: their tests are the point, and quicker alone
+    names = []
+    for prof in build_profiles(list(builtin_documents())).values():
+        for c in prof.conventions:
+            name = f"pin-{prof.name}-{c.name}".replace("_", "-")
+            names.append(name)
+            (catalog / "services" / f"{name}.yaml").write_text(
+                f"name: {name}\nowner: commerce-dev\nselector: {{job: {name}}}\n"
+                f"profiles: [{{name: {prof.name}, convention: {c.name}}}]\n")
+    build(catalog, tmp_path / "out", run_checks=True, run_tests=True)
+    tests = {p.name for p in (tmp_path / "out" / "prometheus" / "tests").glob("pin-*.test.yaml")}
+    assert tests == {f"{n}.test.yaml" for n in names}

@@ -83,7 +83,8 @@ def test_each_sample_gives_an_entry_that_builds(catalog_copy: Callable[[], Path]
 
 def test_a_missing_metric_says_what_the_exporter_needs() -> None:
     _, text = _discover("--metrics", str(EXPORTERS / "redis_exporter.prom"), "--name", "cache")
-    assert "# memory_usage (redis) needs maxmemory set in Redis, or redis_exporter's --include-system-metrics" in text
+    assert ("# memory_usage (redis): needs maxmemory set in Redis, or redis_exporter's --include-system-metrics when"
+            " maxmemory is 0 (unlimited); reads redis_total_system_memory_bytes, not in this exposition") in text
     assert "owner: CHANGE-ME" in text  # no --owner: a placeholder that validation rejects, not a guess
     _, text = _discover("--metrics", str(EXPORTERS / "micrometer-1.13plus-spring-boot-default.prom"), "--name", "api")
     assert "percentiles-histogram.http.server.requests=true" in text
@@ -129,3 +130,18 @@ def test_unreadable_endpoint_is_a_clear_error(served_sample: str) -> None:
     result = CliRunner().invoke(cli, ["discover", "--metrics", f"{served_sample}/nothing"])
     assert result.exit_code != 0
     assert f"{served_sample}/nothing: cannot read metrics" in str(result.exception)
+
+
+@pytest.mark.parametrize("body, message", [
+    ("<html>\n<body>not metrics</body>\n</html>\n", "not a Prometheus text exposition"),
+    ("# HELP only_help nothing\n", "no samples in the exposition"),
+])
+def test_not_an_exposition_exits_10_naming_the_file(tmp_path: Path, body: str, message: str,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from vigil.cli import main
+    path = tmp_path / "page.html"
+    path.write_text(body)
+    with pytest.raises(SystemExit) as e:
+        main(["discover", "--metrics", str(path)])
+    assert e.value.code == 10
+    assert f"error: {path}: {message}" in capsys.readouterr().err

@@ -32,7 +32,7 @@ class Match:
     convention: str | None
     convention_text: str
     found: list[str]                                   # key metric ids with data
-    missing: dict[str, str] = field(default_factory=dict)  # key metric id → what the exporter needs
+    missing: dict[str, str] = field(default_factory=dict)  # key metric id → what it needs, what is absent
     slis: dict[str, list[float]] = field(default_factory=dict)  # SLI with data → its `le` boundaries (if it needs one)
 
 
@@ -97,13 +97,26 @@ def match_profiles(exposition: Exposition, profiles: dict[str, Profile], job: st
         missing = {}
         for mid, fields in metrics.items():
             if mid not in found:
-                missing[mid] = str(fields.get("needs") or "its metrics (the profile's description names them)")
+                missing[mid] = _needs(exposition, fields)
         text = conventions[convention].description if convention else ""
         slis = {sid: sli_bounds.get((name, convention, sid), []) for sid in sorted(prof.slis)
                 if got.get(f"{name}/{convention}/sli/{sid}")
                 and ((name, convention, sid) not in sli_bounds or sli_bounds[(name, convention, sid)])}
         matches.append(Match(name, convention, text, found, missing, slis))
     return matches
+
+
+def _needs(exposition: Exposition, fields: dict) -> str:
+    """What a key metric without data needs: the profile's hint, and the series it reads that are absent."""
+    read = sorted(set(re.findall(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{", str(fields.get("expr", "")))))
+    absent = [n for n in read if n not in exposition.names]
+    if absent:
+        detail = f"reads {', '.join(absent)}, not in this exposition"
+    elif read:
+        detail = f"{', '.join(read)} present, but its expression selects no data from them"
+    else:
+        detail = "no expr for this convention in the profile"
+    return f"needs {fields['needs']}; {detail}" if fields.get("needs") else detail
 
 
 def _bounds(exposition: Exposition, total: str) -> list[float]:
@@ -189,7 +202,7 @@ def entry(expositions: list[Exposition], matches: list[Match], name: str, owner:
         lines.append("  # Key metrics with no data in this exposition: switched off, so that nothing looks")
         lines.append("  # green while it watches nothing. Remove a line once the exporter provides it.")
         for mid, profile, why in disabled:
-            lines.append(f"  # {mid} ({profile}) needs {why}")
+            lines.append(f"  # {mid} ({profile}): {why}")
             lines.append(f"  {mid}: {{enabled: false}}")
     return "\n".join(lines) + "\n"
 

@@ -43,6 +43,9 @@ CASES: dict[str, tuple[list[str], dict[str, str | None], set[str]]] = {
     "rabbitmq-per-object": (["rabbitmq_prometheus-per-object.prom"], {"rabbitmq": "rabbitmq_prometheus"}, set()),
     "rabbitmq-kbudde": (["rabbitmq_exporter-kbudde.prom"], {"rabbitmq": "kbudde"}, set()),
     "resilience4j": (["resilience4j-micrometer.prom"], {"circuit-breaker": None}, set()),
+    # Two exporters behind one job: redis and host share metric ids, so the second gets a prefix.
+    "redis-and-host": (["redis_exporter.prom", "node_exporter-e2e-output.prom", "node_exporter-supplement.prom"],
+                       {"host": None, "redis": None}, {"redis_memory_usage"}),
 }
 
 # Samples whose metrics can serve an SLO (an HTTP profile with data).

@@ -157,13 +157,17 @@ SLOW_CHECKS: list[Callable[[Path, CheckReport], None]] = [test_rules]
 
 
 def check_output(out: Path, *, tests: bool = True, cache_dir: Path | None = None,
-                 rendered: CheckReport | None = None) -> CheckReport:
+                 rendered: CheckReport | None = None, vmalert: bool = False) -> CheckReport:
     """Run every check on `out` (the unit tests too unless tests=False); raise CheckError listing
     every failure. With a cache_dir, checks already known to pass are not run again. `rendered`:
     the results of RENDER_TIME_CHECKS, run by the build on the objects it rendered; they are not
-    run again on the files."""
+    run again on the files. `vmalert`: also `vmalert -dryRun` (and `vmalert-tool unittest` with
+    the unit tests), for rules evaluated by vmalert."""
+    from vigil.vmalert_check import dry_run_rules, test_rules_vmalert
     report = CheckReport(cache=Cache(cache_dir) if cache_dir else None)
     checks = FAST_CHECKS + (SLOW_CHECKS if tests else [])
+    if vmalert:
+        checks = checks + [dry_run_rules] + ([test_rules_vmalert] if tests else [])
     if rendered is not None:
         report.checked.update(rendered.checked)
         report.failures += rendered.failures

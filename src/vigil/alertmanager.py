@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from vigil.amrefs import shaped
 from vigil.model import Model, Service
 from vigil.render import HEADER, Artefacts, Cache, evaluate, to_yaml
 from vigil.stack import tools
@@ -112,7 +113,7 @@ def render(model: Model, cache: Cache, parsed: dict[str, Any] | None = None) -> 
     departments, settings = model["departments"], model["settings"]
 
     def config() -> Artefacts:
-        doc = evaluate("alertmanager.jsonnet", departments=departments, owners=owners(model), settings=settings)
+        doc = shaped(evaluate("alertmanager.jsonnet", departments=departments, owners=owners(model), settings=settings))
         version = departments["alertmanager_version"]
         note = (f"# Written for Alertmanager {version} or later (alertmanager_version in departments.yaml).\n"
                 "# ${NAME} references are resolved by `vigil deploy`; *_file paths are read by Alertmanager.\n")

@@ -70,8 +70,9 @@ def _fit(pts: list[tuple[int, float]], within: float) -> float:
 
 
 def sli_variants(xs: list[float | None], k: int, n: int) -> list[float]:
-    """An SLI error ratio over n steps at step k under every variant (see window_mean in testgen:
-    the mean of x over the increments in the window, or over all data when there is less)."""
+    """An SLI error ratio over n steps at step k under every variant: errors/total of the rates,
+    which for a fixture linear in x is the mean of x over the increments in the window (or over
+    all data, when there is less)."""
     out = []
     for lag in range(2):   # the SLO alerts read records of the raw series: one evaluation of lag
         for size in (n, n - 1):

@@ -94,12 +94,12 @@ class TrendPlan:
 
 def trend_plan(metric: Metric, crit: float, flat: float, flat_len: int, first: int, n: int, tw: int, tf: int,
                within: float) -> TrendPlan | None:
-    """Flat just short of the first threshold, a short climb, then a slow creep that stays short of
-    crit while its prediction is past crit for all of `for`.
+    """A slow creep that stays short of crit while its prediction is past crit for all of `for`
+    (after the flat line just short of the first threshold and a short climb, for a windowed record).
 
-    The creep lasts longer than the record's window and the trend window together, so that every
-    engine fits the same straight line; its slope is small enough that reading that line one or
-    two evaluations late does not change the four digits the annotation shows.
+    Every engine fits the same straight line through the creep; its slope is small enough that
+    reading that line one or two evaluations late does not change the four digits the annotation
+    shows.
     """
     up = metric["direction"] == "above"
     sign = 1.0 if up else -1.0
@@ -188,8 +188,9 @@ def _not_firing(xs: list[float | None], k: int, alert: BurnAlert) -> bool:
 
 def _steady(xs: list[float | None], k: int, steps: int) -> bool:
     """x is constant over every variant of a window of `steps` increments ending at k."""
-    part = xs[k - steps - LAG:k + 1]
-    return len(set(part)) == 1
+    if k - steps - LAG < 1:
+        return False   # the window reaches back before the first increment
+    return len(set(xs[k - steps - LAG:k + 1])) == 1
 
 
 def slo_plan(budget: float, page: BurnAlert, ticket: BurnAlert, burns: list[float], fn: str) -> SloPlan | None:

@@ -50,7 +50,8 @@ def cold_build(catalog: Path, out: Path, cache: Path | None = None) -> dict[str,
 JSONNET_ONLY = """
 import json, sys, time
 from pathlib import Path
-from vigil import dashboards, prometheus, render
+from vigil.render import dashboards, prometheus
+from vigil.render import jsonnet as render
 from vigil.build import BuildReport, compile_catalog
 _, model = compile_catalog(Path(sys.argv[1]), BuildReport())
 by_name = {s["name"]: s for s in model["services"]}

@@ -74,7 +74,7 @@ def main(n: int, mix: str, command: str, cycles: int = 6, interval: int = 5) -> 
     from vigil.build import build
     from vigil.stack.local import exporter_spec
     from vigil.stack.prometheus import free_port
-    from vigil.stack import tools
+    from vigil import tools
     started = time.perf_counter()
     header = machine()
     procs: list[subprocess.Popen[bytes]] = []
@@ -159,7 +159,7 @@ def main(n: int, mix: str, command: str, cycles: int = 6, interval: int = 5) -> 
 
 def _measure(work: Path, jobs: list[dict[str, Any]], rules_dir: Path, interval: int, cycles: int,
              procs: list[subprocess.Popen[bytes]]) -> dict[str, Any]:
-    from vigil.stack import tools
+    from vigil import tools
     from vigil.stack.prometheus import free_port
     work.mkdir()
     cfg = {"global": {"scrape_interval": f"{interval}s", "evaluation_interval": f"{interval}s",

@@ -59,7 +59,7 @@ function(services, settings, palette, overview)
                     palette,
                     [link]) {
       targets+: if !budget then [] else [
-        panels.target('B', 'min(slo:error_budget:remaining_ratio{service="' + s.name + '"})', 'budget left'),
+        panels.target('B', 'min(' + s.budget_record + '{service="' + s.name + '"})', 'budget left'),
       ],
       fieldConfig+: {
         overrides: if !budget then [] else [

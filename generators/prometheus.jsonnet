@@ -9,7 +9,7 @@ function(service, settings)
   local s = service;
   local serviceDown = rules.alert(
     s,
-    'ServiceDown',
+    s.service_down.alert,
     'absent(up{' + s.selector_promql + '} == 1)',
     s.service_down['for'],
     'critical',

@@ -10,13 +10,15 @@ import pytest
 import yaml
 
 from conftest import require
-from vigil import alertmanager
-from vigil.alertmanager import CASES, CONFIG
+from vigil import tools
+from vigil.check import amtool as amtool_checks
+from vigil.render import alertmanager
+from vigil.render.alertmanager import CASES, CONFIG
 from vigil.build import BuildReport, build, compile_catalog
 from vigil.check import CheckReport
 from vigil.errors import CheckError
-from vigil.render import Cache
-from vigil.stack import tools
+from vigil.render.cache import Cache
+from vigil.render.files import Files
 
 pytestmark = pytest.mark.usefixtures("amtool")
 
@@ -115,7 +117,7 @@ def test_env_secrets_pass_the_real_amtool_as_references(catalog_copy):
     deps.write_text(text)
     out = root.parent / "output"
     report = build(root, out)
-    assert report.check and report.check.checked["routing cases (amtool config routes test)"] > 0
+    assert report.check and report.check.checked["amtool/routes-test"] > 0
     config = (out / CONFIG).read_text()
     for ref in ("api_url: https://env.invalid/${SLACK_API_URL}", "routing_key: ${PLATFORM_PD_KEY}",
                 "smtp_auth_password: ${SMTP_PASSWORD}"):
@@ -123,7 +125,7 @@ def test_env_secrets_pass_the_real_amtool_as_references(catalog_copy):
 
 
 def test_placeholders_have_the_shape_amtool_wants():
-    assert alertmanager.checkable({"global": {"smtp_smarthost": "${H}", "smtp_from": "${F}"},
+    assert amtool_checks.checkable({"global": {"smtp_smarthost": "${H}", "smtp_from": "${F}"},
                                    "receivers": [{"webhook_configs": [{"url": "${U}"}, {"url": "http://x/${T}"}],
                                                   "pagerduty_configs": [{"routing_key": "${K}"}]}]}) == {
         "global": {"smtp_smarthost": "placeholder.invalid:25", "smtp_from": "placeholder@placeholder.invalid"},
@@ -169,6 +171,12 @@ def test_the_cases_state_the_policy(example_output):
     assert case(example_output, "redis-cache critical absent (ServiceDown)") == ["platform-dev/page"]
 
 
+def _render(model: Any) -> Files:
+    files = Files(Cache(None))
+    alertmanager.render(model, files)
+    return files
+
+
 def broken_copy(example_output: Path, tmp_path: Path, old: str, new: str) -> Path:
     out = tmp_path / "output"
     shutil.copytree(example_output, out)
@@ -179,8 +187,9 @@ def broken_copy(example_output: Path, tmp_path: Path, old: str, new: str) -> Pat
 
 
 def check(out: Path) -> list[str]:
-    report = CheckReport()
-    alertmanager.check_alertmanager(out, report)
+    report = CheckReport(out=out)
+    for unit in (amtool_checks.CheckConfig(), amtool_checks.RoutesTest()):
+        unit.run(report)
     return report.failures
 
 
@@ -199,7 +208,7 @@ def test_check_catches_a_hand_edited_route(example_output, tmp_path):
 def test_check_catches_an_invalid_config(example_output, tmp_path):
     out = broken_copy(example_output, tmp_path, "receiver: cs/chat\n", "receiver: cs/chatt\n")
     [failure] = check(out)
-    assert failure.startswith(f"amtool check-config {CONFIG}:") and 'undefined receiver "cs/chatt"' in failure
+    assert failure.startswith(f"{CONFIG}:") and 'undefined receiver "cs/chatt"' in failure
 
 
 def test_build_refuses_a_tree_that_fails_its_own_cases(tmp_path, monkeypatch):
@@ -226,13 +235,13 @@ def test_newer_targets_render_their_fields_and_an_older_amtool_says_so(catalog_c
     deps.write_text('alertmanager_version: "0.28"\n' + text)
     _, model = compile_catalog(root, BuildReport())
     out = root.parent / "output"
-    for rel, body in alertmanager.render(model, Cache(None)).items():
+    for rel, body in _render(model).items():
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         (out / rel).write_text(body)
     config = load(out, CONFIG)
     assert next(r for r in config["receivers"] if r["name"] == "cs/chat")["msteamsv2_configs"] == [
         {"send_resolved": True, "webhook_url_file": "/etc/alertmanager/secrets/teams"}]
-    version = alertmanager.tools.versions(["amtool"])["amtool"]
+    version = tools.versions(["amtool"])["amtool"]
     if " 0.25." not in version:
         pytest.skip(f"needs amtool 0.25 to show the hint; found {version}")
     [failure] = check(out)
@@ -275,7 +284,7 @@ def test_route_count_does_not_grow_with_services(tmp_path, capsys):
     for n in (10, 1000):
         _, model = compile_catalog(write_synthetic(tmp_path / str(n) / "catalog", n), BuildReport())
         out = tmp_path / str(n) / "output"
-        for rel, body in alertmanager.render(model, Cache(None)).items():
+        for rel, body in _render(model).items():
             (out / rel).parent.mkdir(parents=True, exist_ok=True)
             (out / rel).write_text(body)
         config, cases = load(out, CONFIG), load(out, CASES)["cases"]

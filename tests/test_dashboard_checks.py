@@ -10,10 +10,12 @@ from typing import Any, Callable
 
 import pytest
 
-from vigil import dashboards, prometheus
+from vigil.build import BuildReport, render_model
 from vigil.check import CheckReport, check_output
-from vigil.dashboard_checks import check_dashboards, flat_panels, linked_uid
-from vigil.render import Cache
+from vigil.check.dashboards import AlertPanels, Lint, flat_panels
+from vigil.check.folders import Folders
+from vigil.render.cache import Cache
+from vigil.render.prometheus import linked_uid
 from vigil.errors import CheckError
 
 CHECKOUT = "grafana/dashboards/vigil-checkout.json"
@@ -127,41 +129,38 @@ def broken(example_output: Path, tmp_path: Path) -> Callable[[str, Mutation], Pa
     return make
 
 
+def _check(report: CheckReport) -> CheckReport:
+    for unit in (Lint(), AlertPanels(), Folders()):
+        unit.run(report)
+    return report
+
+
 def _failures(out: Path) -> str:
-    report = CheckReport()
-    check_dashboards(out, report)
-    return "\n".join(report.failures)
+    return "\n".join(_check(CheckReport(out=out)).failures)
 
 
 def test_the_generated_dashboards_pass_every_check(example_output: Path) -> None:
-    report = CheckReport()
-    check_dashboards(example_output, report)
+    report = _check(CheckReport(out=example_output))
     assert report.failures == []
-    assert report.checked["dashboards (shape, panel ids, grid, datasources)"] == 8
-    assert report.checked["dashboards placed in folders (folders.json)"] == 8
-    assert report.checked["alerts deep-linked to a panel with their series and thresholds"] > 100
+    assert report.checked[Lint.id] == 8
+    assert report.checked[Folders.id] == 8
+    assert report.checked[AlertPanels.id] > 100
 
 
-def test_the_build_checks_each_dashboard_as_it_renders_it(example_model: dict[str, Any],
-                                                          example_output: Path) -> None:
-    """`vigil build` checks dashboards on the objects it renders (no parsing back): the same
-    counts as the check on the files, and a broken deep link is caught there too."""
-    on_files = CheckReport()
-    check_dashboards(example_output, on_files)
-    _, _, alerts = prometheus.render_all(example_model, Cache(None), workers=1)
-    by_uid: dict[str, list[Any]] = {}
-    for path, rule in alerts:
-        by_uid.setdefault(linked_uid(rule) or "", []).append((path, rule))
-    rendered = CheckReport()
-    dashboards.render(example_model, Cache(None), by_uid, rendered)
-    assert rendered.failures == []
-    assert {k: v for k, v in rendered.checked.items()} == \
-        {k: v for k, v in on_files.checked.items() if "folders" not in k}
+def test_the_build_checks_what_it_rendered_in_memory(example_model: dict[str, Any], example_output: Path,
+                                                     tmp_path: Path) -> None:
+    """`vigil build` checks the dashboards and alerts it rendered without reading them back from
+    disk: the same counts as the check on the files, and a broken deep link is caught there too."""
+    on_files = _check(CheckReport(out=example_output))
+    rendered = render_model(example_model, Cache(None), BuildReport())
+    empty = tmp_path / "nothing-on-disk"
+    in_memory = _check(CheckReport(out=empty, artefacts=rendered.files, alerts=rendered.alerts))
+    assert in_memory.failures == [] and in_memory.checked == on_files.checked
 
-    path, rule = by_uid["vigil-checkout"][0]
+    path, rule = next((p, r) for p, r in rendered.alerts if linked_uid(r) == "vigil-checkout" and "?" in
+                      r["annotations"]["dashboard_url"])
     wrong = {**rule, "annotations": {"dashboard_url": rule["annotations"]["dashboard_url"].split("?")[0] + "?viewPanel=999"}}
-    broken = CheckReport()
-    dashboards.render(example_model, Cache(None), {**by_uid, "vigil-checkout": [(path, wrong)]}, broken)
+    broken = _check(CheckReport(out=empty, artefacts=rendered.files, alerts=[*rendered.alerts, (path, wrong)]))
     assert "dashboard vigil-checkout has no panel 999 (its viewPanel)" in "\n".join(broken.failures)
 
 
@@ -184,8 +183,7 @@ def test_remembered_checks_still_catch_a_changed_dashboard(example_output: Path,
     cache = tmp_path / "cache"
     first = check_output(example_output, tests=False, cache_dir=cache)
     again = check_output(example_output, tests=False, cache_dir=cache)
-    same = {k: v for k, v in again.checked.items() if "given to promtool" not in k}
-    assert same == {k: v for k, v in first.checked.items() if "given to promtool" not in k} and not again.failures
-    assert again.checked["distinct rule shapes given to promtool"] == 0
+    assert again.checked == first.checked and not again.failures
+    assert again.stats["promtool/check-rules"]["shapes given to promtool"] == 0
     with pytest.raises(CheckError, match="no threshold step at 0.02"):
         check_output(broken(CHECKOUT, wrong_threshold), tests=False, cache_dir=cache)

@@ -13,8 +13,9 @@ import yaml
 
 from conftest import CATALOG, SHARED
 from vigil.build import build
-from vigil.dashboard_checks import flat_panels
-from vigil.dashboards import FOLDERS_FILE, OVERVIEW_UID, PALETTE
+from vigil.check.dashboards import flat_panels
+from vigil.layout import FOLDERS_FILE
+from vigil.render.dashboards import OVERVIEW_UID, PALETTE
 from vigil.errors import RenderError
 
 

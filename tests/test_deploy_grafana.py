@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from fakes.grafana import FakeGrafana
-from vigil.dashboards import FOLDERS_FILE
+from vigil.layout import FOLDERS_FILE
 from vigil.deploy.http import HttpSettings
 from vigil.deploy.plan import Result
 from vigil.deploy.run import Options, deploy

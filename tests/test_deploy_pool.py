@@ -18,7 +18,7 @@ import yaml
 
 from fakes.grafana import FakeGrafana
 from fakes.mimir import FakeMimir
-from vigil.dashboards import FOLDERS_FILE
+from vigil.render.dashboards import FOLDERS_FILE
 from vigil.deploy import pool
 from vigil.deploy.http import HttpSettings
 from vigil.deploy.run import Options, deploy

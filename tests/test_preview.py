@@ -11,12 +11,12 @@ import pytest
 from PIL import Image
 
 from conftest import require
-from vigil.dashboard_checks import flat_panels
-from vigil.dashboards import OVERVIEW_UID
+from vigil.check.dashboards import flat_panels
+from vigil.render.dashboards import OVERVIEW_UID
 from vigil.errors import VigilError
-from vigil.preview import format_value, preview
+from vigil.reports.preview import format_value, preview
 from vigil.stack import prometheus
-from vigil.stack.prometheus_api import PrometheusAPI
+from vigil.prometheus_api import PrometheusAPI
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
 from checkout_exporter import CheckoutExporter  # noqa: E402
@@ -49,7 +49,8 @@ def _wait_for_data(api: PrometheusAPI, exprs: list[str], timeout: float) -> None
 
 
 @pytest.mark.integration
-def test_preview_draws_every_panel_from_a_real_prometheus(example_output: Path, tmp_path: Path) -> None:
+def test_preview_draws_every_panel_from_a_real_prometheus(generation: str, example_output: Path,
+                                                          tmp_path: Path) -> None:
     require("prometheus")
     exporter = CheckoutExporter(incident_at=0, ramp=10)   # errors from the start: every record gets data
     target = exporter.start(prometheus.free_port())

@@ -14,14 +14,14 @@ import pytest
 
 from conftest import require
 from vigil.check import check_output
-from vigil.stack import tools
+from vigil import tools
 
 
 def test_example_rules_pass_their_generated_tests(example_output, generation):
     """promtool 2.42 and 3.5 (left-open range selection) agree with every asserted value."""
     require("promtool")
     report = check_output(example_output, tests=True)
-    assert report.checked["rule test files (promtool test rules)"] == len(list((example_output / "prometheus" / "tests").glob("*.yaml")))
+    assert report.checked["promtool/test-rules"] == len(list((example_output / "prometheus" / "tests").glob("*.yaml")))
 
 
 def _mutated(example_output: Path, tmp_path: Path, service: str, old: str, new: str, count: int = 1) -> Path:
@@ -86,9 +86,9 @@ def test_passed_tests_are_remembered_by_content(example_output, tmp_path, genera
     out = tmp_path / "out"
     shutil.copytree(example_output, out)
     first = check_output(out, tests=True, cache_dir=tmp_path / "cache")
-    assert first.checked["of them already known to pass (cache)"] == 0
+    assert first.stats["promtool/test-rules"]["already known to pass (cache)"] == 0
     second = check_output(out, tests=True, cache_dir=tmp_path / "cache")
-    assert second.checked["of them already known to pass (cache)"] == second.checked["rule test files (promtool test rules)"]
+    assert second.stats["promtool/test-rules"]["already known to pass (cache)"] == second.checked["promtool/test-rules"]
     rules = out / "prometheus" / "rules" / "checkout.yaml"
     rules.write_text(rules.read_text().replace("{{ $value | humanizePercentage }}, above the critical",
                                                "{{ $value | humanize }}, above the critical", 1))
@@ -115,8 +115,8 @@ def test_services_of_one_shape_are_tested_once_and_a_broken_one_is_still_named(t
     out = tmp_path / "out"
     build(catalog, out, run_checks=False)
     report = check_output(out, tests=True)
-    assert report.checked["rule test files (promtool test rules)"] == 4
-    assert report.checked["distinct test shapes given to promtool"] == 1
+    assert report.checked["promtool/test-rules"] == 4
+    assert report.stats["promtool/test-rules"]["shapes given to promtool"] == 1
 
     rules = sorted((out / "prometheus" / "rules").glob("*.yaml"))
     broken = "{{ $value | humanize }}, above the critical"
@@ -147,35 +147,35 @@ def test_example_rules_pass_their_generated_tests_under_vmalert_tool(example_out
     """The same files, unchanged, under `vmalert-tool unittest` (which reads records an evaluation
     late and selects ranges left-open): every file, every group, passes."""
     from vigil.check import CheckReport
-    from vigil.vmalert_check import test_rules_vmalert
-    report = CheckReport()
-    test_rules_vmalert(example_output, report)
+    from vigil.check.vmalert import RuleTests
+    report = CheckReport(out=example_output)
+    RuleTests().run(report)
     assert report.failures == []
-    assert report.checked["rule test files (vmalert-tool unittest)"] == len(list((example_output / "prometheus" / "tests").glob("*.yaml")))
+    assert report.checked[RuleTests.id] == len(list((example_output / "prometheus" / "tests").glob("*.yaml")))
 
 
 @pytest.mark.parametrize("what, old, new", [m for m in MUTATIONS if m[0] in {
     "a wrong value in the description", "a trend that looks at the wrong horizon",
     "an SLO page factor ten times too high", "a `for` dropped (the alert would fire at once)"}])
 def test_generated_tests_catch_a_broken_rule_under_vmalert_tool(example_output, tmp_path, vmalert_tools, what, old, new):
-    from vigil.vmalert_check import _unittest
+    from vigil.check.vmalert import unittest
     test_file = _mutated(example_output, tmp_path, "checkout", old, new)
-    result = _unittest(test_file.parent, test_file.name)
+    result = unittest(test_file.parent, test_file.name)
     assert not result.ok and "FAILED" in result.output, f"vmalert-tool did not notice {what}"
 
 
 def test_vmalert_dry_run_loads_every_rule_file_and_rejects_a_broken_one(example_output, tmp_path, vmalert_tools):
     from vigil.check import CheckReport
-    from vigil.vmalert_check import dry_run_rules
-    report = CheckReport()
-    dry_run_rules(example_output, report)
+    from vigil.check.vmalert import DryRun
+    report = CheckReport(out=example_output)
+    DryRun().run(report)
     assert report.failures == []
-    assert report.checked["rule files (vmalert -dryRun)"] == len(list((example_output / "prometheus" / "rules").glob("*.yaml")))
+    assert report.checked[DryRun.id] == len(list((example_output / "prometheus" / "rules").glob("*.yaml")))
     # The control: a rule vmalert cannot parse makes the same check fail, naming the file.
     out = tmp_path / "out"
     shutil.copytree(example_output / "prometheus", out / "prometheus")
     rules = out / "prometheus" / "rules" / "checkout.yaml"
     rules.write_text(rules.read_text().replace("predict_linear(", "predict_linear((", 1))
-    broken = CheckReport()
-    dry_run_rules(out, broken)
+    broken = CheckReport(out=out)
+    DryRun().run(broken)
     assert len(broken.failures) == 1 and "checkout.yaml" in broken.failures[0]

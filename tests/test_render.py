@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from vigil import render
+from vigil.render import jsonnet as render
 
 
 def environment_of_worker(chunk: list[int]) -> list[tuple[int, str | None]]:

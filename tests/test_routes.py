@@ -6,7 +6,7 @@ from click.testing import CliRunner
 
 from conftest import CATALOG
 from vigil.cli import cli
-from vigil.routes import matrix
+from vigil.reports.routes import matrix
 
 
 def run(*args: str) -> str:

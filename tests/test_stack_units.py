@@ -12,15 +12,16 @@ import yaml
 from conftest import CATALOG
 from vigil.build import BuildReport, compile_catalog
 from vigil.errors import ToolMissingError
-from vigil.stack import local, tools
+from vigil import tools
+from vigil.stack import local
 from vigil.stack.demo_exporter import DemoExporter, services_from_spec
 from vigil.stack.drill import drill_catalog
 
 
-def test_missing_binaries_without_root_say_how_to_install(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(tools.shutil, "which", lambda name: None)
-    monkeypatch.setattr(local.os, "geteuid", lambda: 1000)
-    with pytest.raises(ToolMissingError, match="apt-get install -y prometheus prometheus-alertmanager"):
+def test_missing_binaries_say_how_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv(tools.TOOLS_DIR_ENV, str(tmp_path / "no-tools"))
+    with pytest.raises(ToolMissingError, match=r"run `make tools` \(scripts/tools.sh\)"):
         local.ensure_binaries()
 
 

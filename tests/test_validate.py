@@ -226,3 +226,28 @@ def test_bad_slo_burn_alert_timings(tmp_path, page, expected):
     own = "{name: availability, objective: 99.9%, page: " + page + "}"
     root = write_catalog(tmp_path / "catalog", CHECKOUT.replace("{name: availability, objective: 99.9%}", own))
     assert f"{F}:12: {expected}" in problems(root)
+
+
+def test_critical_equal_to_the_profiles_warning_is_refused_at_the_users_line(tmp_path):
+    """It used to pass validation and fail the build ("the step at 0.01 is orange, not red")."""
+    text = CHECKOUT.replace("error_ratio: {warning: 1%, critical: 5%, for: 5m}", "error_ratio: {critical: 1%}")
+    found = problems(write_catalog(tmp_path / "catalog", text))
+    [problem] = [p for p in found if "error_ratio" in p]
+    assert problem.startswith(f"{F}:9: metrics.error_ratio.critical: warning (1%) equals critical (1%) "
+                              "(from profile 'http' at "), problem
+    assert "vigil/profiles/http.yaml:35); for a metric where above is worse, warning must be lower than critical" in problem
+
+
+def test_critical_below_an_inherited_warning_points_at_the_service_not_the_profile(tmp_path):
+    text = CHECKOUT.replace("error_ratio: {warning: 1%, critical: 5%, for: 5m}", "error_ratio: {critical: 0.5%}")
+    [problem] = [p for p in problems(write_catalog(tmp_path / "catalog", text)) if "error_ratio" in p]
+    assert problem.startswith(f"{F}:9: metrics.error_ratio.critical: warning (1%) is beyond critical (0.5%) "
+                              "(from profile 'http' at "), problem
+
+
+def test_schema_problems_do_not_hide_the_others(tmp_path):
+    """One round of fixes, not two: a bad tier (schema) and an unknown dependency (cross-reference)."""
+    text = CHECKOUT.replace("tier: 1", "tier: first").replace("dependencies: [redis-cache]", "dependencies: [redis-cahce]")
+    found = problems(write_catalog(tmp_path / "catalog", text))
+    assert any(p.startswith(f"{F}:3: tier: ") for p in found), found
+    assert f"{F}:7: dependencies[0]: unknown service 'redis-cahce' (did you mean 'redis-cache'?)" in found, found

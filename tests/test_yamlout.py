@@ -8,7 +8,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vigil import yamlout
+from vigil.render import yamlout
 
 _keys = st.one_of(st.text(max_size=12), st.sampled_from(["expr", "for", "on", "yes", "null", "1", "-", "a: b", "#x"]))
 _scalars = st.one_of(

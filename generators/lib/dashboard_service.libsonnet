@@ -142,7 +142,7 @@ local sloSelector(s, slo) = '{service="' + s.name + '",slo="' + slo.name + '"}';
 
   sloAttainment(id, s, palette)::
     local q = perSlo(s,
-                     function(slo) '1 - slo:sli_error:ratio_rate' + slo.period + sloSelector(s, slo),
+                     function(slo) '1 - ' + slo.records.error_ratio[slo.period] + sloSelector(s, slo),
                      function(slo) slo.name + ' (objective ' + slo.objective_text + ')',
                      function(slo) panels.thresholds(palette.critical, [{ color: palette.ok, value: slo.objective }]));
     panels.stat(id,
@@ -156,7 +156,7 @@ local sloSelector(s, slo) = '{service="' + s.name + '",slo="' + slo.name + '"}';
 
   budgetGauge(id, s, palette)::
     local q = perSlo(s,
-                     function(slo) 'slo:error_budget:remaining_ratio' + sloSelector(s, slo),
+                     function(slo) slo.records.remaining + sloSelector(s, slo),
                      function(slo) slo.name,
                      function(slo) panels.thresholds(palette.critical, [{ color: palette.ok, value: 0 }]));
     panels.gauge(id,
@@ -172,7 +172,7 @@ local sloSelector(s, slo) = '{service="' + s.name + '",slo="' + slo.name + '"}';
 
   burnStat(id, s, palette)::
     local q = perSlo(s,
-                     function(slo) 'slo:burn_rate:ratio_rate1h' + sloSelector(s, slo),
+                     function(slo) slo.records.burn_rate + sloSelector(s, slo),
                      function(slo) slo.name,
                      function(slo) $.burnThresholds(slo, palette));
     panels.stat(id,
@@ -193,7 +193,7 @@ local sloSelector(s, slo) = '{service="' + s.name + '",slo="' + slo.name + '"}';
                       + '. Burn rate = error ratio / error budget (' + slo.budget_promql + '). Alerts fire when both windows of a pair exceed its factor: '
                       + std.join('; ', [a.severity + ' ' + std.join(', ', [w.short + '+' + w.long + ' > ' + w.factor for w in a.windows]) for a in slo.alerts]) + '.',
                       'suffix:×',
-                      [panels.target(w, 'slo:sli_error:ratio_rate' + w + sloSelector(s, slo) + ' / ' + slo.budget_promql, w) for w in slo.windows],
+                      [panels.target(w, slo.records.error_ratio[w] + sloSelector(s, slo) + ' / ' + slo.budget_promql, w) for w in slo.windows],
                       $.burnThresholds(slo, palette),
                       'line') {
       links: [panels.link('Runbook: ' + slo.name + ' SLO', slo.runbook_url)],

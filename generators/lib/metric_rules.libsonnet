@@ -3,7 +3,6 @@ local promql = import 'promql.libsonnet';
 local rules = import 'rules.libsonnet';
 
 local worse(m) = if m.direction == 'above' then 'above' else 'below';
-local suffix(m) = if m.direction == 'above' then 'High' else 'Low';
 local current(s, m) = promql.series(m.record, s.name);
 
 {
@@ -26,7 +25,7 @@ local current(s, m) = promql.series(m.record, s.name);
   local thresholdAlert(s, m, t) =
     rules.alert(
       s,
-      m.camel + suffix(m),
+      t.alert,
       current(s, m) + ' ' + m.comparator + ' ' + t.promql,
       t['for'],
       t.severity,
@@ -45,7 +44,7 @@ local current(s, m) = promql.series(m.record, s.name);
     local c = critical(m);
     rules.alert(
       s,
-      m.camel + 'Trending' + suffix(m),
+      m.trend.alert,
       promql.series(m.trend.record, s.name) + ' ' + m.comparator + ' ' + c.promql
       + ' and ' + current(s, m) + ' ' + (if m.direction == 'above' then '<=' else '>=') + ' ' + c.promql,
       m.trend['for'],
@@ -66,7 +65,7 @@ local current(s, m) = promql.series(m.record, s.name);
                        + ' * (' + promql.series(m.anomaly.stddev_record, s.name) + ' > 0)';
     rules.alert(
       s,
-      m.camel + 'Anomaly',
+      m.anomaly.alert,
       current(s, m) + ' > ' + band('+') + ' or ' + current(s, m) + ' < ' + band('-'),
       m.anomaly['for'],
       'warning',
@@ -82,7 +81,7 @@ local current(s, m) = promql.series(m.record, s.name);
   local absentAlert(s, m) =
     rules.alert(
       s,
-      m.camel + 'Absent',
+      m.absent.alert,
       'absent(' + current(s, m) + ')',
       m.absent['for'],
       'warning',

@@ -1,9 +1,6 @@
 // Small PromQL helpers. Numbers arrive pre-formatted from the model (`promql` fields), so nothing
 // here formats floats; everything is string concatenation (fast in every Jsonnet engine).
 {
-  // {service="checkout",cluster="x"} from a label map, in sorted key order.
-  matchers(labels):: '{' + std.join(',', [k + '="' + labels[k] + '"' for k in std.objectFields(labels)]) + '}',
-
   // A recording rule read for one service: name{service="..."}.
   series(record, service):: record + '{service="' + service + '"}',
 

@@ -39,3 +39,12 @@ def shaped(data: Any, key: str = "") -> Any:
         if key.endswith("smarthost"):
             return HOSTPORT_SHAPE + data
     return data
+
+
+_PREFIX = re.compile(rf"(?:{re.escape(URL_SHAPE)}|{re.escape(HOSTPORT_SHAPE)})(?={NAME})")
+
+
+def bare(text: str) -> str:
+    """The config text with every shaped reference back to a bare `${NAME}`: for tools that
+    substitute references in place (Flux's post-build substitution of the Kubernetes Secret)."""
+    return _PREFIX.sub("", text)

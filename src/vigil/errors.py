@@ -61,3 +61,27 @@ class DeployError(VigilError):
     """A push to the monitoring stack failed (and was rolled back where possible)."""
 
     exit_code = 6
+
+
+class BacktestDataError(VigilError):
+    """Labelled windows, scoring profiles or a detector's results could not be read."""
+
+    exit_code = 7
+
+
+class RevisionError(VigilError):
+    """A git revision could not be read (unknown REV, not a git repository): `vigil review`."""
+
+    exit_code = 8
+
+
+class NoDataError(VigilError):
+    """A key metric or SLI returns no data in the Prometheus asked (`vigil coverage`): it detects nothing."""
+
+    exit_code = 1
+
+
+class StaleOutputError(VigilError):
+    """The output directory is not what the catalog builds to: deploy and diff refuse to push it."""
+
+    exit_code = 9

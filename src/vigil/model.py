@@ -2,12 +2,14 @@
 
 Numbers are already parsed (`5%` → 0.05) and pre-formatted for PromQL (`promql`) and for people
 (`text`), so the Jsonnet generators only concatenate strings: no float formatting, no defaults, no
-validation. `docs/model.md` shows an example.
+validation. Every name is decided here, once: alert names, recording-rule names, panel ids and
+dashboard uids; the generators and the Python that reasons about alerts (routing cases, the drill,
+reports) read them from the model. tests/testdata/out-*/model.json shows examples.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 # `for` is a Python keyword, hence the functional TypedDict syntax where it is a key.
 Threshold = TypedDict("Threshold", {
@@ -17,20 +19,22 @@ Threshold = TypedDict("Threshold", {
     "text": str,       # catalog notation: 5%, 300ms, 512MiB
     "for": str,        # Prometheus duration
     "for_seconds": float,
+    "alert": str,      # alert name
 })
 
 Trend = TypedDict("Trend", {
     "within": str, "within_seconds": int, "window": str, "for": str, "for_seconds": float,
     "record": str,     # recording rule holding the prediction
+    "alert": str,
 })
 
 Anomaly = TypedDict("Anomaly", {
     "sensitivity": float, "sensitivity_promql": str, "baseline": str, "skip_recent": str, "skip_recent_seconds": float,
     "for": str, "for_seconds": float,
-    "avg_record": str, "stddev_record": str,
+    "avg_record": str, "stddev_record": str, "alert": str,
 })
 
-Absent = TypedDict("Absent", {"for": str, "for_seconds": float})
+Absent = TypedDict("Absent", {"for": str, "for_seconds": float, "alert": str})
 
 
 class Metric(TypedDict):
@@ -65,7 +69,15 @@ class BurnWindow(TypedDict):
     promql: str            # factor × budget, as PromQL text
 
 
-Burn = TypedDict("Burn", {"severity": str, "for": str, "for_seconds": float, "windows": list[BurnWindow]})
+Burn = TypedDict("Burn", {"severity": str, "for": str, "for_seconds": float, "windows": list[BurnWindow], "alert": str})
+
+
+class SloRecords(TypedDict):
+    error_ratio: dict[str, str]  # window (and the period) → recording rule of the error ratio over it
+    objective: str
+    budget: str
+    burn_rate: str         # the 1h burn rate
+    remaining: str         # error budget left over the period
 
 
 class Slo(TypedDict):
@@ -80,12 +92,12 @@ class Slo(TypedDict):
     budget: float
     budget_promql: str
     threshold: float | None
-    threshold_text: str | None
     errors: str            # PromQL with $window still in it (one rule per window)
     total: str
     windows: list[str]     # windows that get an sli_error recording rule
     period: str
     alerts: list[Burn]     # page (critical), ticket (warning)
+    records: SloRecords
     panel_id: int
     dashboard_url: str
     runbook_url: str
@@ -134,8 +146,37 @@ class Settings(TypedDict):
     extra_labels: dict[str, str]
 
 
+class Postmortem(TypedDict):
+    """One postmortem beside the catalog (docs/postmortems.md), times in UTC."""
+
+    id: str
+    file: str
+    title: str
+    service: str
+    owner: str                         # the service's owner department
+    severity: str
+    status: str
+    occurred: str
+    detected: str
+    resolved: str
+    time_to_detect_seconds: float      # detected - occurred
+    time_to_recover_seconds: float     # resolved - occurred
+    detected_by: str                   # alert | customer | person
+    alert: str
+    told: list[dict[str, str]]         # department, channel, at
+    departments: list[str]             # the owner and every department told
+    anomalous_metrics: list[dict[str, str]]   # service, key_metric, peak, at
+    dependencies_involved: list[str]
+    tags: list[str]
+    authors: list[str]
+    body: str                          # the Markdown after the front matter
+    images: dict[str, str]             # its local images (img/x.png) → data: URL
+
+
 class Model(TypedDict):
     version: int
     settings: Settings
     departments: dict[str, Any]        # departments.yaml, normalised (see resolve_departments)
     services: list[Service]
+    kubernetes: NotRequired[dict[str, Any]]   # vigil.yaml's kubernetes:, defaults applied (catalog/kubernetes.py)
+    postmortems: NotRequired[list[Postmortem]]   # only when there are any, newest first

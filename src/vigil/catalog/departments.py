@@ -61,11 +61,6 @@ def parse_version(text: str) -> tuple[int, int] | None:
     return (int(m[1]), int(m[2])) if m else None
 
 
-def target_version(data: dict[str, Any]) -> tuple[int, int]:
-    """The Alertmanager version the catalog targets (validated: parses and is supported)."""
-    return parse_version(str(data.get("alertmanager_version", DEFAULT_VERSION))) or MIN_VERSION
-
-
 def catch_all(data: dict[str, Any]) -> tuple[str, str] | None:
     """(department, channel) that hears what no propagation line takes: `catch_all:` when given,
     else the first operations department (by id), through its `chat` channel or its only one."""

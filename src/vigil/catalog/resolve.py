@@ -16,14 +16,23 @@ from typing import Any
 import yaml
 
 from vigil import promql, units
+from vigil.catalog import memo, postmortems
+from vigil.catalog.kubernetes import resolve_kubernetes
+from vigil.catalog.load import Document
+from vigil.catalog.memo import CatalogCache
 from vigil.catalog.profiles import Field, profile_refs, service_metrics, service_slis
 from vigil.catalog.validate import Validated
-from vigil.model import Absent, Burn, Dashboard, Metric, Model, Service, Settings, Slo, Threshold
+from vigil.model import Absent, Burn, Dashboard, Metric, Model, Service, Settings, Slo, SloRecords, Threshold
 
 GRAFANA_UNITS = {"ratio": "percentunit", "seconds": "s", "bytes": "bytes", "bytes_per_second": "Bps",
                  "per_second": "ops", "count": "short"}
 HUMANIZE = {"ratio": "humanizePercentage", "seconds": "humanizeDuration", "bytes": "humanize1024",
             "bytes_per_second": "humanize1024", "per_second": "humanize", "count": "humanize"}
+# SLO recording rules, as Sloth names them (level:metric:operation); an SLO's series are told apart
+# by their `service` and `slo` labels.
+SLO_ERROR_RECORD = "slo:sli_error:ratio_rate"   # + the window
+SLO_RECORDS = {"objective": "slo:objective:ratio", "budget": "slo:error_budget:ratio",
+               "burn_rate": "slo:burn_rate:ratio_rate1h", "remaining": "slo:error_budget:remaining_ratio"}
 PANELS_PER_SERVICE_HEADER = 10  # panel ids below this are the dashboard header's (issue: dashboards)
 
 
@@ -108,13 +117,16 @@ def resolve_metric(mid: str, fields: dict[str, Field], profile: str, service: di
         operation += window
     level = "_".join(["service", *by])
     record = f"{level}:{mid}:{operation}"
+    name = camel(mid)
+    suffix = "High" if direction == "above" else "Low"
     fors = _fors(v.get("for", d["metric"]["for"]))
     thresholds: list[Threshold] = []
     for lvl in ("warning", "critical"):
         if lvl in v:
             x = units.parse_quantity(v[lvl], unit)
             thresholds.append({"severity": lvl, "value": x, "promql": units.promql_number(x),
-                               "text": units.format_quantity(x, unit), "for": fors[lvl][0], "for_seconds": fors[lvl][1]})
+                               "text": units.format_quantity(x, unit), "for": fors[lvl][0], "for_seconds": fors[lvl][1],
+                               "alert": name + suffix})
     trend = None
     if v.get("trend"):
         t = {**d["trend"], **v["trend"]}
@@ -122,7 +134,7 @@ def resolve_metric(mid: str, fields: dict[str, Field], profile: str, service: di
         tw, _ = _duration(t["window"])
         tf, tf_s = _duration(t["for"])
         trend = {"within": within, "within_seconds": int(within_s), "window": tw, "for": tf, "for_seconds": tf_s,
-                 "record": f"{level}:{mid}:predict_linear{within}"}
+                 "record": f"{level}:{mid}:predict_linear{within}", "alert": f"{name}Trending{suffix}"}
     anomaly = None
     if v.get("anomaly"):
         a = {**d["anomaly"], **v["anomaly"]}
@@ -132,13 +144,14 @@ def resolve_metric(mid: str, fields: dict[str, Field], profile: str, service: di
         anomaly = {"sensitivity": float(a["sensitivity"]), "sensitivity_promql": units.promql_number(float(a["sensitivity"])),
                    "baseline": baseline, "skip_recent": skip, "skip_recent_seconds": skip_s, "for": af, "for_seconds": af_s,
                    "avg_record": f"{level}:{mid}:{operation}_avg_over_time{baseline}",
-                   "stddev_record": f"{level}:{mid}:{operation}_stddev_over_time{baseline}"}
+                   "stddev_record": f"{level}:{mid}:{operation}_stddev_over_time{baseline}",
+                   "alert": f"{name}Anomaly"}
     absent = None
     if v.get("absent"):
         spec = v["absent"] if isinstance(v["absent"], dict) else {}
         af, af_s = _duration(spec.get("for", d["absent"]["for"]))
-        absent = {"for": af, "for_seconds": af_s}
-    return Metric(id=mid, camel=camel(mid), title=v.get("title", mid.replace("_", " ").capitalize()),
+        absent = {"for": af, "for_seconds": af_s, "alert": f"{name}Absent"}
+    return Metric(id=mid, camel=name, title=v.get("title", mid.replace("_", " ").capitalize()),
                   description=" ".join(str(v.get("description", "")).split()), profile=profile, unit=unit,
                   grafana_unit=GRAFANA_UNITS[unit], humanize=HUMANIZE[unit], direction=direction,
                   comparator=">" if direction == "above" else "<",
@@ -170,20 +183,23 @@ def resolve_slo(slo: dict[str, Any], sli: tuple[str, dict[str, Field]], service:
             burn_windows.append({"short": short, "long": long, "factor": float(w["factor"]),
                                  "promql": units.promql_number(round(w["factor"] * budget, 12))})
         f, f_s = _duration(spec["for"])
-        alerts.append({"severity": severity, "for": f, "for_seconds": f_s, "windows": burn_windows})
+        alerts.append({"severity": severity, "for": f, "for_seconds": f_s, "windows": burn_windows,
+                       "alert": camel(slo["name"]) + "ErrorBudgetBurn"})
     test = fields["test"].value if "test" in fields else None
     if test and threshold is not None:
         test = [{**s, "series": s["series"].replace("$threshold", units.promql_number(threshold))} for s in test]
     name = slo["name"]
+    period = _duration(d["period"])[0]
+    records = SloRecords(error_ratio={w: SLO_ERROR_RECORD + w for w in sorted({*windows, period}, key=units.parse_duration)},
+                         **SLO_RECORDS)  # type: ignore[typeddict-item]
     description = slo.get("description") or str(fields["description"].value if "description" in fields else name)
     return Slo(name=name, camel=camel(name), sli=slo.get("sli", name), profile=profile,
                description=" ".join(description.replace("$threshold", units.format_quantity(threshold or 0, "seconds")).split()),
                objective=objective, objective_promql=units.promql_number(round(objective, 12)),
                objective_text=units.format_quantity(objective, "ratio"), budget=round(budget, 12),
                budget_promql=units.promql_number(round(budget, 12)), threshold=threshold,
-               threshold_text=units.format_quantity(threshold, "seconds") if threshold is not None else None,
                errors=fill(fields["errors"].value), total=fill(fields["total"].value),
-               windows=sorted(windows, key=units.parse_duration), period=_duration(d["period"])[0], alerts=alerts,
+               windows=sorted(windows, key=units.parse_duration), period=period, alerts=alerts, records=records,
                panel_id=panel_id, dashboard_url=f"{dash_url}?viewPanel={panel_id}", runbook_url=f"{runbook}#{name}",
                test=test)
 
@@ -223,7 +239,8 @@ def resolve_service(doc_data: dict[str, Any], merged: dict[str, Any], slis: dict
                    dashboard=Dashboard(uid=uid, title=name,
                                        folder=data["owner"], folder_title=owner.get("name", data["owner"]),
                                        folder_uid=folder_uid(data["owner"]), url=dash_url),
-                   service_down=Absent(**{"for": down_for, "for_seconds": down_s}), metrics=metrics, slos=slos)
+                   service_down=Absent(**{"for": down_for, "for_seconds": down_s, "alert": "ServiceDown"}),
+                   metrics=metrics, slos=slos)
 
 
 def resolve_departments(data: dict[str, Any]) -> dict[str, Any]:
@@ -271,14 +288,27 @@ def resolve_departments(data: dict[str, Any]) -> dict[str, Any]:
             "catch_all": {"department": dept_id, "channel": channel, "receiver": f"{dept_id}/{channel}"}}
 
 
-def resolve(validated: Validated) -> Model:
+def resolve(validated: Validated, cache: CatalogCache | None = None) -> Model:
+    """The model of a validated catalog. With a cache, a service resolved before, in the same
+    settings, departments and profiles, is not resolved again."""
     raw = validated.raw
     settings = resolve_settings(raw.settings.data if raw.settings else None)
     assert raw.departments is not None
     depts = {d["id"]: d for d in raw.departments.data["departments"]}
+    # Besides the service itself, resolution reads the settings, the departments and the profiles
+    # (the built-in ones are part of the cache's salt, the catalog's own are here).
+    around = memo.context(settings, raw.departments.data, [d.data for d in raw.profiles])
     services = []
     for doc in sorted(raw.services, key=lambda d: d.data["name"]):
-        merged = service_metrics(doc, validated.profiles)
-        slis = service_slis(doc, validated.profiles)
-        services.append(resolve_service(doc.data, merged, slis, settings, depts))
-    return Model(version=1, settings=settings, departments=resolve_departments(raw.departments.data), services=services)
+        def one(doc: Document = doc) -> Service:
+            merged = service_metrics(doc, validated.profiles)
+            slis = service_slis(doc, validated.profiles)
+            return resolve_service(doc.data, merged, slis, settings, depts)
+        services.append(cache.get_or_compute(["resolve", around, memo.doc_state(doc)], one) if cache else one())
+    model = Model(version=1, settings=settings, departments=resolve_departments(raw.departments.data), services=services)
+    if raw.settings and "kubernetes" in raw.settings.data:
+        # Only when asked for: a catalog without it keeps its model (and golden files) unchanged.
+        model["kubernetes"] = resolve_kubernetes(raw.settings.data["kubernetes"])
+    if raw.postmortems:
+        model["postmortems"] = postmortems.resolve(raw.postmortems, {s["name"]: s["owner"] for s in services})
+    return model

@@ -6,6 +6,7 @@ Nothing after this stage checks user input again: resolve and the generators tru
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
 from vigil import units
 from vigil.catalog.load import Document, RawCatalog
@@ -13,6 +14,10 @@ from vigil.catalog.profiles import (Field, Profile, build_profiles, builtin_docu
                                     service_metrics, service_slis)
 from vigil.catalog.schema import check_schema, did_you_mean
 from vigil.catalog import departments as departments_check
+from vigil.catalog import memo
+from vigil.catalog.kubernetes import check as kubernetes_check
+from vigil.catalog.memo import CatalogCache
+from vigil.catalog import postmortems as postmortems_check
 from vigil.errors import CatalogError, Problem
 
 # Labels that vigil sets itself on every alert (DESIGN.md); a catalog may not redefine them.
@@ -30,6 +35,18 @@ class Validated:
 
 def _problem_at(f: Field, message: str) -> Problem:
     return f.doc.problem(f.path, message)
+
+
+def _where(f: Field) -> str:
+    return f"{f.doc.file}:{f.doc.line(f.path)}"
+
+
+def _user_side(fields: dict[str, Field], service: Document, first: str, second: str) -> tuple[str, str]:
+    """Which of two clashing fields to point at: the one the service itself set, so the problem
+    names a line in the user's file (not a built-in profile's, which the user cannot edit)."""
+    if fields[first].doc is not service and fields[second].doc is service:
+        return second, first
+    return first, second
 
 
 def _check_metric(mid: str, fields: dict[str, Field], service: Document, owner_profile: str | None,
@@ -63,11 +80,16 @@ def _check_metric(mid: str, fields: dict[str, Field], service: Document, owner_p
     direction = get("direction") or "above"
     if "warning" in parsed and "critical" in parsed:
         w, c = parsed["warning"], parsed["critical"]
-        if (direction == "above" and w > c) or (direction == "below" and w < c):
+        # Equal thresholds are refused too: the dashboard could not colour one step both orange
+        # and red, and the warning alert would only ever fire together with the critical one.
+        if (direction == "above" and w >= c) or (direction == "below" and w <= c):
             word = "above" if direction == "above" else "below"
-            problems.append(_problem_at(fields["warning"],
-                f"warning ({get('warning')}) is beyond critical ({get('critical')}); for a metric where {word} is worse, "
-                f"warning must be {'lower' if word == 'above' else 'higher'} than critical"))
+            at, other = _user_side(fields, service, "warning", "critical")
+            came = "" if fields[other].doc is service else f" (from profile '{owner_profile}' at {_where(fields[other])})"
+            relation = "equals" if w == c else "is beyond"
+            problems.append(_problem_at(fields[at],
+                f"warning ({get('warning')}) {relation} critical ({get('critical')}){came}; for a metric where {word} "
+                f"is worse, warning must be {'lower' if word == 'above' else 'higher'} than critical"))
     if get("trend") and "critical" not in parsed:
         problems.append(_problem_at(fields["trend"], "a trend alert predicts the crossing of the critical threshold; set `critical`"))
     if (parsed or get("trend") or get("anomaly")) and "test" not in fields and get("enabled") is not False:
@@ -132,8 +154,43 @@ def _check_service(service: Document, names: set[str], owners: set[str], profile
     _check_slos(service, profiles, problems)
 
 
-def validate(raw: RawCatalog) -> Validated:
-    """Validate a loaded catalog; raise CatalogError listing every problem."""
+def _remembered(cache: CatalogCache | None, parts: list[Any],
+                compute: Callable[[], tuple[list[Problem], list[Problem]]]) -> tuple[list[Problem], list[Problem]]:
+    """compute() → (problems, warnings), or what it gave before for the same parts."""
+    if cache is None:
+        return compute()
+    key = cache.key(parts)
+    hit = cache.load(key)
+    if hit is not None:
+        return memo.problems_in(hit[0]), memo.problems_in(hit[1])
+    found, warned = compute()
+    cache.store(key, [memo.problems_out(found), memo.problems_out(warned)])
+    return found, warned
+
+
+def _semantic_despite_schema(doc: Document, schema_problems: list[Problem], names: set[str], owners: set[str],
+                             profiles: dict[str, Profile]) -> list[Problem]:
+    """The cross-reference problems of a service that also has schema problems, so that a user
+    fixes the file in one round, not two. The checks assume a schema-valid document, so they run
+    on the parts the schema did not object to, and whatever they cannot read is left to the
+    schema's message."""
+    if not isinstance(doc.data, dict) or not isinstance(doc.data.get("name"), str):
+        return []
+    bad = {p.path for p in schema_problems}
+    data = {k: v for k, v in doc.data.items() if not any(b == k or b.startswith(f"{k}.") for b in bad)}
+    data.setdefault("owner", next(iter(owners), ""))   # a missing owner is the schema's problem
+    data.setdefault("selector", {})
+    found: list[Problem] = []
+    try:
+        _check_service(Document(doc.file, data, doc.lines), names, owners, profiles, found, [])
+    except (KeyError, TypeError, AttributeError, ValueError):
+        return []   # too broken to read beyond what the schema said
+    return [p for p in found if p.path not in bad]
+
+
+def validate(raw: RawCatalog, cache: CatalogCache | None = None) -> Validated:
+    """Validate a loaded catalog; raise CatalogError listing every problem. With a cache, a service
+    checked before, in the same catalog-wide context, is not checked again."""
     problems: list[Problem] = []
     warnings: list[Problem] = []
     if raw.settings is not None:
@@ -154,11 +211,13 @@ def validate(raw: RawCatalog) -> Validated:
     profiles = build_profiles(list(profile_docs) + [d for d in raw.profiles if isinstance(d.data, dict)])
 
     good_services = []
+    partial: list[tuple[Document, list[Problem]]] = []   # services with schema problems
     seen: dict[str, Document] = {}
     for doc in raw.services:
-        found = check_schema(doc, "service")
+        found = _remembered(cache, ["schema", memo.doc_state(doc)], lambda doc=doc: (check_schema(doc, "service"), []))[0]
         problems += found
         if found:
+            partial.append((doc, found))
             continue
         name = doc.data["name"]
         if name in seen:
@@ -175,8 +234,27 @@ def validate(raw: RawCatalog) -> Validated:
     else:
         problems += departments_check.check(raw.departments, good_services)
     names = set(seen)
+    # Everything _check_service reads besides the service itself.
+    around = memo.context(sorted(names), sorted(owners), [d.data for d in [*profile_docs, *raw.profiles]])
+
+    def check(doc: Document) -> tuple[list[Problem], list[Problem]]:
+        found: list[Problem] = []
+        warned: list[Problem] = []
+        _check_service(doc, names, owners, profiles, found, warned)
+        return found, warned
+
     for doc in good_services:
-        _check_service(doc, names, owners, profiles, problems, warnings)
+        found, warned = _remembered(cache, ["service", around, memo.doc_state(doc)], lambda doc=doc: check(doc))
+        problems += found
+        warnings += warned
+    for doc, schema_problems in partial:
+        problems += _semantic_despite_schema(doc, schema_problems, names, owners, profiles)
+    if raw.settings is not None and isinstance(raw.settings.data, dict) and "kubernetes" in raw.settings.data \
+            and not check_schema(raw.settings, "vigil"):
+        problems += kubernetes_check(raw.settings, None if dep_problems else raw.departments, good_services)
+    pm_problems, pm_warnings = postmortems_check.check(raw.postmortems, seen, owners, profiles)
+    problems += pm_problems
+    warnings += pm_warnings
     if problems:
         raise CatalogError(problems)
     return Validated(raw, profiles, sorted(set(warnings)))

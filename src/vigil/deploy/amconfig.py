@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Any, Mapping
 
-from vigil.alertmanager import CONFIG
+from vigil.layout import ALERTMANAGER_CONFIG as CONFIG
 from vigil.deploy import rules, secrets
 from vigil.deploy.plan import ADD, CHANGE, REMOVE, Change
 

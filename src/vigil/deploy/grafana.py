@@ -27,7 +27,7 @@ from typing import Any, Mapping
 
 import orjson
 
-from vigil.dashboards import DASHBOARDS_DIR, FOLDERS_FILE
+from vigil.layout import DASHBOARDS_DIR, FOLDERS_FILE
 from vigil.deploy import jsondiff, pool
 from vigil.deploy.http import Client, HttpSettings, loads
 from vigil.deploy.plan import ADD, CHANGE, REMOVE, Change, Plan, Result

@@ -22,10 +22,12 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import quote
 
+from vigil import layout
 from vigil.deploy import amconfig, pool, rules
 from vigil.deploy.http import Client, HttpSettings
 from vigil.deploy.plan import ADD, CHANGE, REMOVE, Change, Plan, Result
 from vigil.errors import DeployError
+from vigil.render.jsonnet import parallel_map
 
 PREFIX = "/prometheus"   # Mimir's default -http.prometheus-http-prefix
 YAML = {"Content-Type": "application/yaml"}
@@ -61,8 +63,7 @@ class MimirRulerTarget:
         """{namespace (the service): {group name: group}}. Parsed once, for the plan and the apply:
         a thousand services are 15 MB of YAML, seconds of parsing."""
         if self._wanted is None:
-            from vigil.render import parallel_map
-            paths = sorted((self.build / rules.RULES_DIR).glob("*.yaml"))
+            paths = sorted((self.build / layout.RULES_DIR).glob("*.yaml"))
             parsed = parallel_map(_parse_files, [str(path) for path in paths])
             self._wanted = {path.stem: groups for path, groups in zip(paths, parsed)}
         return self._wanted

@@ -14,9 +14,9 @@ from typing import Any
 
 import yaml
 
-from vigil import yamlout
+from vigil.layout import RULES_DIR
+from vigil.render import yamlout
 
-RULES_DIR = "prometheus/rules"
 _NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 _Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml: ten times faster
 _Dumper: type = getattr(yaml, "CSafeDumper", yaml.SafeDumper)

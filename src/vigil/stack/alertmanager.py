@@ -15,7 +15,7 @@ from typing import Iterator
 import requests
 
 from vigil.errors import VigilError
-from vigil.stack import tools
+from vigil import tools
 
 
 class AlertmanagerError(VigilError):

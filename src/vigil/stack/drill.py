@@ -33,7 +33,7 @@ from typing import Any, Callable
 import requests
 import yaml
 
-from vigil.alertmanager import expected_receivers
+from vigil.render.alertmanager import expected_receivers
 from vigil.model import Service
 from vigil.stack.drill_plan import GROUP_WAIT_S, RAMP_S, DrillError, Target, floor_parts, overrides, pick
 from vigil.stack.local import require

@@ -37,7 +37,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from vigil.alertmanager import service_alerts
+from vigil.render.alertmanager import service_alerts
 from vigil.errors import VigilError
 from vigil.model import Metric, Model, Service, Slo
 from vigil.units import format_duration, format_quantity, parse_duration

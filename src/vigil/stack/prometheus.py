@@ -16,8 +16,8 @@ from types import TracebackType
 import yaml
 
 from vigil.errors import VigilError
-from vigil.stack import tools
-from vigil.stack.prometheus_api import PrometheusAPI
+from vigil import tools
+from vigil.prometheus_api import PrometheusAPI
 
 
 def free_port() -> int:

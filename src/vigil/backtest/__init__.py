@@ -1,0 +1,1 @@
+"""Backtesting: how well detections match labelled, real incidents (NAB scoring)."""

@@ -85,3 +85,9 @@ class StaleOutputError(VigilError):
     """The output directory is not what the catalog builds to: deploy and diff refuse to push it."""
 
     exit_code = 9
+
+
+class DiscoverError(VigilError):
+    """`vigil discover` cannot read or understand an exporter's metrics (URL down, not an exposition)."""
+
+    exit_code = 10  # 7 to 9 are taken (backtest, review, stack, stale output)

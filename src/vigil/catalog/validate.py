@@ -10,9 +10,10 @@ from typing import Any, Callable
 
 from vigil import units
 from vigil.catalog.load import Document, RawCatalog
-from vigil.catalog.profiles import (Field, Profile, build_profiles, builtin_documents, profile_refs,
-                                    service_metrics, service_slis)
+from vigil.catalog.profiles import (Field, Profile, build_profiles, builtin_documents, convention_ref,
+                                    profile_refs, service_metrics, service_slis)
 from vigil.catalog.schema import check_schema, did_you_mean
+from vigil.catalog import conventions
 from vigil.catalog import departments as departments_check
 from vigil.catalog import memo
 from vigil.catalog.kubernetes import check as kubernetes_check
@@ -53,6 +54,8 @@ def _check_metric(mid: str, fields: dict[str, Field], service: Document, owner_p
                   problems: list[Problem], warnings: list[Problem]) -> None:
     """One merged metric: it must be complete, its units must parse, warning must come first."""
     get = lambda k: fields[k].value if k in fields else None  # noqa: E731
+    if "expr" not in fields and get("enabled") is False:
+        return  # the service's pinned convention has no such metric (catalog/conventions.py)
     if "expr" not in fields:
         # Only a catalog profile can get here (a service's own new metric is caught by the caller).
         first = next(iter(fields.values()))
@@ -138,6 +141,8 @@ def _check_service(service: Document, names: set[str], owners: set[str], profile
     for i, name, _prefix in profile_refs(data):
         if name not in profiles:
             problems.append(service.problem(("profiles", i), f"unknown profile '{name}'{did_you_mean(name, profiles)}"))
+        elif (pinned := convention_ref(data, i)) is not None:
+            problems += conventions.check_ref(service, i, name, pinned, [c.name for c in profiles[name].conventions])
     for key in set(data.get("labels") or {}) & set(CONTRACT_LABELS):
         problems.append(service.problem(("labels", key), f"'{key}' is set by vigil on every alert; choose another label name"))
     merged = service_metrics(service, profiles)
@@ -208,6 +213,8 @@ def validate(raw: RawCatalog, cache: CatalogCache | None = None) -> Validated:
         stem = doc.file.rsplit("/", 1)[-1].rsplit(".", 1)[0]
         if not found and doc.data["name"] != stem:
             problems.append(doc.problem(("name",), f"a profile's name must match its file name '{stem}'"))
+        if not found:
+            problems += conventions.check_profile(doc, doc.data, build_profiles(list(profile_docs)))
     profiles = build_profiles(list(profile_docs) + [d for d in raw.profiles if isinstance(d.data, dict)])
 
     good_services = []

@@ -102,9 +102,9 @@ def test_inhibition(example_output):
 
 def test_secrets_stay_references(example_output):
     text = (example_output / CONFIG).read_text()
-    assert "url: ${OPS_NOC_WEBHOOK_URL}" in text                   # resolved by deploy, not here
+    assert "url: https://env.invalid/${OPS_NOC_WEBHOOK_URL}" in text      # resolved by deploy, not here
     assert "routing_key_file: /etc/alertmanager/secrets/commerce-pd" in text
-    assert "smtp_smarthost: ${SMTP_SMARTHOST}" in text             # no mail server in the catalog
+    assert "smtp_smarthost: env.invalid:${SMTP_SMARTHOST}" in text        # no mail server in the catalog
 
 
 def test_env_secrets_pass_the_real_amtool_as_references(catalog_copy):
@@ -119,7 +119,8 @@ def test_env_secrets_pass_the_real_amtool_as_references(catalog_copy):
     report = build(root, out)
     assert report.check and report.check.checked["amtool/routes-test"] > 0
     config = (out / CONFIG).read_text()
-    for ref in ("api_url: ${SLACK_API_URL}", "routing_key: ${PLATFORM_PD_KEY}", "smtp_auth_password: ${SMTP_PASSWORD}"):
+    for ref in ("api_url: https://env.invalid/${SLACK_API_URL}", "routing_key: ${PLATFORM_PD_KEY}",
+                "smtp_auth_password: ${SMTP_PASSWORD}"):
         assert ref in config
 
 
@@ -302,3 +303,32 @@ def test_the_mail_server_comes_from_the_catalog_or_the_deploy_environment():
     base["departments"][0]["channels"]["chat"]["email"].update({"smarthost": "mail:25", "from": "x@y.z"})
     assert resolve_departments(base)["smtp"] is None               # every email channel names its own
     assert resolve_departments({**base, "smtp": {"smarthost": "m:587"}})["smtp"] == {"smarthost": "m:587", "from": "${SMTP_FROM}"}
+
+
+def test_the_generated_config_passes_amtool_as_written(example_output, generation):
+    """`amtool check-config output/alertmanager/alertmanager.yaml` as a user runs it, placeholders
+    and all, on Alertmanager 0.25 and 0.33: whole-value references sit in amtool-valid shapes."""
+    result = tools.run("amtool", ["check-config", str(example_output / CONFIG)])
+    assert result.ok, result.output
+    assert "SUCCESS" in result.output
+
+
+def test_the_shaped_placeholders_are_needed_and_resolved_by_deploy(example_output, generation, tmp_path):
+    """The bare references amtool rejects (the control that makes the test above able to fail),
+    and deploy's resolution of the shaped ones to the whole value of their variable."""
+    from vigil.deploy import secrets
+    text = (example_output / CONFIG).read_text()
+    bare = tmp_path / "bare.yaml"
+    bare.write_text(text.replace("env.invalid:${SMTP_SMARTHOST}", "${SMTP_SMARTHOST}"))
+    rejected = tools.run("amtool", ["check-config", str(bare)])
+    assert not rejected.ok and "SMTP_SMARTHOST" in rejected.output
+    env = {"SMTP_SMARTHOST": "mail.internal:587", "SMTP_FROM": "alerts@example.com",
+           "OPS_NOC_WEBHOOK_URL": "https://noc.example.com/hook?token=a:b"}
+    resolved = secrets.resolve(text, env, CONFIG)
+    doc = yaml.safe_load(resolved)
+    assert doc["global"]["smtp_smarthost"] == "mail.internal:587"
+    hooks = [c["url"] for r in doc["receivers"] for c in r.get("webhook_configs", [])]
+    assert env["OPS_NOC_WEBHOOK_URL"] in hooks and not any("invalid" in h for h in hooks)
+    deployed = tmp_path / "deployed.yaml"
+    deployed.write_text(resolved)
+    assert tools.run("amtool", ["check-config", str(deployed)]).ok

@@ -107,11 +107,13 @@ def build(ctx: Context, run_tests: bool, no_check: bool, frozen: bool, cache: Pa
 @click.option("--cache", type=click.Path(path_type=Path), default=Path(".vigil-cache"), show_default=True,
               help="Remember passed unit tests by content; re-run only what changed.")
 @click.option("--no-cache", is_flag=True, help="Run every unit test.")
+@click.option("--engine", "engines", type=click.Choice(["promtool", "vmalert"]), multiple=True, default=["promtool"],
+              show_default=True, help="vmalert: also `vmalert -dryRun` and `vmalert-tool unittest` (VictoriaMetrics).")
 @click.pass_obj
-def check(ctx: Context, cache: Path, no_cache: bool) -> None:
+def check(ctx: Context, cache: Path, no_cache: bool, engines: tuple[str, ...]) -> None:
     """Run every check on an existing output directory."""
     from vigil.check import check_output, describe
-    report = check_output(ctx.out, cache_dir=None if no_cache else cache)
+    report = check_output(ctx.out, cache_dir=None if no_cache else cache, vmalert="vmalert" in engines)
     _warn(report.warnings)
     for line in describe(report):
         click.echo(f"ok {line}")

@@ -46,9 +46,12 @@ class Result:
         return self.returncode == 0
 
 
-def run(tool: str, args: Sequence[str], cwd: Path | None = None, timeout: float = 600) -> Result:
+def run(tool: str, args: Sequence[str], cwd: Path | None = None, timeout: float = 600,
+        env: dict[str, str] | None = None) -> Result:
+    """`env`: extra environment variables for this run only."""
     cmd = [find(tool), *args]
-    proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout,
+                          env={**os.environ, **env} if env else None)
     return Result(cmd, proc.returncode, proc.stdout)
 
 

@@ -25,13 +25,14 @@ import shutil
 import tempfile
 from functools import cache
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import jsonschema
 import orjson
 import yaml
 
 from vigil import kube_names
+from vigil.amrefs import bare
 from vigil.check.amtool import CheckConfig, RoutesTest
 from vigil.check.promtool import CheckRules
 from vigil.check.report import CheckReport
@@ -111,10 +112,11 @@ def _unindent_spec(spec: str) -> str | None:
     return "".join(line[2:] if line.strip() else line for line in lines)
 
 
-def _same_as(out: Path, rel: str, text: str) -> str | None:
-    """None when output/<rel> holds `text` (after its leading comments), or does not exist."""
+def _same_as(out: Path, rel: str, text: str, view: Callable[[str], str] = lambda s: s) -> str | None:
+    """None when output/<rel>, seen through `view`, holds `text` (after its leading comments), or
+    does not exist."""
     path = out / rel
-    if not path.exists() or body(path.read_text(encoding="utf-8")) == body(text):
+    if not path.exists() or body(view(path.read_text(encoding="utf-8"))) == body(text):
         return None
     return f"differs from {rel} (the object must wrap the same artefact; rebuild)"
 
@@ -262,4 +264,4 @@ def _check_secret(out: Path, rel: str, obj: dict[str, Any], embedded: Path, fail
     (embedded / CONFIG).write_text(text, encoding="utf-8")
     if (out / CASES).exists():
         shutil.copyfile(out / CASES, embedded / CASES)
-    return _same_as(out, CONFIG, text)
+    return _same_as(out, CONFIG, text, bare)   # the Secret keeps bare ${NAME} for Flux (amrefs.py)

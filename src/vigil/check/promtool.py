@@ -8,7 +8,9 @@ remember passed shapes by content.
 
 from __future__ import annotations
 
+import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, ClassVar, Iterable
 
@@ -120,11 +122,13 @@ def run_rule_tests(report: CheckReport) -> None:
                 cache.store(keys[first], True)
             else:
                 failed.append(first)
-    # Every file of a failing shape is run, so that each failing service is named.
+    # Every file of a failing shape is run on its own, so that each failing service is named
+    # (promtool 3 no longer prints the file it is testing).
     retried = sorted(f for first in failed for f in firsts[first])
-    for result in tools.run_parallel("promtool", ["test", "rules"], retried, cwd=tests):
-        if not result.ok:
-            report.fail(check_id, _only_failures(result.output))
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        for name, result in zip(retried, pool.map(lambda f: tools.run("promtool", ["test", "rules", f], cwd=tests), retried)):
+            if not result.ok:
+                report.fail(check_id, f"{name}:\n" + _only_failures(result.output))
     for f in set(todo) - set(retried):
         report.remember(known[f][0])
     report.checked[check_id] = len(files)
@@ -136,6 +140,11 @@ def run_rule_tests(report: CheckReport) -> None:
 def _passed_tests(result: tools.Result, files: Iterable[str]) -> list[str]:
     """The files a `promtool test rules` run reports SUCCESS for."""
     blocks = re.split(r"\n(?=Unit Testing: )", result.output.strip())
+    if not blocks[0].startswith("Unit Testing: "):
+        # promtool 3 prints no header: one SUCCESS or FAILED per file, in the order given.
+        verdicts = re.findall(r"^  (SUCCESS|FAILED)", result.output, re.M)
+        given = [a for a in result.args[3:] if a in set(files)]
+        return [f for f, v in zip(given, verdicts) if v == "SUCCESS"] if len(verdicts) == len(given) else []
     return [f for f in files if f in result.args and any(b.split("\n", 1)[0].strip().endswith(f) and "SUCCESS" in b
                                                          and "FAILED" not in b for b in blocks)]
 

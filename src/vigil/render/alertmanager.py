@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from vigil.amrefs import shaped
 from vigil.layout import ALERTMANAGER_CONFIG as CONFIG
 from vigil.layout import ROUTING_CASES as CASES
 from vigil.model import Model, Service
@@ -96,7 +97,7 @@ def render(model: Model, files: Files, parsed: dict[str, Any] | None = None) -> 
     departments, settings = model["departments"], model["settings"]
 
     def config() -> Artefacts:
-        doc = evaluate("alertmanager.jsonnet", departments=departments, owners=owners(model), settings=settings)
+        doc = shaped(evaluate("alertmanager.jsonnet", departments=departments, owners=owners(model), settings=settings))
         version = departments["alertmanager_version"]
         note = (f"# Written for Alertmanager {version} or later (alertmanager_version in departments.yaml).\n"
                 "# ${NAME} references are resolved by `vigil deploy`; *_file paths are read by Alertmanager.\n")

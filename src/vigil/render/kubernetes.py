@@ -26,6 +26,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from vigil.amrefs import bare
 from vigil.layout import ALERTMANAGER_CONFIG, KUBERNETES_DIR
 from vigil.layout import DASHBOARDS_DIR as GRAFANA_DASHBOARDS_DIR
 from vigil.model import Model
@@ -145,7 +146,8 @@ def render(model: Model, artefacts: Mapping[str, str]) -> tuple[Artefacts, list[
         out[f"{DASHBOARDS_DIR}/{uid}.yaml"] = dashboard_configmap(k8s, uid, artefacts[path], by_uid.get(uid))  # type: ignore[arg-type]
     warnings: list[str] = []
     if ALERTMANAGER_CONFIG in artefacts:
-        text = artefacts[ALERTMANAGER_CONFIG]
+        # Flux substitutes ${NAME} in place, so the Secret keeps the bare references (amrefs.py).
+        text = bare(artefacts[ALERTMANAGER_CONFIG])
         out[SECRET] = alertmanager_secret(k8s, text)
         names = sorted(set(_ENV.findall(body(text))))
         if names:

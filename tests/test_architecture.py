@@ -15,7 +15,7 @@ SRC = ROOT / "src" / "vigil"
 # The order data flows in. A module may import its own stage and earlier ones only.
 # Base modules are plain data and helpers that every stage may use.
 STAGES = ["base", "catalog", "render", "check", "build", "deploy", "stack", "backtest", "reports", "cli"]
-BASE = {"errors", "units", "promql", "selectors", "model", "layout", "tools", "prometheus_api", "cache", "kube_names"}
+BASE = {"errors", "units", "promql", "selectors", "model", "layout", "tools", "prometheus_api", "cache", "kube_names", "amrefs"}
 
 
 def stage_of(module: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -33,6 +34,13 @@ def find(tool: str) -> str:
         if path:
             return str(Path(path).absolute())
     raise ToolMissingError(f"`{tool}` not found on PATH; {INSTALL_HINT}")
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now, for a process vigil starts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @dataclass

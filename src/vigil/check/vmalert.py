@@ -16,7 +16,7 @@ from typing import ClassVar
 
 from vigil import layout, tools
 from vigil.check.report import CheckReport
-from vigil.stack.prometheus import free_port
+from vigil.tools import free_port
 
 
 class DryRun:

@@ -26,7 +26,7 @@ import yaml
 
 from vigil.errors import VigilError
 from vigil import tools
-from vigil.stack.prometheus import free_port
+from vigil.tools import free_port
 
 INTERVAL = "1s"           # scrape and evaluation: the demo detects in seconds, not minutes
 COMPONENTS = ("sink", "exporter", "alertmanager", "prometheus")

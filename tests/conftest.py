@@ -57,6 +57,8 @@ def catalog_copy(tmp_path: Path) -> Callable[[], Path]:
     def make() -> Path:
         dest = tmp_path / "catalog"
         shutil.copytree(CATALOG, dest)
+        # The postmortems live beside the catalog and are part of what it builds to.
+        shutil.copytree(ROOT / "postmortems", tmp_path / "postmortems")
         return dest
     return make
 

@@ -63,6 +63,7 @@ def user_repo(tmp_path: Path) -> Path:
     repo = tmp_path / "monitoring"
     shutil.copytree(CATALOG, repo / "catalog")
     shutil.copytree(ROOT / "output", repo / "output")
+    shutil.copytree(ROOT / "postmortems", repo / "postmortems")
     _git(repo, "init", "-q")
     _git(repo, "add", "-A")
     _git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "catalog")

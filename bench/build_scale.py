@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from synth import write_catalog  # noqa: E402
+from vigil.catalog.synthetic import write_catalog  # noqa: E402
 
 CHILD = """
 import json, sys, time

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import BENCH, machine, write_section  # noqa: E402
-from synth import write_catalog  # noqa: E402
+from vigil.catalog.synthetic import write_catalog  # noqa: E402
 
 STAGES = ["load", "validate", "resolve", "render", "dashboards", "write", "check"]
 
@@ -81,7 +81,7 @@ def main(sizes: list[int], mix: str, command: str) -> None:
             rows.append((n, f))
             print(f"compile {n}: total {f['total']:.2f}s floor {f['floor']:.3f}s", flush=True)
     lines = ["## 1. Compile: cold `vigil build`, by stage\n", f"`{command}`\n",
-             f"Machine: {header}. Catalogs: `bench/synth.py --mix {mix}` (every built-in profile in rotation, "
+             f"Machine: {header}. Catalogs: `python -m vigil.catalog.synthetic --mix {mix}` (every built-in profile in rotation, "
              "one availability SLO per HTTP service, one dependency each). Each build runs in a fresh process "
              "with no cache; fast checks (promtool check rules by shape, amtool, dashboard lint) included, "
              "promtool unit tests not (`vigil build` default). Floor: the same artefacts serialised by "

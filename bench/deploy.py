@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import ROOT, machine, write_section  # noqa: E402
-from synth import write_catalog  # noqa: E402
+from vigil.catalog.synthetic import write_catalog  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "tests"))
 from fakes.grafana import FakeGrafana  # noqa: E402

@@ -25,7 +25,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import machine, write_section  # noqa: E402
-from synth import write_catalog  # noqa: E402
+from vigil.catalog.synthetic import write_catalog  # noqa: E402
 
 L = yaml.CSafeLoader
 REF = re.compile(r"\b([a-z_]+:[a-z0-9_]+:[a-z0-9_]+)(\{[^}]*\})?(\[[^\]]+\])?")

@@ -2,7 +2,7 @@
 
 Written from the NAB paper (Lavin and Ahmad, ICMLA 2015, arXiv:1510.03336) and the behaviour of
 NAB v1's `nab/sweeper.py` and `runner.normalize`, and proven against NAB's published results
-(tests/test_nab.py). For one series and one profile (cost weights from NAB's config/profiles.json):
+(tests/backtest/test_nab.py). For one series and one profile (cost weights from NAB's config/profiles.json):
 
 - The first `probationary_length(n)` rows (15% of the series, at most 750) are ignored: a detector
   is still learning there, so neither its detections nor its silences count.

@@ -50,7 +50,7 @@ def expected_receivers(departments: dict[str, Any], labels: dict[str, str]) -> l
 def service_alerts(service: Service) -> list[dict[str, str]]:
     """The labels (alertname included) of every alert generators/prometheus.jsonnet gives the
     service. Worked out from the model, not by parsing the rendered rules (a thousand services'
-    rules take many seconds to parse); tests/test_alertmanager.py proves the two agree."""
+    rules take many seconds to parse); tests/check/test_alertmanager.py proves the two agree."""
     def alert(name: str, severity: str, key_metric: str, kind: str, **extra: str) -> dict[str, str]:
         return {**service["labels"], "alertname": name, "severity": severity, "key_metric": key_metric,
                 "kind": kind, **extra}

@@ -4,7 +4,7 @@ PyYAML's emitter (even libyaml's) costs more than everything else in a build of 
 services: it was 19 ms of 35 ms per service. The artefacts are plain data (dicts, lists, strings,
 numbers, booleans, None), so a direct emitter does the same job several times faster. Strings are
 written plain when YAML would read them back as the same string, else as JSON double-quoted
-strings (valid YAML). tests/test_yamlout.py checks the round trip with hypothesis.
+strings (valid YAML). tests/render/test_yamlout.py checks the round trip with hypothesis.
 """
 
 from __future__ import annotations

@@ -22,8 +22,7 @@ from vigil import tools
 from vigil.stack import prometheus
 from vigil.prometheus_api import PrometheusAPI
 
-sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
-from checkout_exporter import CheckoutExporter
+from fixtures.checkout_exporter import CheckoutExporter
 
 HEAP_MAX = 'jvm_memory_max_bytes{job="checkout",area="heap"}'
 THREADS = 'jvm_threads_live_threads{job="checkout"}'

@@ -214,7 +214,7 @@ def test_an_slo_may_set_its_own_burn_alert_timings(tmp_path):
     assert {"5m", "1h", "10m", "2h"} <= set(slo["windows"])    # 5m and 1h: the generators read them whatever the alerts use
     rules = (tmp_path / "out" / "prometheus" / "rules" / "checkout.yaml").read_text()
     assert 'slo:sli_error:ratio_rate10m{service="checkout",slo="availability"} > 0.01' in rules
-    # Old catalogs (no page/ticket) resolve exactly as before: tests/test_golden.py.
+    # Old catalogs (no page/ticket) resolve exactly as before: tests/render/test_golden.py.
 
 
 @pytest.mark.parametrize("page, expected", [

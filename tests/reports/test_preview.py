@@ -18,8 +18,7 @@ from vigil.reports.preview import format_value, preview
 from vigil.stack import prometheus
 from vigil.prometheus_api import PrometheusAPI
 
-sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
-from checkout_exporter import CheckoutExporter  # noqa: E402
+from fixtures.checkout_exporter import CheckoutExporter  # noqa: E402
 
 RECORDS = ['service:request_rate:rate5m{service="checkout"}', 'service:error_ratio:ratio_rate5m{service="checkout"}']
 

@@ -27,7 +27,7 @@ from vigil.check import CheckReport, check_output
 from vigil.errors import CatalogError, CheckError
 from vigil.check.kubernetes import check_kubernetes, crd_problems, metadata_problems
 
-CASE = Path(__file__).parent / "testdata" / "in-kubernetes"
+CASE = Path(__file__).parents[1] / "testdata" / "in-kubernetes"
 SCHEMAS = SHARED / "k8s-schemas"
 needs_schemas = pytest.mark.skipif(not (SCHEMAS / "prometheusrule.v1.schema.json").exists(),
                                    reason="no ../shared/k8s-schemas (the upstream CRD schemas)")

@@ -101,11 +101,9 @@ def test_services_of_one_shape_are_tested_once_and_a_broken_one_is_still_named(t
     a service whose files differ is run on its own, and when a shared shape fails, every
     service of it is run and named."""
     require("promtool")
-    import sys
     from vigil.build import build
+    from vigil.catalog.synthetic import write_catalog
     from vigil.errors import CheckError
-    sys.path.insert(0, str(Path(__file__).parents[1] / "bench"))
-    from synth import write_catalog
     import yaml
     catalog = write_catalog(tmp_path / "catalog", 4, "spine")
     for path in (catalog / "services").glob("*.yaml"):   # alike but for name, owner and dependencies

@@ -2,7 +2,7 @@
 out-<case>/ (the model, and every artefact). The example catalog renders exactly to the committed
 output/, so CI fails when a catalog or generator change was not rebuilt.
 
-Accept a deliberate change with:  VIGIL_UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_golden.py
+Accept a deliberate change with:  VIGIL_UPDATE_GOLDEN=1 .venv/bin/pytest tests/render/test_golden.py
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 from conftest import CATALOG, ROOT
 from vigil.build import BuildReport, build, compile_catalog
 
-TESTDATA = Path(__file__).parent / "testdata"
+TESTDATA = Path(__file__).parents[1] / "testdata"
 CASES = sorted(p.name[len("in-"):] for p in TESTDATA.glob("in-*"))
 
 

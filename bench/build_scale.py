@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from vigil.catalog.synthetic import write_catalog  # noqa: E402
+from vigil.catalog.synthetic import write_catalog
 
 CHILD = """
 import json, sys, time
@@ -75,15 +75,21 @@ print(json.dumps(cpu))
 def jsonnet_only(catalog: Path) -> dict[str, float]:
     """CPU seconds of the Jsonnet evaluations alone (rules, then dashboards, in batches as the
     build does, GOGC as in the render workers): what any build running these generators pays."""
-    proc = subprocess.run([sys.executable, "-c", JSONNET_ONLY, str(catalog)], capture_output=True, text=True,
-                          check=True, env={**os.environ, "GOGC": os.environ.get("GOGC", "400")})
+    proc = subprocess.run(
+        [sys.executable, "-c", JSONNET_ONLY, str(catalog)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "GOGC": os.environ.get("GOGC", "400")},
+    )
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def vigil_check(out: Path) -> float:
     start = time.perf_counter()
-    subprocess.run([str(Path(sys.executable).parent / "vigil"), "--out", str(out), "check"], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [str(Path(sys.executable).parent / "vigil"), "--out", str(out), "check"], check=True, capture_output=True
+    )
     return time.perf_counter() - start
 
 
@@ -92,10 +98,16 @@ def main() -> None:
     ap.add_argument("-n", type=int, nargs="+", default=[100, 1000])
     ap.add_argument("--mix", default="spine")
     ap.add_argument("--check", action="store_true", help="also time `vigil check` (the promtool unit tests)")
-    ap.add_argument("--jsonnet", action="store_true",
-                    help="also time the Jsonnet evaluations alone (CPU), the part of render no Python change can cut")
-    ap.add_argument("--incremental", action="store_true",
-                    help="also time a rebuild after one service's threshold changed (with the cache)")
+    ap.add_argument(
+        "--jsonnet",
+        action="store_true",
+        help="also time the Jsonnet evaluations alone (CPU), the part of render no Python change can cut",
+    )
+    ap.add_argument(
+        "--incremental",
+        action="store_true",
+        help="also time a rebuild after one service's threshold changed (with the cache)",
+    )
     args = ap.parse_args()
     stages = ["load", "validate", "resolve", "render", "dashboards", "write", "check"]
     print(f"cold `vigil build` ({args.mix} mix), {os.cpu_count()} cores; seconds")
@@ -117,10 +129,15 @@ def main() -> None:
                 victim.write_text(victim.read_text().replace("warning: 1%", "warning: 2%"))
                 incremental.append((n, cold_build(catalog, Path(tmp) / "out2", cache)))
         cells = " | ".join(f"{figures.get(s, 0):.2f}" for s in stages)
-        print(f"| {n} | {cells} | {figures['total']:.2f} | {figures['process']:.2f} | {figures['cpu']:.1f} | {check} |", flush=True)
+        print(
+            f"| {n} | {cells} | {figures['total']:.2f} | {figures['process']:.2f} | {figures['cpu']:.1f} | {check} |",
+            flush=True,
+        )
     for n, cpu in floors:
-        print(f"\nJsonnet alone, {n} services: rules {cpu['rules']:.1f} s CPU, dashboards {cpu['dashboards']:.1f} s CPU; "
-              f"at best {(cpu['rules'] + cpu['dashboards']) / (os.cpu_count() or 1):.1f} s of wall time on {os.cpu_count()} cores")
+        print(
+            f"\nJsonnet alone, {n} services: rules {cpu['rules']:.1f} s CPU, dashboards {cpu['dashboards']:.1f} s CPU; "
+            f"at best {(cpu['rules'] + cpu['dashboards']) / (os.cpu_count() or 1):.1f} s of wall time on {os.cpu_count()} cores"
+        )
     for n, figures in incremental:
         cells = ", ".join(f"{s} {figures.get(s, 0):.2f}" for s in stages)
         print(f"\nincremental rebuild of {n} services after one threshold changed: {figures['total']:.2f} s ({cells})")

@@ -24,9 +24,11 @@ machines or sections.
 
 def machine() -> str:
     load = os.getloadavg()
-    return (f"{os.cpu_count()} cores, load average {load[0]:.2f}/{load[1]:.2f}/{load[2]:.2f} at start"
-            f" ({time.strftime('%Y-%m-%d %H:%M')})" + ("; **the machine was busy with other work**"
-                                                       if load[0] > 0.8 * (os.cpu_count() or 1) else ""))
+    return (
+        f"{os.cpu_count()} cores, load average {load[0]:.2f}/{load[1]:.2f}/{load[2]:.2f} at start"
+        f" ({time.strftime('%Y-%m-%d %H:%M')})"
+        + ("; **the machine was busy with other work**" if load[0] > 0.8 * (os.cpu_count() or 1) else "")
+    )
 
 
 def write_section(name: str, body: str) -> None:
@@ -37,7 +39,9 @@ def write_section(name: str, body: str) -> None:
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
     # Keep the sections in the suite's order whichever part ran last.
     blocks = re.findall(r"<!-- section:([\w-]+) -->.*?<!-- /section:\1 -->", text, re.S)
-    full = {m.group(1): m.group(0) for m in re.finditer(r"<!-- section:([\w-]+) -->.*?<!-- /section:\1 -->", text, re.S)}
+    full = {
+        m.group(1): m.group(0) for m in re.finditer(r"<!-- section:([\w-]+) -->.*?<!-- /section:\1 -->", text, re.S)
+    }
     order = ["compile", "incremental", "evaluate", "detect", "deploy"]
     ranked = sorted(blocks, key=lambda b: (order.index(b.split("-")[0]) if b.split("-")[0] in order else 99, b))
     RESULTS.write_text(HEAD + "\n" + "\n\n".join(full[b] for b in ranked) + "\n")

@@ -17,8 +17,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import BENCH, machine, write_section  # noqa: E402
-from vigil.catalog.synthetic import write_catalog  # noqa: E402
+from common import BENCH, machine, write_section
+
+from vigil.catalog.synthetic import write_catalog
 
 STAGES = ["load", "validate", "resolve", "render", "dashboards", "write", "check"]
 
@@ -57,11 +58,21 @@ print(json.dumps({"total": total, "floor": floor, "files": len(docs), "bytes": s
 """
 
 
-def run_build(catalog: Path, out: Path, cache: Path | None = None, profile: bool = False,
-              checks: bool = True, floor: bool = True) -> dict:
+def run_build(
+    catalog: Path, out: Path, cache: Path | None = None, profile: bool = False, checks: bool = True, floor: bool = True
+) -> dict:
     start = time.perf_counter()
-    argv = [sys.executable, "-c", CHILD, str(catalog), str(out), str(cache or ""), "1" if profile else "0",
-            "1" if checks else "0", "1" if floor else "0"]
+    argv = [
+        sys.executable,
+        "-c",
+        CHILD,
+        str(catalog),
+        str(out),
+        str(cache or ""),
+        "1" if profile else "0",
+        "1" if checks else "0",
+        "1" if floor else "0",
+    ]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=3600)
     if proc.returncode:
         raise SystemExit(f"build failed:\n{proc.stderr[-3000:]}")
@@ -80,18 +91,22 @@ def main(sizes: list[int], mix: str, command: str) -> None:
             f = run_build(catalog, Path(tmp) / "out")
             rows.append((n, f))
             print(f"compile {n}: total {f['total']:.2f}s floor {f['floor']:.3f}s", flush=True)
-    lines = ["## 1. Compile: cold `vigil build`, by stage\n", f"`{command}`\n",
-             f"Machine: {header}. Catalogs: `python -m vigil.catalog.synthetic --mix {mix}` (every built-in profile in rotation, "
-             "one availability SLO per HTTP service, one dependency each). Each build runs in a fresh process "
-             "with no cache; fast checks (promtool check rules by shape, amtool, dashboard lint) included, "
-             "promtool unit tests not (`vigil build` default). Floor: the same artefacts serialised by "
-             "Python (libyaml `CSafeDumper` for YAML, `json.dumps(indent=2)` for JSON).\n",
-             "| services | files | " + " | ".join(STAGES) + " | build total | floor | ratio to floor |",
-             "|---" * (len(STAGES) + 5) + "|"]
+    lines = [
+        "## 1. Compile: cold `vigil build`, by stage\n",
+        f"`{command}`\n",
+        f"Machine: {header}. Catalogs: `python -m vigil.catalog.synthetic --mix {mix}` (every built-in profile in rotation, "
+        "one availability SLO per HTTP service, one dependency each). Each build runs in a fresh process "
+        "with no cache; fast checks (promtool check rules by shape, amtool, dashboard lint) included, "
+        "promtool unit tests not (`vigil build` default). Floor: the same artefacts serialised by "
+        "Python (libyaml `CSafeDumper` for YAML, `json.dumps(indent=2)` for JSON).\n",
+        "| services | files | " + " | ".join(STAGES) + " | build total | floor | ratio to floor |",
+        "|---" * (len(STAGES) + 5) + "|",
+    ]
     for n, f in rows:
         cells = " | ".join(f"{f.get(s, 0):.2f}" for s in STAGES)
-        lines.append(f"| {n} | {f['files']} | {cells} | {f['total']:.2f} | {f['floor']:.3f} | "
-                     f"{f['total'] / f['floor']:.2f}× |")
+        lines.append(
+            f"| {n} | {f['files']} | {cells} | {f['total']:.2f} | {f['floor']:.3f} | {f['total'] / f['floor']:.2f}× |"
+        )
     lines.append(f"\nThis part took {time.perf_counter() - started:.0f} s.")
     write_section("compile", "\n".join(lines))
     plot(rows)
@@ -105,7 +120,7 @@ def incremental(n: int, mix: str, command: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         catalog = write_catalog(Path(tmp) / "catalog", n, mix)
         cache = Path(tmp) / "cache"
-        run_build(catalog, Path(tmp) / "out", cache)      # fill the cache
+        run_build(catalog, Path(tmp) / "out", cache)  # fill the cache
         victim = catalog / "services" / "svc-00000.yaml"
         runs = []
         for value, profile in (("2%", False), ("1.5%", True)):
@@ -114,22 +129,32 @@ def incremental(n: int, mix: str, command: str) -> None:
             runs.append(run_build(catalog, Path(tmp) / "out", cache, profile=profile, floor=False))
         inc, prof = runs
     cells = ", ".join(f"{s} {inc.get(s, 0):.2f}" for s in STAGES)
-    lines = ["## 1b. Incremental rebuild\n", f"`{command}`\n",
-             f"Machine: {header}. {n} services ({mix} mix), cache warm (`--cache`), then one service's `error_ratio` "
-             "warning threshold changed and the catalog rebuilt in a fresh process. Goal: under 1 s.\n",
-             "| rebuild | seconds (in the build) | with interpreter start and imports | by stage |", "|---|---|---|---|",
-             f"| `vigil build` (fast checks included, their results cached by content) | **{inc['total']:.2f}** | "
-             f"{inc['process']:.2f} | {cells} |",
-             "", "cProfile of the rebuild (cumulative, top entries; profiling slows it):", "", "```",
-             "\n".join(prof["profile"].strip().splitlines()[:34]), "```",
-             f"\nThis part took {time.perf_counter() - started:.0f} s."]
+    lines = [
+        "## 1b. Incremental rebuild\n",
+        f"`{command}`\n",
+        f"Machine: {header}. {n} services ({mix} mix), cache warm (`--cache`), then one service's `error_ratio` "
+        "warning threshold changed and the catalog rebuilt in a fresh process. Goal: under 1 s.\n",
+        "| rebuild | seconds (in the build) | with interpreter start and imports | by stage |",
+        "|---|---|---|---|",
+        f"| `vigil build` (fast checks included, their results cached by content) | **{inc['total']:.2f}** | "
+        f"{inc['process']:.2f} | {cells} |",
+        "",
+        "cProfile of the rebuild (cumulative, top entries; profiling slows it):",
+        "",
+        "```",
+        "\n".join(prof["profile"].strip().splitlines()[:34]),
+        "```",
+        f"\nThis part took {time.perf_counter() - started:.0f} s.",
+    ]
     write_section("incremental", "\n".join(lines))
 
 
 def plot(rows: list[tuple[int, dict]]) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     ns = [n for n, _ in rows]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     bottom = [0.0] * len(ns)

@@ -35,6 +35,7 @@ SERVICES = {
 
 def free_port() -> int:
     import socket
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -66,19 +67,30 @@ def main() -> None:
             f.unlink()
         for name, profiles in SERVICES.items():
             (catalog / "services" / f"{name}.yaml").write_text(
-                f"name: {name}\nowner: commerce-dev\nselector: {{job: sample}}\nprofiles: {profiles}\n")
+                f"name: {name}\nowner: commerce-dev\nselector: {{job: sample}}\nprofiles: {profiles}\n"
+            )
         build(catalog, work / "out", run_checks=False, run_tests=False)
         exporter = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
         threading.Thread(target=exporter.serve_forever, daemon=True).start()
         port = free_port()
-        config = {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-                  "rule_files": [str(work / "out/prometheus/rules" / f"{n}.yaml") for n in SERVICES],
-                  "scrape_configs": [{"job_name": "sample", "static_configs": [
-                      {"targets": [f"127.0.0.1:{exporter.server_address[1]}"]}]}]}
+        config = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(work / "out/prometheus/rules" / f"{n}.yaml") for n in SERVICES],
+            "scrape_configs": [
+                {"job_name": "sample", "static_configs": [{"targets": [f"127.0.0.1:{exporter.server_address[1]}"]}]}
+            ],
+        }
         (work / "prometheus.yml").write_text(yaml.safe_dump(config))
-        proc = subprocess.Popen([tools.find("prometheus"), f"--config.file={work / 'prometheus.yml'}",
-                                 f"--storage.tsdb.path={work / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [
+                tools.find("prometheus"),
+                f"--config.file={work / 'prometheus.yml'}",
+                f"--storage.tsdb.path={work / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             seen: dict[str, dict[str, float]] = {}
             end = time.monotonic() + args.seconds
@@ -93,8 +105,10 @@ def main() -> None:
                         seen.setdefault(g["name"], {})[g["lastEvaluation"]] = g["evaluationTime"]
             for name in ("vigil-pinned", "vigil-joined"):
                 times = list(seen.get(name, {}).values())[3:]  # skip the first cycles (head, caches warming)
-                print(f"{name}: {len(times)} cycles, mean {statistics.mean(times) * 1e3:.3f} ms, "
-                      f"median {statistics.median(times) * 1e3:.3f} ms")
+                print(
+                    f"{name}: {len(times)} cycles, mean {statistics.mean(times) * 1e3:.3f} ms, "
+                    f"median {statistics.median(times) * 1e3:.3f} ms"
+                )
         finally:
             tools.stop(proc)
             exporter.shutdown()

@@ -14,12 +14,13 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import ROOT, machine, write_section  # noqa: E402
-from vigil.catalog.synthetic import write_catalog  # noqa: E402
+from common import ROOT, machine, write_section
+
+from vigil.catalog.synthetic import write_catalog
 
 sys.path.insert(0, str(ROOT / "tests"))
-from fakes.grafana import FakeGrafana  # noqa: E402
-from fakes.mimir import FakeMimir  # noqa: E402
+from fakes.grafana import FakeGrafana
+from fakes.mimir import FakeMimir
 
 
 def serve(kind: str, latency: float, conn: Connection) -> None:
@@ -29,7 +30,7 @@ def serve(kind: str, latency: float, conn: Connection) -> None:
     conn.send((fake.url, getattr(fake, "token", "")))
     while True:
         command = conn.recv()
-        if command == "counts":      # and start counting the most requests in flight afresh
+        if command == "counts":  # and start counting the most requests in flight afresh
             with fake.lock:
                 conn.send((len(fake.log), len([e for e in fake.log if e[0] != "GET"]), fake.max_in_flight))
                 fake.max_in_flight = fake.in_flight
@@ -44,7 +45,7 @@ class Remote:
     what we read) runs beside vigil's instead of taking turns with it for one interpreter lock."""
 
     def __init__(self, kind: str, latency: float):
-        context = multiprocessing.get_context("spawn")   # no fork of a process that has threads
+        context = multiprocessing.get_context("spawn")  # no fork of a process that has threads
         self.conn, child = context.Pipe()
         self.process = context.Process(target=serve, args=(kind, latency, child), daemon=True)
         self.process.start()
@@ -65,6 +66,7 @@ def naive_push(out: Path, grafana: str, token: str, mimir: str, tenant: str) -> 
     """One request at a time, no diffing: every folder, dashboard and rule group, every time."""
     import requests
     import yaml
+
     g = requests.Session()
     g.headers["Authorization"] = f"Bearer {token}"
     m = requests.Session()
@@ -78,14 +80,20 @@ def naive_push(out: Path, grafana: str, token: str, mimir: str, tenant: str) -> 
         where.update({uid: f["uid"] for uid in f["dashboards"]})
     for p in sorted((out / "grafana" / "dashboards").glob("*.json")):
         dash = {**json.loads(p.read_text()), "id": None}
-        r = g.post(f"{grafana}/api/dashboards/db", json={"dashboard": dash, "folderUid": where.get(p.stem, ""),
-                                                         "overwrite": True}, timeout=30)
+        r = g.post(
+            f"{grafana}/api/dashboards/db",
+            json={"dashboard": dash, "folderUid": where.get(p.stem, ""), "overwrite": True},
+            timeout=30,
+        )
         r.raise_for_status()
         n += 1
     for p in sorted((out / "prometheus" / "rules").glob("*.yaml")):
         for group in yaml.load(p.read_text(), Loader=yaml.CSafeLoader)["groups"]:
-            r = m.post(f"{mimir}/prometheus/config/v1/rules/{p.stem}",
-                       data=yaml.dump(group, Dumper=yaml.CSafeDumper).encode(), timeout=30)
+            r = m.post(
+                f"{mimir}/prometheus/config/v1/rules/{p.stem}",
+                data=yaml.dump(group, Dumper=yaml.CSafeDumper).encode(),
+                timeout=30,
+            )
             r.raise_for_status()
             n += 1
     return n
@@ -96,6 +104,7 @@ def main(n: int, latency: float, mix: str, command: str) -> None:
     from vigil.check import check_output
     from vigil.deploy.http import HttpSettings
     from vigil.deploy.run import Options, deploy
+
     started = time.perf_counter()
     header = machine()
     with tempfile.TemporaryDirectory() as tmp:
@@ -105,15 +114,23 @@ def main(n: int, latency: float, mix: str, command: str) -> None:
         build(catalog, out, run_checks=True, run_tests=False, cache_dir=Path(tmp) / "cache")
         dashboards = len(list((out / "grafana" / "dashboards").glob("*.json")))
         import yaml
-        groups = sum(len(yaml.load(p.read_text(), Loader=yaml.CSafeLoader)["groups"])
-                     for p in (out / "prometheus" / "rules").glob("*.yaml"))
+
+        groups = sum(
+            len(yaml.load(p.read_text(), Loader=yaml.CSafeLoader)["groups"])
+            for p in (out / "prometheus" / "rules").glob("*.yaml")
+        )
         t = time.perf_counter()
         check_output(out, tests=False)
         checks = time.perf_counter() - t
         grafana, mimir = Remote("grafana", latency), Remote("mimir", latency)
-        env = {"GRAFANA_URL": grafana.url, "GRAFANA_TOKEN": grafana.token,
-               "MIMIR_ADDRESS": mimir.url, "MIMIR_TENANT_ID": "bench",
-               "SMTP_FROM": "vigil@example.com", "SMTP_SMARTHOST": "127.0.0.1:25"}
+        env = {
+            "GRAFANA_URL": grafana.url,
+            "GRAFANA_TOKEN": grafana.token,
+            "MIMIR_ADDRESS": mimir.url,
+            "MIMIR_TENANT_ID": "bench",
+            "SMTP_FROM": "vigil@example.com",
+            "SMTP_SMARTHOST": "127.0.0.1:25",
+        }
         rows = []
         try:
             for label in ("first deploy", "unchanged redeploy"):
@@ -131,7 +148,8 @@ def main(n: int, latency: float, mix: str, command: str) -> None:
                 print(f"deploy {label}: {took:.1f}s, {reqs} requests, {writes} writes", flush=True)
             for label in ("naive push (fresh fakes)", "naive push again (unchanged)"):
                 if label.startswith("naive push (fresh"):
-                    grafana.stop(); mimir.stop()   # noqa: E702
+                    grafana.stop()
+                    mimir.stop()
                     grafana, mimir = Remote("grafana", latency), Remote("mimir", latency)
                 before = [grafana.counts(), mimir.counts()]
                 t = time.perf_counter()
@@ -145,19 +163,25 @@ def main(n: int, latency: float, mix: str, command: str) -> None:
         finally:
             grafana.stop()
             mimir.stop()
-    lines = ["## 4. Deploy to the Grafana and Mimir fakes\n", f"`{command}`\n",
-             f"Machine: {header}. {n} services ({mix} mix): {dashboards} dashboards, {groups} rule groups, "
-             f"1 Alertmanager config. The fakes (tests/fakes/) answer every request {latency * 1000:.0f} ms late, "
-             f"each in its own process, as a real server is. `vigil deploy` runs with its default "
-             f"{HttpSettings().workers} workers per target. "
-             f"`vigil deploy --from` re-runs the fast checks first: {checks:.1f} s of each deploy's time; the "
-             "next column leaves them out (deploy's own plan and push). "
-             "Writes are counted from the fakes' request logs (every non-GET request); in flight: the most "
-             "requests one fake was answering at once.\n",
-             "| run | seconds | without the checks | requests | writes (fakes' logs) | writes (vigil's report) "
-             "| most in flight |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "## 4. Deploy to the Grafana and Mimir fakes\n",
+        f"`{command}`\n",
+        f"Machine: {header}. {n} services ({mix} mix): {dashboards} dashboards, {groups} rule groups, "
+        f"1 Alertmanager config. The fakes (tests/fakes/) answer every request {latency * 1000:.0f} ms late, "
+        f"each in its own process, as a real server is. `vigil deploy` runs with its default "
+        f"{HttpSettings().workers} workers per target. "
+        f"`vigil deploy --from` re-runs the fast checks first: {checks:.1f} s of each deploy's time; the "
+        "next column leaves them out (deploy's own plan and push). "
+        "Writes are counted from the fakes' request logs (every non-GET request); in flight: the most "
+        "requests one fake was answering at once.\n",
+        "| run | seconds | without the checks | requests | writes (fakes' logs) | writes (vigil's report) "
+        "| most in flight |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for label, took, push, reqs, writes, reported, peak in rows:
-        lines.append(f"| {label} | {took:.1f} | {push:.1f} | {reqs} | {writes} | "
-                     f"{'-' if reported is None else reported} | {peak} |")
+        lines.append(
+            f"| {label} | {took:.1f} | {push:.1f} | {reqs} | {writes} | "
+            f"{'-' if reported is None else reported} | {peak} |"
+        )
     lines.append(f"\nThis part took {time.perf_counter() - started:.0f} s.")
     write_section("deploy", "\n".join(lines))

@@ -41,29 +41,43 @@ def main() -> None:
         t = time.perf_counter()
         if part == "compile":
             import compile as c
+
             sizes = args.sizes or ([50, 200] if q else [100, 1000, 5000])
-            c.main(sizes, args.mix, f"{base} compile{flags}" + (f" --sizes {' '.join(map(str, args.sizes))}" if args.sizes else ""),
-                   )
+            c.main(
+                sizes,
+                args.mix,
+                f"{base} compile{flags}" + (f" --sizes {' '.join(map(str, args.sizes))}" if args.sizes else ""),
+            )
         elif part == "incremental":
             import compile as c
+
             n = args.services or (200 if q else 1000)
             c.incremental(n, args.mix, f"{base} incremental{flags}" + (f" --services {n}" if args.services else ""))
         elif part == "evaluate":
             import evaluate as e
+
             # 100: a size this 2-core machine evaluates within the interval (a clean ratio); 1000: the goal's size.
             for n in [args.services] if args.services else ([100] if q else [100, 1000]):
                 e.main(n, args.mix, f"{base} evaluate{flags} --services {n}")
         elif part == "detect":
             import detect as d
+
             runs = args.runs or (1 if q else 10)
             # An SLO-page run waits ~3 minutes for its longest window to hold no earlier fault: fewer runs.
             kinds = args.kinds or ["threshold", "trend", "slo_page:3"]
             d.main(kinds, runs, f"{base} detect{flags} --runs {runs} --kinds {' '.join(kinds)}", timeout=240)
         elif part == "deploy":
             import deploy as dp
+
             n = args.services or (100 if q else 1000)
-            dp.main(n, args.latency, args.mix, f"{base} deploy{flags}" + (f" --services {n}" if args.services else "")
-                    + (f" --latency {args.latency}" if args.latency != 0.005 else ""))
+            dp.main(
+                n,
+                args.latency,
+                args.mix,
+                f"{base} deploy{flags}"
+                + (f" --services {n}" if args.services else "")
+                + (f" --latency {args.latency}" if args.latency != 0.005 else ""),
+            )
         print(f"{part}: {time.perf_counter() - t:.0f}s", flush=True)
     print(f"bench: {time.perf_counter() - start:.0f}s; results in bench/results.md")
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -46,6 +47,7 @@ def example_model() -> dict[str, Any]:
 def example_output(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The example catalog built (fast checks only) into a temporary directory."""
     from vigil.build import build
+
     out = tmp_path_factory.mktemp("example") / "output"
     build(CATALOG, out, run_checks=True, run_tests=False)
     return out
@@ -54,12 +56,14 @@ def example_output(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def catalog_copy(tmp_path: Path) -> Callable[[], Path]:
     """A writable copy of the example catalog, for tests that break it."""
+
     def make() -> Path:
         dest = tmp_path / "catalog"
         shutil.copytree(CATALOG, dest)
         # The postmortems live beside the catalog and are part of what it builds to.
         shutil.copytree(ROOT / "postmortems", tmp_path / "postmortems")
         return dest
+
     return make
 
 

@@ -15,7 +15,19 @@ SRC = ROOT / "src" / "vigil"
 # The order data flows in. A module may import its own stage and earlier ones only.
 # Base modules are plain data and helpers that every stage may use.
 STAGES = ["base", "catalog", "render", "check", "build", "deploy", "stack", "backtest", "reports", "cli"]
-BASE = {"errors", "units", "promql", "selectors", "model", "layout", "tools", "prometheus_api", "cache", "kube_names", "amrefs"}
+BASE = {
+    "errors",
+    "units",
+    "promql",
+    "selectors",
+    "model",
+    "layout",
+    "tools",
+    "prometheus_api",
+    "cache",
+    "kube_names",
+    "amrefs",
+}
 
 
 def stage_of(module: str) -> str:
@@ -101,6 +113,5 @@ def test_the_render_cache_key_covers_everything_render_and_check_import() -> Non
         if module not in reached:
             reached.add(module)
             todo += imports(module, known[module], known)
-    missing = sorted(m for m in reached if m != "vigil"
-                     and known[m].relative_to(SRC).parts[0] not in HASHED)
+    missing = sorted(m for m in reached if m != "vigil" and known[m].relative_to(SRC).parts[0] not in HASHED)
     assert missing == []

@@ -33,7 +33,7 @@ def test_a_rebuild_writes_only_what_changed(tmp_path: Path) -> None:
     after = {str(p.relative_to(out)): p.stat().st_ino for p in out.rglob("*") if p.is_file()}
     rewritten = sorted(rel for rel in after if after[rel] != inodes.get(rel))
     assert "grafana/dashboards/vigil-payment.json" in rewritten
-    assert "prometheus/rules/catalog-api.yaml" in rewritten            # a hand edit is never kept
+    assert "prometheus/rules/catalog-api.yaml" in rewritten  # a hand edit is never kept
     assert "grafana/dashboards/vigil-redis-cache.json" not in rewritten  # untouched: linked, not written
     assert len(rewritten) < len(after) / 2
     cold = tmp_path / "cold"

@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import TOOLS
+from vigil.prometheus_api import PrometheusAPI
 from vigil.promql import quote
 from vigil.selectors import Matcher, Selector, from_syntax_tree, unique, vector_selectors
 from vigil.stack import prometheus
-from vigil.prometheus_api import PrometheusAPI
 
 
 @pytest.fixture(scope="module")
@@ -40,15 +40,21 @@ def _prometheus_says(api: PrometheusAPI, expr: str) -> list[Selector] | None:
     return None if tree is None else from_syntax_tree(tree)
 
 
-@pytest.mark.parametrize("expr, expected", [
-    ('max(sum by (instance) (rate(foo{job="x",area=~"h.*"}[5m] offset 1m)) / on(instance) group_left bar)'
-     ' or {__name__="baz"}', ['foo{job="x",area=~"h.*"}', "bar", '{__name__="baz"}']),
-    ("sum(x) by (le) > bool 3 and topk(3, y{a='b\\'c'})", ["x", """y{a="b'c"}"""]),
-    ("rate(z[5m:1m] @ start()) # a comment with w{a=\"b\"}\n + Inf", ["z"]),
-    ('count_values("sum", on_call{l=`a\\b`}) unless ignoring(by) sum_x', ['on_call{l="a\\\\b"}', "sum_x"]),
-    ("up > bool NaN or nan_count + Inf", ["up", "nan_count"]),
-    ('histogram_quantile(0.99, sum without (pod) (rate(h_bucket{a="}{,"}[1m])))', ['h_bucket{a="}{,"}']),
-])
+@pytest.mark.parametrize(
+    "expr, expected",
+    [
+        (
+            'max(sum by (instance) (rate(foo{job="x",area=~"h.*"}[5m] offset 1m)) / on(instance) group_left bar)'
+            ' or {__name__="baz"}',
+            ['foo{job="x",area=~"h.*"}', "bar", '{__name__="baz"}'],
+        ),
+        ("sum(x) by (le) > bool 3 and topk(3, y{a='b\\'c'})", ["x", """y{a="b'c"}"""]),
+        ('rate(z[5m:1m] @ start()) # a comment with w{a="b"}\n + Inf', ["z"]),
+        ('count_values("sum", on_call{l=`a\\b`}) unless ignoring(by) sum_x', ['on_call{l="a\\\\b"}', "sum_x"]),
+        ("up > bool NaN or nan_count + Inf", ["up", "nan_count"]),
+        ('histogram_quantile(0.99, sum without (pod) (rate(h_bucket{a="}{,"}[1m])))', ['h_bucket{a="}{,"}']),
+    ],
+)
 def test_tokenizer_finds_the_selectors(expr: str, expected: list[str]) -> None:
     assert [s.text() for s in vector_selectors(expr)] == expected
 
@@ -64,11 +70,16 @@ def test_without_keeps_only_the_service_selector() -> None:
 
 
 @pytest.mark.integration
-def test_the_example_catalog_splits_as_prometheus_splits_it(parser: PrometheusAPI,
-                                                            example_model: dict[str, Any]) -> None:
+def test_the_example_catalog_splits_as_prometheus_splits_it(
+    parser: PrometheusAPI, example_model: dict[str, Any]
+) -> None:
     exprs = [m["expr"] for s in example_model["services"] for m in s["metrics"]]
-    exprs += [slo[k].replace("$window", "5m") for s in example_model["services"] for slo in s["slos"]
-              for k in ("errors", "total")]
+    exprs += [
+        slo[k].replace("$window", "5m")
+        for s in example_model["services"]
+        for slo in s["slos"]
+        for k in ("errors", "total")
+    ]
     for expr in exprs:
         theirs = _prometheus_says(parser, expr)
         assert theirs is not None, expr
@@ -78,8 +89,23 @@ def test_the_example_catalog_splits_as_prometheus_splits_it(parser: PrometheusAP
 # --- generated expressions ---------------------------------------------------------------------
 
 # Names that start like keywords, functions and aggregations, to catch a tokenizer that matches prefixes.
-NAMES = st.sampled_from(["up", "http_requests_total", "a:b:c", "sum_x", "by_x", "on_call", "inf_total", "rate_x",
-                         "offset_bytes", "nan_count", "bool_flag", "group_left_x", "_x"])
+NAMES = st.sampled_from(
+    [
+        "up",
+        "http_requests_total",
+        "a:b:c",
+        "sum_x",
+        "by_x",
+        "on_call",
+        "inf_total",
+        "rate_x",
+        "offset_bytes",
+        "nan_count",
+        "bool_flag",
+        "group_left_x",
+        "_x",
+    ]
+)
 LABELS = st.sampled_from(["job", "code", "le", "a_b", "by", "on", "sum", "offset"])
 VALUES = st.text(alphabet=st.sampled_from(list("ab5 .{}[](),#=~!\"'`\\\n\té😀")), max_size=6)
 REGEXES = st.sampled_from(["5..", "a|b", ".*", "x.+", "[ab]{2}", "\\\\d+", "(?i)ab"])
@@ -123,7 +149,7 @@ def _extend(e: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
         st.builds(lambda x: f"max_over_time(({x})[5m:1m])", e),
         st.builds(lambda x: f"histogram_quantile(0.9, {x})", e),
         st.builds(lambda x: f'label_replace({x}, "dst", "$1", "src", "(.*)")', e),
-        st.builds(lambda x: f"abs({x}) # }}{{ x{{a=\"b\"}}\n", e),
+        st.builds(lambda x: f'abs({x}) # }}{{ x{{a="b"}}\n', e),
     )
 
 
@@ -131,14 +157,17 @@ EXPRESSIONS = st.recursive(st.one_of(selector(), st.sampled_from(["1", "0.5", "I
 
 
 @pytest.mark.integration
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                   HealthCheck.filter_too_much])
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much],
+)
 @given(expr=EXPRESSIONS)
 @example(expr="NaN")
 @example(expr="(up) + (Inf)")
 def test_generated_expressions_split_as_prometheus_splits_them(parser: PrometheusAPI, expr: str) -> None:
     theirs = _prometheus_says(parser, expr)
-    assume(theirs is not None)          # the generator may build what PromQL refuses; those say nothing
+    assume(theirs is not None)  # the generator may build what PromQL refuses; those say nothing
     assert vector_selectors(expr) == theirs
 
 
@@ -146,7 +175,6 @@ def test_generated_expressions_split_as_prometheus_splits_them(parser: Prometheu
 def test_a_selector_reads_back_as_itself(name: str, ms: list[tuple[str, str, str]]) -> None:
     s = Selector(name, tuple(Matcher(*m) for m in ms))
     assert vector_selectors(s.text()) == [s]
-
 
 
 @given(text=st.text(alphabet=st.sampled_from(list("ab_:{}[]()=~!,\"'`\\# \n5.xu")), max_size=40))

@@ -28,22 +28,29 @@ BIN = Path(sys.executable).parent
 
 
 def test_the_workflow_is_a_valid_github_workflow() -> None:
-    result = subprocess.run([str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(WORKFLOW)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(WORKFLOW)],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def _vigil_commands(doc: dict) -> list[list[str]]:
     runs = [step["run"] for job in doc["jobs"].values() for step in job["steps"] if "run" in step]
-    return [shlex.split(line.split(" > ")[0].split(" || ")[0]) for run in runs for line in run.splitlines()
-            if line.strip().startswith("vigil ")]
+    return [
+        shlex.split(line.split(" > ")[0].split(" || ")[0])
+        for run in runs
+        for line in run.splitlines()
+        if line.strip().startswith("vigil ")
+    ]
 
 
 def test_every_vigil_command_of_the_workflow_exists_with_its_options() -> None:
     commands = _vigil_commands(yaml.safe_load(WORKFLOW.read_text()))
     assert {c[1] for c in commands} >= {"validate", "build", "check", "review", "deploy"}
     for command in commands:
-        args = ["x" if "$" in a else a for a in command[1:]]   # values come from the environment there
+        args = ["x" if "$" in a else a for a in command[1:]]  # values come from the environment there
         # --help after the options: click parses them all (an unknown one fails) and runs nothing.
         result = CliRunner().invoke(cli, [*args, "--help"])
         assert result.exit_code == 0, f"{command}: {result.output}"
@@ -74,8 +81,14 @@ def _try_repo(repo: Path, hook: str) -> subprocess.CompletedProcess[str]:
     # try-repo installs vigil from this checkout (uncommitted changes included) into pre-commit's
     # own environment, as a user's `repo:` entry would.
     env = {**os.environ, "PRE_COMMIT_HOME": str(ROOT / ".vigil-cache" / "pre-commit")}
-    return subprocess.run([str(BIN / "pre-commit"), "try-repo", str(ROOT), hook, "--all-files"], cwd=repo,
-                          capture_output=True, text=True, env=env, timeout=900)
+    return subprocess.run(
+        [str(BIN / "pre-commit"), "try-repo", str(ROOT), hook, "--all-files"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
 
 
 def test_the_validate_hook_passes_a_good_catalog_and_names_the_line_of_a_bad_one(user_repo: Path) -> None:

@@ -11,13 +11,15 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import orjson
 
+from vigil.cache import digest
 from vigil.catalog.load import load_catalog
 from vigil.catalog.memo import CatalogCache
 from vigil.catalog.resolve import resolve
@@ -26,13 +28,12 @@ from vigil.check import CheckReport, check_output
 from vigil.model import Model
 from vigil.render import Rendered, render_all
 from vigil.render.cache import Cache
-from vigil.cache import digest
 from vigil.render.files import Files
 
 
 @dataclass
 class BuildReport:
-    seconds: dict[str, float] = field(default_factory=dict)   # stage → wall time
+    seconds: dict[str, float] = field(default_factory=dict)  # stage → wall time
     files: int = 0
     warnings: list[str] = field(default_factory=list)
     check: CheckReport | None = None
@@ -65,7 +66,7 @@ def render_model(model: Model, cache: Cache, report: BuildReport) -> Rendered:
     return rendered
 
 
-Manifest = dict[str, list[Any]]   # path under output/ → [digest, size, mtime_ns] of the file written
+Manifest = dict[str, list[Any]]  # path under output/ → [digest, size, mtime_ns] of the file written
 
 
 def write_tree(files: Files, root: Path, previous: Path | None = None, manifest: Manifest | None = None) -> Manifest:
@@ -97,7 +98,7 @@ def _link_unchanged(old: Path, new: Path, sha: str, recorded: list[Any] | None) 
             return False
         os.link(old, new)
     except OSError:
-        return False   # gone, or another filesystem: written instead
+        return False  # gone, or another filesystem: written instead
     return True
 
 
@@ -132,8 +133,9 @@ def replace_dir(new: Path, out: Path) -> None:
         shutil.rmtree(old)
 
 
-def build(catalog: Path, out: Path, *, run_checks: bool = True, run_tests: bool = False,
-          cache_dir: Path | None = None) -> BuildReport:
+def build(
+    catalog: Path, out: Path, *, run_checks: bool = True, run_tests: bool = False, cache_dir: Path | None = None
+) -> BuildReport:
     report = BuildReport()
     _, model = compile_catalog(catalog, report, cache_dir)
     rendered = render_model(model, Cache(cache_dir), report)
@@ -141,8 +143,9 @@ def build(catalog: Path, out: Path, *, run_checks: bool = True, run_tests: bool 
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
     try:
         with _timed(report, "write"):
-            manifest = write_tree(rendered.files, staging, out if out.exists() else None,
-                                  _load_manifest(cache_dir, out))
+            manifest = write_tree(
+                rendered.files, staging, out if out.exists() else None, _load_manifest(cache_dir, out)
+            )
         if run_checks:
             with _timed(report, "check"):
                 # What was rendered is still in memory: the checks read it there, and the tools
@@ -158,7 +161,6 @@ def build(catalog: Path, out: Path, *, run_checks: bool = True, run_tests: bool 
     return report
 
 
-
 def stale_files(catalog: Path, out: Path, cache_dir: Path | None = None) -> list[str]:
     """What differs between `out` and what this catalog renders to with this vigil: every file
     (path under `out`) that is missing, different or no longer made, sorted. Renders in memory
@@ -167,6 +169,9 @@ def stale_files(catalog: Path, out: Path, cache_dir: Path | None = None) -> list
     _, model = compile_catalog(catalog, report)
     wanted = render_model(model, Cache(cache_dir), report).files
     have = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()} if out.exists() else set()
-    changed = [rel for rel, sha in wanted.digests.items()
-               if rel not in have or digest((out / rel).read_text(encoding="utf-8")) != sha]
+    changed = [
+        rel
+        for rel, sha in wanted.digests.items()
+        if rel not in have or digest((out / rel).read_text(encoding="utf-8")) != sha
+    ]
     return sorted(changed + sorted(have - set(wanted)))

@@ -6,8 +6,9 @@ Every VigilError becomes a message on stderr and its exit code here, in one plac
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
@@ -21,10 +22,16 @@ class Context:
 
 
 @click.group()
-@click.option("--catalog", type=click.Path(path_type=Path), default=Path("catalog"), show_default=True,
-              help="The catalog directory.")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("output"), show_default=True,
-              help="The output directory.")
+@click.option(
+    "--catalog",
+    type=click.Path(path_type=Path),
+    default=Path("catalog"),
+    show_default=True,
+    help="The catalog directory.",
+)
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=Path("output"), show_default=True, help="The output directory."
+)
 @click.pass_context
 def cli(ctx: click.Context, catalog: Path, out: Path) -> None:
     """vigil: service monitoring as code."""
@@ -33,6 +40,7 @@ def cli(ctx: click.Context, catalog: Path, out: Path) -> None:
 
 def paths(f: Callable[..., Any]) -> Callable[..., Any]:
     """--catalog/--out also after the command name (`vigil build --catalog X`), as DESIGN.md shows."""
+
     def set_catalog(ctx: click.Context, _: Any, value: Path | None) -> None:
         if value is not None:
             ctx.find_object(Context).catalog = value  # type: ignore[union-attr]
@@ -41,10 +49,22 @@ def paths(f: Callable[..., Any]) -> Callable[..., Any]:
         if value is not None:
             ctx.find_object(Context).out = value  # type: ignore[union-attr]
 
-    f = click.option("--out", type=click.Path(path_type=Path), default=None, expose_value=False,
-                     callback=set_out, help="The output directory.")(f)
-    return click.option("--catalog", type=click.Path(path_type=Path), default=None, expose_value=False,
-                        callback=set_catalog, help="The catalog directory.")(f)
+    f = click.option(
+        "--out",
+        type=click.Path(path_type=Path),
+        default=None,
+        expose_value=False,
+        callback=set_out,
+        help="The output directory.",
+    )(f)
+    return click.option(
+        "--catalog",
+        type=click.Path(path_type=Path),
+        default=None,
+        expose_value=False,
+        callback=set_catalog,
+        help="The catalog directory.",
+    )(f)
 
 
 def _warn(lines: list[str]) -> None:
@@ -58,6 +78,7 @@ def _warn(lines: list[str]) -> None:
 def validate(ctx: Context) -> None:
     """Validate the catalog; exit 2 listing every problem."""
     from vigil.build import BuildReport, compile_catalog
+
     report = BuildReport()
     _, model = compile_catalog(ctx.catalog, report)
     _warn(report.warnings)
@@ -67,21 +88,35 @@ def validate(ctx: Context) -> None:
 
 @cli.command()
 @paths
-@click.option("--test", "run_tests", is_flag=True,
-              help="Also run the generated promtool unit tests before writing (as `vigil check` does).")
+@click.option(
+    "--test",
+    "run_tests",
+    is_flag=True,
+    help="Also run the generated promtool unit tests before writing (as `vigil check` does).",
+)
 @click.option("--no-check", is_flag=True, help="Skip every check (faster, unsafe; for benchmarks).")
-@click.option("--frozen", is_flag=True,
-              help="Write nothing; exit 1 naming every file of the output directory that is stale (CI's check "
-                   "that the committed output/ is what the catalog builds to).")
-@click.option("--cache", type=click.Path(path_type=Path), default=Path(".vigil-cache"), show_default=True,
-              help="Content-hash cache for incremental builds.")
+@click.option(
+    "--frozen",
+    is_flag=True,
+    help="Write nothing; exit 1 naming every file of the output directory that is stale (CI's check "
+    "that the committed output/ is what the catalog builds to).",
+)
+@click.option(
+    "--cache",
+    type=click.Path(path_type=Path),
+    default=Path(".vigil-cache"),
+    show_default=True,
+    help="Content-hash cache for incremental builds.",
+)
 @click.option("--no-cache", is_flag=True, help="Render everything from scratch.")
 @click.pass_obj
 def build(ctx: Context, run_tests: bool, no_check: bool, frozen: bool, cache: Path, no_cache: bool) -> None:
     """Validate, render and check, then write the output directory (only if every check passed)."""
     from vigil.build import build as run_build
+
     if frozen:
         from vigil.build import stale_files
+
         stale = stale_files(ctx.catalog, ctx.out, None if no_cache else cache)
         if stale:
             click.echo(f"{ctx.out} is stale: {len(stale)} file(s) differ from what {ctx.catalog} builds to:", err=True)
@@ -91,28 +126,43 @@ def build(ctx: Context, run_tests: bool, no_check: bool, frozen: bool, cache: Pa
             sys.exit(1)
         click.echo(f"{ctx.out} is what {ctx.catalog} builds to")
         return
-    report = run_build(ctx.catalog, ctx.out, run_checks=not no_check, run_tests=run_tests,
-                       cache_dir=None if no_cache else cache)
+    report = run_build(
+        ctx.catalog, ctx.out, run_checks=not no_check, run_tests=run_tests, cache_dir=None if no_cache else cache
+    )
     _warn(report.warnings)
     stages = ", ".join(f"{k} {v:.2f}s" for k, v in report.seconds.items())
     click.echo(f"wrote {report.files} files to {ctx.out} ({stages})")
     if report.check:
         from vigil.check import describe
+
         for line in describe(report.check):
             click.echo(f"  checked {line}")
 
 
 @cli.command()
 @paths
-@click.option("--cache", type=click.Path(path_type=Path), default=Path(".vigil-cache"), show_default=True,
-              help="Remember passed unit tests by content; re-run only what changed.")
+@click.option(
+    "--cache",
+    type=click.Path(path_type=Path),
+    default=Path(".vigil-cache"),
+    show_default=True,
+    help="Remember passed unit tests by content; re-run only what changed.",
+)
 @click.option("--no-cache", is_flag=True, help="Run every unit test.")
-@click.option("--engine", "engines", type=click.Choice(["promtool", "vmalert"]), multiple=True, default=["promtool"],
-              show_default=True, help="vmalert: also `vmalert -dryRun` and `vmalert-tool unittest` (VictoriaMetrics).")
+@click.option(
+    "--engine",
+    "engines",
+    type=click.Choice(["promtool", "vmalert"]),
+    multiple=True,
+    default=["promtool"],
+    show_default=True,
+    help="vmalert: also `vmalert -dryRun` and `vmalert-tool unittest` (VictoriaMetrics).",
+)
 @click.pass_obj
 def check(ctx: Context, cache: Path, no_cache: bool, engines: tuple[str, ...]) -> None:
     """Run every check on an existing output directory."""
     from vigil.check import check_output, describe
+
     report = check_output(ctx.out, cache_dir=None if no_cache else cache, vmalert="vmalert" in engines)
     _warn(report.warnings)
     for line in describe(report):
@@ -126,6 +176,7 @@ def check(ctx: Context, cache: Path, no_cache: bool, engines: tuple[str, ...]) -
 def routes(ctx: Context, markdown: bool) -> None:
     """Who is told about what: service × severity → department/channel, and the hours it applies."""
     from vigil.reports.routes import routes_table
+
     click.echo(routes_table(ctx.catalog, markdown=markdown), nl=False)
 
 
@@ -135,14 +186,20 @@ def routes(ctx: Context, markdown: bool) -> None:
 @click.option("--markdown", "fmt", flag_value="markdown", help="A pull-request comment.")
 @click.option("--json", "fmt", flag_value="json", help="A sorted list of change records, for scripts.")
 @click.option("--exit-code", is_flag=True, help="Exit 1 when there are changes, 0 when there are none (as git diff).")
-@click.option("--cache", type=click.Path(path_type=Path), default=Path(".vigil-cache"), show_default=True,
-              help="vigil build's render cache: what was rendered before is not rendered again.")
+@click.option(
+    "--cache",
+    type=click.Path(path_type=Path),
+    default=Path(".vigil-cache"),
+    show_default=True,
+    help="vigil build's render cache: what was rendered before is not rendered again.",
+)
 @click.option("--no-cache", is_flag=True, help="Render both catalogs from scratch.")
 @click.pass_obj
 def review(ctx: Context, base: str, fmt: str | None, exit_code: bool, cache: Path, no_cache: bool) -> None:
     """The semantic change from the catalog at git revision BASE: alerts, routing, SLOs, dashboards."""
     from vigil.reports import review_format
     from vigil.reports.review import review as run_review
+
     result = run_review(ctx.catalog, base, cache_dir=None if no_cache else cache)
     _warn(result.warnings)
     formatter = {"markdown": review_format.markdown, "json": review_format.as_json}.get(fmt or "", review_format.text)
@@ -153,10 +210,20 @@ def review(ctx: Context, base: str, fmt: str | None, exit_code: bool, cache: Pat
 
 @cli.command()
 @paths
-@click.option("--prometheus", "prometheus_url", envvar="PROMETHEUS_URL", required=True,
-              help="The Prometheus to query (default: $PROMETHEUS_URL).")
-@click.option("--dest", type=click.Path(path_type=Path), default=Path("preview"), show_default=True,
-              help="Where the PNGs go, one per dashboard: <uid>.png.")
+@click.option(
+    "--prometheus",
+    "prometheus_url",
+    envvar="PROMETHEUS_URL",
+    required=True,
+    help="The Prometheus to query (default: $PROMETHEUS_URL).",
+)
+@click.option(
+    "--dest",
+    type=click.Path(path_type=Path),
+    default=Path("preview"),
+    show_default=True,
+    help="Where the PNGs go, one per dashboard: <uid>.png.",
+)
 @click.option("--dashboard", "uids", multiple=True, help="A dashboard uid to draw (repeatable; default: all).")
 @click.option("--range", "time_range", default="1h", show_default=True, help="How far back from now: 30m, 6h, 1d.")
 @click.pass_obj
@@ -164,6 +231,7 @@ def preview(ctx: Context, prometheus_url: str, dest: Path, uids: tuple[str, ...]
     """Draw the generated dashboards to PNG from a live Prometheus, without a Grafana."""
     from vigil.reports.preview import preview as draw
     from vigil.units import parse_duration
+
     for shot in draw(ctx.out, prometheus_url, dest, uids=uids, range_seconds=parse_duration(time_range)):
         click.echo(f"{shot.path}: {len(shot.panels)} panels, {sum(p.series for p in shot.panels)} series")
         _warn([f"{shot.uid} panel {p.id} ({p.title}): {p.error}" for p in shot.panels if p.error])
@@ -171,10 +239,19 @@ def preview(ctx: Context, prometheus_url: str, dest: Path, uids: tuple[str, ...]
 
 @cli.command()
 @paths
-@click.option("--prometheus", "prometheus_url", envvar="PROMETHEUS_URL", required=True,
-              help="The Prometheus (or compatible API) to ask (default: $PROMETHEUS_URL).")
-@click.option("--json", "as_json", is_flag=True,
-              help="A JSON list of {service, key_metric, kind, has_data, missing, expressions, selectors}.")
+@click.option(
+    "--prometheus",
+    "prometheus_url",
+    envvar="PROMETHEUS_URL",
+    required=True,
+    help="The Prometheus (or compatible API) to ask (default: $PROMETHEUS_URL).",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="A JSON list of {service, key_metric, kind, has_data, missing, expressions, selectors}.",
+)
 @click.option("--service", "services", multiple=True, help="Only this service (repeatable; default: all).")
 @click.pass_obj
 def coverage(ctx: Context, prometheus_url: str, as_json: bool, services: tuple[str, ...]) -> None:
@@ -187,28 +264,52 @@ def coverage(ctx: Context, prometheus_url: str, as_json: bool, services: tuple[s
     import difflib
 
     from vigil.build import BuildReport, compile_catalog
-    from vigil.reports.coverage import coverage as run_coverage
     from vigil.errors import NoDataError
+    from vigil.reports.coverage import coverage as run_coverage
+
     _, model = compile_catalog(ctx.catalog, BuildReport())
     known = sorted(s["name"] for s in model["services"])
     for name in services:
         if name not in known:
             close = difflib.get_close_matches(name, known, n=1)
-            raise click.BadParameter(f"no service {name!r} in {ctx.catalog}" +
-                                     (f"; did you mean {close[0]!r}?" if close else ""), param_hint="--service")
+            raise click.BadParameter(
+                f"no service {name!r} in {ctx.catalog}" + (f"; did you mean {close[0]!r}?" if close else ""),
+                param_hint="--service",
+            )
     report = run_coverage(model, prometheus_url, list(services) or None)
     click.echo(report.json() if as_json else report.text(), nl=False)
     if report.without_data:
         raise NoDataError(f"{len(report.without_data)} of {len(report.rows)} key metrics and SLIs have no data")
 
 
-def _deploy_options(ctx: Context, from_dir: Path | None, only: tuple[str, ...], prune: bool, dry_run: bool,
-                    no_unit_tests: bool, verbose: bool, workers: int | None = None, fresh: bool = False) -> Any:
+def _deploy_options(
+    ctx: Context,
+    from_dir: Path | None,
+    only: tuple[str, ...],
+    prune: bool,
+    dry_run: bool,
+    no_unit_tests: bool,
+    verbose: bool,
+    workers: int | None = None,
+    fresh: bool = False,
+) -> Any:
     from vigil.deploy.http import HttpSettings
     from vigil.deploy.run import Options
+
     http = HttpSettings() if workers is None else HttpSettings(workers=workers)
-    return Options(catalog=ctx.catalog, from_dir=from_dir, out=ctx.out, fresh=fresh, only=only, prune=prune,
-                   dry_run=dry_run, unit_tests=not no_unit_tests, verbose=verbose, progress=True, http=http)
+    return Options(
+        catalog=ctx.catalog,
+        from_dir=from_dir,
+        out=ctx.out,
+        fresh=fresh,
+        only=only,
+        prune=prune,
+        dry_run=dry_run,
+        unit_tests=not no_unit_tests,
+        verbose=verbose,
+        progress=True,
+        http=http,
+    )
 
 
 _ONLY = click.Choice(["prometheus", "alertmanager", "grafana"])
@@ -216,15 +317,28 @@ _ONLY = click.Choice(["prometheus", "alertmanager", "grafana"])
 
 def _target_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """The options diff and deploy share: where the build comes from, which targets, how much to say."""
-    for option in reversed([
-        click.option("--from", "from_dir", type=click.Path(path_type=Path), default=None,
-                     help="Use an already built directory (re-checked) instead of --out."),
-        click.option("--build", "fresh", is_flag=True,
-                     help="Push the catalog built and checked afresh instead of the reviewed --out."),
-        click.option("--only", multiple=True, type=_ONLY, help="Only this target (repeatable)."),
-        click.option("--no-unit-tests", is_flag=True, help="Skip the generated promtool unit tests (CI ran them)."),
-        click.option("-v", "--verbose", is_flag=True, help="Show a unified diff of each changed object (never secrets)."),
-    ]):
+    for option in reversed(
+        [
+            click.option(
+                "--from",
+                "from_dir",
+                type=click.Path(path_type=Path),
+                default=None,
+                help="Use an already built directory (re-checked) instead of --out.",
+            ),
+            click.option(
+                "--build",
+                "fresh",
+                is_flag=True,
+                help="Push the catalog built and checked afresh instead of the reviewed --out.",
+            ),
+            click.option("--only", multiple=True, type=_ONLY, help="Only this target (repeatable)."),
+            click.option("--no-unit-tests", is_flag=True, help="Skip the generated promtool unit tests (CI ran them)."),
+            click.option(
+                "-v", "--verbose", is_flag=True, help="Show a unified diff of each changed object (never secrets)."
+            ),
+        ]
+    ):
         f = option(f)
     return f
 
@@ -234,10 +348,18 @@ def _target_options(f: Callable[..., Any]) -> Callable[..., Any]:
 @_target_options
 @click.option("--prune", is_flag=True, help="Show what deploy --prune would remove.")
 @click.pass_obj
-def diff(ctx: Context, from_dir: Path | None, fresh: bool, only: tuple[str, ...], prune: bool, no_unit_tests: bool,
-         verbose: bool) -> None:
+def diff(
+    ctx: Context,
+    from_dir: Path | None,
+    fresh: bool,
+    only: tuple[str, ...],
+    prune: bool,
+    no_unit_tests: bool,
+    verbose: bool,
+) -> None:
     """What deploy would change, per target: added (+), changed (~), removed (-)."""
     from vigil.deploy.run import diff as run_diff
+
     report = run_diff(_deploy_options(ctx, from_dir, only, prune, False, no_unit_tests, verbose, fresh=fresh))
     click.echo(report.text())
 
@@ -247,15 +369,30 @@ def diff(ctx: Context, from_dir: Path | None, fresh: bool, only: tuple[str, ...]
 @_target_options
 @click.option("--prune", is_flag=True, help="Also remove what vigil owns and the build no longer has.")
 @click.option("--dry-run", is_flag=True, help="Build, check and plan; push nothing.")
-@click.option("--workers", type=click.IntRange(1, 64), default=8, show_default=True,
-              help="Requests in flight to one Grafana or Mimir at most.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=8,
+    show_default=True,
+    help="Requests in flight to one Grafana or Mimir at most.",
+)
 @click.pass_obj
-def deploy(ctx: Context, from_dir: Path | None, fresh: bool, only: tuple[str, ...], prune: bool, dry_run: bool,
-           no_unit_tests: bool, verbose: bool, workers: int) -> None:
+def deploy(
+    ctx: Context,
+    from_dir: Path | None,
+    fresh: bool,
+    only: tuple[str, ...],
+    prune: bool,
+    dry_run: bool,
+    no_unit_tests: bool,
+    verbose: bool,
+    workers: int,
+) -> None:
     """Check --out (when it is what the catalog builds to), then push it to the targets configured
     in the environment (docs/deploy.md)."""
     from vigil.deploy.run import deploy as run_deploy
     from vigil.errors import DeployError
+
     report = run_deploy(_deploy_options(ctx, from_dir, only, prune, dry_run, no_unit_tests, verbose, workers, fresh))
     click.echo(report.text())
     if report.failed:
@@ -267,8 +404,14 @@ def stack() -> None:
     """A local Prometheus + Alertmanager + demo exporter + webhook sink (state in .vigil-stack/)."""
 
 
-_STATE = click.option("--dir", "state_dir", type=click.Path(path_type=Path), default=Path(".vigil-stack"),
-                      show_default=True, help="Where the stack keeps its config, data, logs and pids.")
+_STATE = click.option(
+    "--dir",
+    "state_dir",
+    type=click.Path(path_type=Path),
+    default=Path(".vigil-stack"),
+    show_default=True,
+    help="Where the stack keeps its config, data, logs and pids.",
+)
 
 
 @stack.command("up")
@@ -278,6 +421,7 @@ _STATE = click.option("--dir", "state_dir", type=click.Path(path_type=Path), def
 def stack_up(ctx: Context, state_dir: Path) -> None:
     """Start the stack (or report it running); print the environment to deploy to it."""
     from vigil.stack.local import up
+
     click.echo(up(state_dir, ctx.catalog).describe())
 
 
@@ -286,6 +430,7 @@ def stack_up(ctx: Context, state_dir: Path) -> None:
 def stack_down(state_dir: Path) -> None:
     """Stop every process the stack started."""
     from vigil.stack.local import down
+
     click.echo(down(state_dir))
 
 
@@ -294,6 +439,7 @@ def stack_down(state_dir: Path) -> None:
 def stack_status(state_dir: Path) -> None:
     """Each component: its pid, its URL, and whether it answers."""
     from vigil.stack.local import status
+
     click.echo(status(state_dir))
 
 
@@ -301,15 +447,26 @@ def stack_status(state_dir: Path) -> None:
 @paths
 @_STATE
 @click.option("--service", default="checkout", show_default=True, help="The service to break.")
-@click.option("--fault", default="error_spike", show_default=True,
-              type=click.Choice(["error_spike", "latency", "memory_leak", "dead"]), help="What goes wrong.")
-@click.option("--kind", default="threshold", show_default=True, type=click.Choice(["threshold", "trend", "slo"]),
-              help="Which alert the fault should raise: the key metric's threshold or trend alert, or the SLO page.")
+@click.option(
+    "--fault",
+    default="error_spike",
+    show_default=True,
+    type=click.Choice(["error_spike", "latency", "memory_leak", "dead"]),
+    help="What goes wrong.",
+)
+@click.option(
+    "--kind",
+    default="threshold",
+    show_default=True,
+    type=click.Choice(["threshold", "trend", "slo"]),
+    help="Which alert the fault should raise: the key metric's threshold or trend alert, or the SLO page.",
+)
 @click.option("--timeout", default=300.0, show_default=True, help="Give up after this many seconds.")
 @click.pass_obj
 def drill(ctx: Context, state_dir: Path, service: str, fault: str, kind: str, timeout: float) -> None:
     """Break a service on the local stack and show when each department was told (`vigil stack up` first)."""
     from vigil.stack.drill import DrillError, run_drill
+
     result = run_drill(state_dir, ctx.catalog, service, fault, kind=kind, timeout=timeout, echo=click.echo)
     click.echo(result.text())
     if not result.complete:
@@ -323,6 +480,7 @@ def postmortems() -> None:
 
 def _since(_ctx: click.Context, _param: Any, value: str | None) -> Any:
     from vigil.reports.postmortems import parse_since
+
     try:
         return None if value is None else parse_since(value)
     except ValueError as e:
@@ -331,6 +489,7 @@ def _since(_ctx: click.Context, _param: Any, value: str | None) -> Any:
 
 def _validated_model(ctx: Context) -> Any:
     from vigil.build import BuildReport, compile_catalog
+
     return compile_catalog(ctx.catalog, BuildReport())[1]
 
 
@@ -344,12 +503,21 @@ def _validated_model(ctx: Context) -> Any:
 @click.option("--since", callback=_since, help="Only incidents that began at or after: RFC 3339, a date, or -30d.")
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of the matching postmortems' front matter.")
 @click.pass_obj
-def postmortems_search(ctx: Context, text: tuple[str, ...], service: str | None, department: str | None,
-                       metric: str | None, dependency: str | None, since: Any, as_json: bool) -> None:
+def postmortems_search(
+    ctx: Context,
+    text: tuple[str, ...],
+    service: str | None,
+    department: str | None,
+    metric: str | None,
+    dependency: str | None,
+    since: Any,
+    as_json: bool,
+) -> None:
     """Postmortems whose text has every word of TEXT and that match every filter, newest first."""
     import json
 
     from vigil.reports.postmortems import Query, format_results, search, summary, unknown_names
+
     model, query = _validated_model(ctx), Query(" ".join(text), service, department, metric, dependency, since)
     unknown = unknown_names(model, query)
     if unknown:
@@ -373,6 +541,7 @@ def postmortems_stats(ctx: Context, since: Any, as_json: bool) -> None:
     import json
 
     from vigil.reports.postmortems import Query, format_stats, search, stats
+
     report = stats(search(_validated_model(ctx), Query(since=since)))
     if as_json:
         click.echo(json.dumps(report, indent=2, sort_keys=True))
@@ -385,8 +554,14 @@ def postmortems_stats(ctx: Context, since: Any, as_json: bool) -> None:
 
 @cli.command()
 @paths
-@click.option("--metrics", "sources", multiple=True, required=True, metavar="URL_OR_FILE",
-              help="A /metrics URL or a saved exposition (repeatable: an app and its sidecar exporter).")
+@click.option(
+    "--metrics",
+    "sources",
+    multiple=True,
+    required=True,
+    metavar="URL_OR_FILE",
+    help="A /metrics URL or a saved exposition (repeatable: an app and its sidecar exporter).",
+)
 @click.option("--name", default=None, help="The service name (default: from the URL's host or the file's name).")
 @click.option("--owner", default=None, metavar="TEAM", help="The owning department's id.")
 @click.option("--job", default=None, help="The scrape job for the selector (default: the name).")
@@ -396,6 +571,7 @@ def discover(ctx: Context, sources: tuple[str, ...], name: str | None, owner: st
     from vigil.catalog.discover import default_name
     from vigil.catalog.discover import discover as run_discover
     from vigil.catalog.exposition import read
+
     expositions = [read(s) for s in sources]
     catalog = ctx.catalog if ctx.catalog.is_dir() else None
     click.echo(run_discover(expositions, name or default_name(sources[0]), owner, catalog, job), nl=False)

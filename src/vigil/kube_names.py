@@ -24,10 +24,10 @@ _KEY_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
 # ConfigMap and Secret data keys.
 DATA_KEY = re.compile(r"[-._a-zA-Z0-9]+")
 
-CONFIGMAP_MAX_BYTES = 1024 * 1024            # core.MaxSecretSize: the sum of a ConfigMap's data values
-PROMETHEUS_RULE_MAX_BYTES = CONFIGMAP_MAX_BYTES // 2   # operator: MaxConfigMapDataSize = MaxSecretSize * 0.5
-ANNOTATIONS_MAX_BYTES = 256 * 1024           # TotalAnnotationSizeLimitB; client-side apply copies the
-                                             # whole object into an annotation, so it caps the object
+CONFIGMAP_MAX_BYTES = 1024 * 1024  # core.MaxSecretSize: the sum of a ConfigMap's data values
+PROMETHEUS_RULE_MAX_BYTES = CONFIGMAP_MAX_BYTES // 2  # operator: MaxConfigMapDataSize = MaxSecretSize * 0.5
+ANNOTATIONS_MAX_BYTES = 256 * 1024  # TotalAnnotationSizeLimitB; client-side apply copies the
+# whole object into an annotation, so it caps the object
 
 
 def name_problem(name: str, what: str = "a Kubernetes object name") -> str | None:
@@ -35,8 +35,10 @@ def name_problem(name: str, what: str = "a Kubernetes object name") -> str | Non
     if len(name) > SUBDOMAIN_MAX:
         return f"{name!r} is {len(name)} characters; {what} has at most {SUBDOMAIN_MAX}"
     if not DNS1123_SUBDOMAIN.fullmatch(name):
-        return (f"{name!r} cannot be {what}: lowercase letters, digits, '-' and '.', "
-                "starting and ending with a letter or digit (DNS-1123)")
+        return (
+            f"{name!r} cannot be {what}: lowercase letters, digits, '-' and '.', "
+            "starting and ending with a letter or digit (DNS-1123)"
+        )
     return None
 
 
@@ -45,8 +47,10 @@ def dns_label_problem(name: str, what: str) -> str | None:
     if len(name) > LABEL_MAX:
         return f"{name!r} is {len(name)} characters; {what} has at most {LABEL_MAX}"
     if not DNS1123_LABEL.fullmatch(name):
-        return (f"{name!r} cannot be {what}: lowercase letters, digits and '-', "
-                "starting and ending with a letter or digit (DNS-1123 label)")
+        return (
+            f"{name!r} cannot be {what}: lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit (DNS-1123 label)"
+        )
     return None
 
 
@@ -55,8 +59,9 @@ def label_value_problem(value: str, what: str = "a Kubernetes label value") -> s
     if len(value) > LABEL_MAX:
         return f"{value!r} is {len(value)} characters; {what} has at most {LABEL_MAX}"
     if not LABEL_VALUE.fullmatch(value):
-        return (f"{value!r} cannot be {what}: letters, digits, '-', '_' and '.', "
-                "starting and ending with a letter or digit")
+        return (
+            f"{value!r} cannot be {what}: letters, digits, '-', '_' and '.', starting and ending with a letter or digit"
+        )
     return None
 
 
@@ -66,8 +71,10 @@ def key_problem(key: str, what: str = "a label key") -> str | None:
     if prefix and (len(prefix) > SUBDOMAIN_MAX or not DNS1123_SUBDOMAIN.fullmatch(prefix)):
         return f"{key!r} cannot be {what}: its prefix {prefix!r} is not a DNS-1123 subdomain"
     if len(name) > LABEL_MAX or not _KEY_NAME.fullmatch(name):
-        return (f"{key!r} cannot be {what}: the name after the optional 'prefix/' is at most {LABEL_MAX} "
-                "letters, digits, '-', '_' and '.', starting and ending with a letter or digit")
+        return (
+            f"{key!r} cannot be {what}: the name after the optional 'prefix/' is at most {LABEL_MAX} "
+            "letters, digits, '-', '_' and '.', starting and ending with a letter or digit"
+        )
     return None
 
 

@@ -20,8 +20,8 @@ class QueryError(VigilError):
 @dataclass
 class Series:
     labels: dict[str, str]
-    times: list[float] = field(default_factory=list)     # unix seconds
-    values: list[float] = field(default_factory=list)    # sample values come as text: "NaN", "+Inf" parse too
+    times: list[float] = field(default_factory=list)  # unix seconds
+    values: list[float] = field(default_factory=list)  # sample values come as text: "NaN", "+Inf" parse too
 
 
 class PrometheusAPI:
@@ -45,8 +45,10 @@ class PrometheusAPI:
 
     def query_range(self, expr: str, start: float, end: float, step: float) -> list[Series]:
         data = self._get("/api/v1/query_range", {"query": expr, "start": start, "end": end, "step": step})
-        return [Series(r["metric"], [float(t) for t, _ in r["values"]], [float(v) for _, v in r["values"]])
-                for r in data["result"]]
+        return [
+            Series(r["metric"], [float(t) for t, _ in r["values"]], [float(v) for _, v in r["values"]])
+            for r in data["result"]
+        ]
 
     def query(self, expr: str, time: float) -> list[Series]:
         """An instant query; each series has one sample (scalars and strings come back as one too)."""

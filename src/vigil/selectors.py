@@ -22,10 +22,24 @@ _KEYWORDS = {"and", "or", "unless", "bool", "offset", "atan2", "inf", "nan"}
 # Followed by a parenthesised list of label names, not of expressions.
 _LABEL_LISTS = {"by", "without", "on", "ignoring", "group_left", "group_right"}
 # Aggregations may put `by (...)` between their name and their parentheses: `sum by (le) (x)`.
-_AGGREGATIONS = {"sum", "min", "max", "avg", "group", "stddev", "stdvar", "count", "count_values", "bottomk",
-                 "topk", "quantile", "limitk", "limit_ratio"}
+_AGGREGATIONS = {
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "group",
+    "stddev",
+    "stdvar",
+    "count",
+    "count_values",
+    "bottomk",
+    "topk",
+    "quantile",
+    "limitk",
+    "limit_ratio",
+}
 _IDENT = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
-_NUMBER = re.compile(r"[0-9.][0-9A-Za-z.]*(?:[eE][+-]?[0-9]+)?")   # 0.99, 1e3, 0x1f, and durations: 5m, 1h30m
+_NUMBER = re.compile(r"[0-9.][0-9A-Za-z.]*(?:[eE][+-]?[0-9]+)?")  # 0.99, 1e3, 0x1f, and durations: 5m, 1h30m
 _OPERATORS = ("==", "!=", "=~", "!~", ">=", "<=")
 _LABEL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _METRIC = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*\Z")
@@ -37,7 +51,7 @@ _SIMPLE = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v"
 @dataclass(frozen=True, order=True)
 class Matcher:
     label: str
-    op: str          # = != =~ !~
+    op: str  # = != =~ !~
     value: str
 
     def text(self) -> str:
@@ -58,7 +72,7 @@ class Selector:
         if not self.name:
             return "{" + inner + "}"
         name = self.name if _METRIC.match(self.name) else None
-        if name is None:    # a UTF-8 name (Prometheus 3) goes inside the braces, quoted
+        if name is None:  # a UTF-8 name (Prometheus 3) goes inside the braces, quoted
             return "{" + ",".join([quote(self.name), *([inner] if inner else [])]) + "}"
         return f"{name}{{{inner}}}" if inner else name
 
@@ -73,6 +87,7 @@ def unique(selectors: list[Selector]) -> list[Selector]:
 
 
 # --- Prometheus's own parser -------------------------------------------------------------------
+
 
 def from_syntax_tree(node: Any) -> list[Selector]:
     """The selectors in /api/v1/parse_query's answer, in source order. Prometheus appends a
@@ -95,10 +110,11 @@ def from_syntax_tree(node: Any) -> list[Selector]:
 
 # --- the tokenizer -----------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class _Token:
-    kind: str        # ident | string | number | op
-    text: str        # the source text; for strings, the unquoted value
+    kind: str  # ident | string | number | op
+    text: str  # the source text; for strings, the unquoted value
 
 
 def _tokens(expr: str) -> list[_Token]:
@@ -108,14 +124,14 @@ def _tokens(expr: str) -> list[_Token]:
         c = expr[i]
         if c.isspace():
             i += 1
-        elif c == "#":                                   # a comment runs to the end of the line
+        elif c == "#":  # a comment runs to the end of the line
             end = expr.find("\n", i)
             i = n if end < 0 else end
         elif c in "\"'`":
             j = i + 1
             while j < n and expr[j] != c:
                 j += 2 if expr[j] == "\\" and c != "`" else 1
-            body = expr[i + 1:j]
+            body = expr[i + 1 : j]
             out.append(_Token("string", body if c == "`" else _unescape(body)))
             i = j + 1
         elif m := _IDENT.match(expr, i):
@@ -138,6 +154,7 @@ def _unescape(body: str) -> str:
             return _SIMPLE.get(simple, simple)
         code = next(c for c in codes if c)
         return chr(int(code, 8 if m.group(3) else 16))
+
     return _ESCAPE.sub(one, body)
 
 
@@ -184,14 +201,14 @@ def vector_selectors(expr: str) -> list[Selector]:
         if t.kind == "ident":
             word = t.text.lower()
             if word in _LABEL_LISTS:
-                i = _closing(tokens, i + 1, "(", ")") if opens and after.text == "(" else i + 1   # type: ignore[union-attr]
+                i = _closing(tokens, i + 1, "(", ")") if opens and after.text == "(" else i + 1  # type: ignore[union-attr]
                 continue
-            called = opens and after.text == "("                                                # type: ignore[union-attr]
+            called = opens and after.text == "("  # type: ignore[union-attr]
             grouped = word in _AGGREGATIONS and after is not None and after.text.lower() in ("by", "without")
             if word in _KEYWORDS or called or grouped:
                 i += 1
                 continue
-            if opens and after.text == "{":                                                     # type: ignore[union-attr]
+            if opens and after.text == "{":  # type: ignore[union-attr]
                 end = _closing(tokens, i + 1, "{", "}")
                 _, matchers = _matchers(tokens, i + 2, end - 1)
                 found.append(Selector(t.text, tuple(matchers)))
@@ -204,7 +221,7 @@ def vector_selectors(expr: str) -> list[Selector]:
             name, matchers = _matchers(tokens, i + 1, end - 1)
             found.append(Selector(name, tuple(matchers)))
             i = end
-        elif t.kind == "op" and t.text == "[":             # a range or subquery: durations only
+        elif t.kind == "op" and t.text == "[":  # a range or subquery: durations only
             i = _closing(tokens, i, "[", "]")
         else:
             i += 1

@@ -10,16 +10,18 @@ import os
 import shutil
 import socket
 import subprocess
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from vigil.errors import ToolMissingError
 
-INSTALL_HINT = ("run `make tools` (scripts/tools.sh) in vigil's repository, which unpacks Debian's "
-                "packages into .tools/, or put the upstream binaries on PATH")
+INSTALL_HINT = (
+    "run `make tools` (scripts/tools.sh) in vigil's repository, which unpacks Debian's "
+    "packages into .tools/, or put the upstream binaries on PATH"
+)
 # Where scripts/tools.sh unpacks the tools; its current generation is used when PATH has none.
 TOOLS_DIR_ENV = "VIGIL_TOOLS_DIR"
 # Debian names the Alertmanager daemon prometheus-alertmanager; upstream tarballs call it alertmanager.
@@ -54,12 +56,20 @@ class Result:
         return self.returncode == 0
 
 
-def run(tool: str, args: Sequence[str], cwd: Path | None = None, timeout: float = 600,
-        env: dict[str, str] | None = None) -> Result:
+def run(
+    tool: str, args: Sequence[str], cwd: Path | None = None, timeout: float = 600, env: dict[str, str] | None = None
+) -> Result:
     """`env`: extra environment variables for this run only."""
     cmd = [find(tool), *args]
-    proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout,
-                          env={**os.environ, **env} if env else None)
+    proc = subprocess.run(
+        cmd,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **env} if env else None,
+    )
     return Result(cmd, proc.returncode, proc.stdout)
 
 
@@ -69,8 +79,9 @@ def chunks(items: Sequence[str], parts: int) -> list[list[str]]:
     return [list(items[i::parts]) for i in range(parts)]
 
 
-def run_parallel(tool: str, prefix: Sequence[str], files: Sequence[str], cwd: Path | None = None,
-                 workers: int | None = None) -> list[Result]:
+def run_parallel(
+    tool: str, prefix: Sequence[str], files: Sequence[str], cwd: Path | None = None, workers: int | None = None
+) -> list[Result]:
     """Run `tool prefix... files...` with the files split over one process per core."""
     if not files:
         return []

@@ -97,7 +97,10 @@ def test_published_null_detector_scores_zero(nab: Path) -> None:
     assert {p: c.normalised for p, c in scored.items()} == {p: 0.0 for p in SCOREBOARD}
     # NAB's baselines: -fnWeight for each of the 116 windows.
     assert {p: c.raw for p, c in scored.items()} == {
-        "standard": -116.0, "reward_low_FP_rate": -116.0, "reward_low_FN_rate": -232.0}
+        "standard": -116.0,
+        "reward_low_FP_rate": -116.0,
+        "reward_low_FN_rate": -232.0,
+    }
 
 
 def test_in_memory_null_and_perfect_detectors(nab: Path) -> None:
@@ -212,8 +215,7 @@ def series(draw: st.DrawFn) -> Case:
     return ts, [Window(ts[a], ts[b]) for a, b in spans], spans, detections
 
 
-profiles = st.builds(
-    Profile, st.just("p"), st.floats(0.1, 2.0), st.floats(0.01, 1.0), st.floats(0.1, 2.0))
+profiles = st.builds(Profile, st.just("p"), st.floats(0.1, 2.0), st.floats(0.01, 1.0), st.floats(0.1, 2.0))
 
 
 @given(series(), profiles, st.data())
@@ -230,8 +232,11 @@ def test_an_earlier_detection_in_a_window_never_scores_less(case: Case, profile:
 @given(series(), profiles, st.data())
 def test_adding_a_false_positive_never_raises_the_score(case: Case, profile: Profile, data: st.DataObject) -> None:
     ts, windows, spans, detections = case
-    outside = [i for i in range(probationary_length(len(ts)), len(ts))
-               if not any(a <= i <= b for a, b in spans) and not detections[i]]
+    outside = [
+        i
+        for i in range(probationary_length(len(ts)), len(ts))
+        if not any(a <= i <= b for a, b in spans) and not detections[i]
+    ]
     if not outside:
         return
     k = data.draw(st.sampled_from(outside))
@@ -281,7 +286,9 @@ def test_a_zoned_timestamp_is_refused(tmp_path: Path) -> None:
 
 def test_a_window_ending_before_it_starts_names_its_line(tmp_path: Path) -> None:
     path = tmp_path / "windows.json"
-    path.write_text('{\n  "g/a.csv": [],\n  "g/b.csv": [\n    ["2014-01-02 00:00:00.000000", "2014-01-01 00:00:00.000000"]\n  ]\n}\n')
+    path.write_text(
+        '{\n  "g/a.csv": [],\n  "g/b.csv": [\n    ["2014-01-02 00:00:00.000000", "2014-01-01 00:00:00.000000"]\n  ]\n}\n'
+    )
     with pytest.raises(BacktestDataError, match=rf"{path}:3: g/b.csv.0: the window ends before it starts"):
         load_windows(path)
 
@@ -300,10 +307,13 @@ def nab_tree(root: Path, windows: str) -> Path:
     (root / "results" / "det" / "g").mkdir(parents=True)
     (root / "labels" / "combined_windows.json").write_text(windows)
     (root / "config" / "profiles.json").write_text(
-        json.dumps({"standard": {"CostMatrix": {"tpWeight": 1.0, "fpWeight": 0.11, "fnWeight": 1.0, "tnWeight": 1.0}}}))
+        json.dumps({"standard": {"CostMatrix": {"tpWeight": 1.0, "fpWeight": 0.11, "fnWeight": 1.0, "tnWeight": 1.0}}})
+    )
     (root / "config" / "thresholds.json").write_text(json.dumps({"det": {"standard": {"threshold": 0.5}}}))
     rows = [f"{t:%Y-%m-%d %H:%M:%S},1.0,{1.0 if i == 30 else 0.0},0" for i, t in enumerate(stamps(40))]
-    (root / "results" / "det" / "g" / "det_a.csv").write_text("timestamp,value,anomaly_score,label\n" + "\n".join(rows) + "\n")
+    (root / "results" / "det" / "g" / "det_a.csv").write_text(
+        "timestamp,value,anomaly_score,label\n" + "\n".join(rows) + "\n"
+    )
     return root
 
 

@@ -49,7 +49,9 @@ def test_a_renamed_service_reaches_its_unchanged_dependants(catalog: Path, tmp_p
     compile_catalog(catalog, BuildReport(), tmp_path / "cache")
     redis = catalog / "services" / "redis-cache.yaml"
     redis.write_text(redis.read_text().replace("name: redis-cache", "name: redis-main"))
-    with pytest.raises(CatalogError, match=r"services/checkout.yaml:\d+: dependencies\[\d\]: unknown service 'redis-cache'"):
+    with pytest.raises(
+        CatalogError, match=r"services/checkout.yaml:\d+: dependencies\[\d\]: unknown service 'redis-cache'"
+    ):
         compile_catalog(catalog, BuildReport(), tmp_path / "cache")
 
 

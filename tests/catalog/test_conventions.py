@@ -15,7 +15,8 @@ from vigil.errors import CatalogError
 
 def _service(catalog: Path, profiles: str, metrics: str = "") -> None:
     (catalog / "services" / "probe.yaml").write_text(
-        f"name: probe\nowner: commerce-dev\nselector: {{job: probe}}\nprofiles: {profiles}\n{metrics}")
+        f"name: probe\nowner: commerce-dev\nselector: {{job: probe}}\nprofiles: {profiles}\n{metrics}"
+    )
 
 
 def _metrics(catalog: Path) -> dict[str, Any]:
@@ -42,8 +43,10 @@ def test_unpinned_reads_every_convention_in_order(catalog_copy: Callable[[], Pat
     catalog = catalog_copy()
     _service(catalog, "[jvm]")
     expr = _metrics(catalog)["threads"]["expr"]
-    assert expr == ('(max(jvm_threads_live_threads{job="probe"})) or (max(jvm_threads_current{job="probe"}))'
-                    ' or (max(sum by (instance) (jvm_thread_count{job="probe"})))')
+    assert expr == (
+        '(max(jvm_threads_live_threads{job="probe"})) or (max(jvm_threads_current{job="probe"}))'
+        ' or (max(sum by (instance) (jvm_thread_count{job="probe"})))'
+    )
 
 
 def test_a_metric_the_convention_lacks_is_off_until_the_service_gives_an_expr(catalog_copy: Callable[[], Path]) -> None:
@@ -70,8 +73,10 @@ def test_unknown_convention_points_at_the_line_with_a_suggestion(catalog_copy: C
     with pytest.raises(CatalogError) as e:
         compile_catalog(catalog, BuildReport())
     text = str(e.value)
-    assert ("catalog/services/probe.yaml:6: profiles[1].convention: unknown convention 'micrometr' of profile 'jvm' "
-            "(did you mean 'micrometer'?); choose one of: micrometer, client_java, simpleclient, otel") in text
+    assert (
+        "catalog/services/probe.yaml:6: profiles[1].convention: unknown convention 'micrometr' of profile 'jvm' "
+        "(did you mean 'micrometer'?); choose one of: micrometer, client_java, simpleclient, otel"
+    ) in text
     assert "probe.yaml:7: profiles[2].convention: profile 'host' has no conventions; remove `convention:`" in text
 
 
@@ -91,7 +96,8 @@ metrics:
 def test_a_catalog_override_of_a_builtin_keeps_its_conventions(catalog_copy: Callable[[], Path]) -> None:
     catalog = catalog_copy()
     (catalog / "profiles" / "jvm.yaml").write_text(
-        "name: jvm\nmetrics:\n  threads: {expr: {client_java: 'max(jvm_threads_current{$selector,area!=\"x\"})'}}\n")
+        "name: jvm\nmetrics:\n  threads: {expr: {client_java: 'max(jvm_threads_current{$selector,area!=\"x\"})'}}\n"
+    )
     _service(catalog, "[{name: jvm, convention: client_java}]")
     assert _metrics(catalog)["threads"]["expr"] == 'max(jvm_threads_current{job="probe",area!="x"})'
 
@@ -101,16 +107,19 @@ def test_builtin_profiles_are_valid() -> None:
     from vigil.catalog.conventions import check_profile
     from vigil.catalog.profiles import builtin_documents
     from vigil.catalog.schema import check_schema
+
     for doc in builtin_documents():
         assert check_schema(doc, "profile") + check_profile(doc, doc.data) == [], doc.file
 
 
 def test_every_conventions_fixture_passes_its_generated_promtool_tests(
-        catalog_copy: Callable[[], Path], tmp_path: Path, generation: str) -> None:
+    catalog_copy: Callable[[], Path], tmp_path: Path, generation: str
+) -> None:
     """Each pinned convention's fixture must give x through that convention's expr, or the
     generated threshold, trend, anomaly and absent tests fail in the real promtool."""
     from vigil.build import build
     from vigil.catalog.profiles import build_profiles, builtin_documents
+
     catalog = catalog_copy()
     for example in (catalog / "services").glob("*.yaml"):
         example.unlink()  # only the pinned services: their tests are the point, and quicker alone
@@ -121,7 +130,8 @@ def test_every_conventions_fixture_passes_its_generated_promtool_tests(
             names.append(name)
             (catalog / "services" / f"{name}.yaml").write_text(
                 f"name: {name}\nowner: commerce-dev\nselector: {{job: {name}}}\n"
-                f"profiles: [{{name: {prof.name}, convention: {c.name}}}]\n")
+                f"profiles: [{{name: {prof.name}, convention: {c.name}}}]\n"
+            )
     build(catalog, tmp_path / "out", run_checks=True, run_tests=True)
     tests = {p.name for p in (tmp_path / "out" / "prometheus" / "tests").glob("pin-*.test.yaml")}
     assert tests == {f"{n}.test.yaml" for n in names}

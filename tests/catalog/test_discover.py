@@ -18,23 +18,33 @@ from vigil.cli import cli
 
 EXPORTERS = SHARED / "exporters"
 pytestmark = pytest.mark.skipif(
-    not EXPORTERS.is_dir(), reason=f"{EXPORTERS} absent: the exporter samples are shared data, not in the repo")
+    not EXPORTERS.is_dir(), reason=f"{EXPORTERS} absent: the exporter samples are shared data, not in the repo"
+)
 
 # sample files → the profiles (and pinned conventions) discover must find, and metrics it must switch off.
 CASES: dict[str, tuple[list[str], dict[str, str | None], set[str]]] = {
     "node": (["node_exporter-e2e-output.prom", "node_exporter-supplement.prom"], {"host": None}, set()),
     "docs": (["prometheus-docs-exposition-example.prom"], {"http": "prometheus"}, {"inflight"}),
     "golang": (["client_golang-middleware-example.prom"], {"http": "prometheus"}, {"inflight"}),
-    "boot33": (["micrometer-1.13plus-spring-boot-default.prom"],
-               {"spring-http": "micrometer", "jvm": "micrometer"}, {"latency_p99"}),
+    "boot33": (
+        ["micrometer-1.13plus-spring-boot-default.prom"],
+        {"spring-http": "micrometer", "jvm": "micrometer"},
+        {"latency_p99"},
+    ),
     "boot33-histogram": (["micrometer-1.13plus-spring-boot-histogram.prom"], {"spring-http": "micrometer"}, set()),
-    "boot32": (["micrometer-legacy-simpleclient-spring-boot-3.0-3.2.prom"],
-               {"spring-http": "micrometer-legacy", "jvm": "micrometer"}, {"latency_p99"}),
+    "boot32": (
+        ["micrometer-legacy-simpleclient-spring-boot-3.0-3.2.prom"],
+        {"spring-http": "micrometer-legacy", "jvm": "micrometer"},
+        {"latency_p99"},
+    ),
     "client-java": (["client_java-1.x-jvm-docs.prom"], {"jvm": "client_java"}, set()),
     "simpleclient": (["client_java-0.16-simpleclient_hotspot.prom"], {"jvm": "simpleclient"}, set()),
     # The README excerpt identifies OpenTelemetry but carries none of the three key metrics whole.
-    "otel-jvm": (["client_java-otel-jvm-runtime-metrics-readme.prom"], {"jvm": "otel"},
-                 {"heap_usage", "gc_time_ratio", "threads"}),
+    "otel-jvm": (
+        ["client_java-otel-jvm-runtime-metrics-readme.prom"],
+        {"jvm": "otel"},
+        {"heap_usage", "gc_time_ratio", "threads"},
+    ),
     "redis": (["redis_exporter.prom"], {"redis": None}, {"memory_usage"}),
     "redis-system": (["redis_exporter.prom", "redis_exporter-include-system-metrics.prom"], {"redis": None}, set()),
     "postgres": (["postgres_exporter.prom"], {"postgres": None}, set()),
@@ -44,8 +54,11 @@ CASES: dict[str, tuple[list[str], dict[str, str | None], set[str]]] = {
     "rabbitmq-kbudde": (["rabbitmq_exporter-kbudde.prom"], {"rabbitmq": "kbudde"}, set()),
     "resilience4j": (["resilience4j-micrometer.prom"], {"circuit-breaker": None}, set()),
     # Two exporters behind one job: redis and host share metric ids, so the second gets a prefix.
-    "redis-and-host": (["redis_exporter.prom", "node_exporter-e2e-output.prom", "node_exporter-supplement.prom"],
-                       {"host": None, "redis": None}, {"redis_memory_usage"}),
+    "redis-and-host": (
+        ["redis_exporter.prom", "node_exporter-e2e-output.prom", "node_exporter-supplement.prom"],
+        {"host": None, "redis": None},
+        {"redis_memory_usage"},
+    ),
 }
 
 # Samples whose metrics can serve an SLO (an HTTP profile with data).
@@ -58,8 +71,10 @@ def _discover(*args: str) -> tuple[int, str]:
 
 
 def _pins(entry: dict) -> dict[str, str | None]:
-    return {(p if isinstance(p, str) else p["name"]): (None if isinstance(p, str) else p.get("convention"))
-            for p in entry.get("profiles") or []}
+    return {
+        (p if isinstance(p, str) else p["name"]): (None if isinstance(p, str) else p.get("convention"))
+        for p in entry.get("profiles") or []
+    }
 
 
 def test_each_sample_gives_an_entry_that_builds(catalog_copy: Callable[[], Path], tmp_path: Path) -> None:
@@ -86,8 +101,10 @@ def test_each_sample_gives_an_entry_that_builds(catalog_copy: Callable[[], Path]
 
 def test_a_missing_metric_says_what_the_exporter_needs() -> None:
     _, text = _discover("--metrics", str(EXPORTERS / "redis_exporter.prom"), "--name", "cache")
-    assert ("# memory_usage (redis): needs maxmemory set in Redis, or redis_exporter's --include-system-metrics when"
-            " maxmemory is 0 (unlimited); reads redis_total_system_memory_bytes, not in this exposition") in text
+    assert (
+        "# memory_usage (redis): needs maxmemory set in Redis, or redis_exporter's --include-system-metrics when"
+        " maxmemory is 0 (unlimited); reads redis_total_system_memory_bytes, not in this exposition"
+    ) in text
     assert "owner: CHANGE-ME" in text  # no --owner: a placeholder that validation rejects, not a guess
     _, text = _discover("--metrics", str(EXPORTERS / "micrometer-1.13plus-spring-boot-default.prom"), "--name", "api")
     assert "percentiles-histogram.http.server.requests=true" in text
@@ -135,13 +152,18 @@ def test_unreadable_endpoint_is_a_clear_error(served_sample: str) -> None:
     assert f"{served_sample}/nothing: cannot read metrics" in str(result.exception)
 
 
-@pytest.mark.parametrize("body, message", [
-    ("<html>\n<body>not metrics</body>\n</html>\n", "not a Prometheus text exposition"),
-    ("# HELP only_help nothing\n", "no samples in the exposition"),
-])
-def test_not_an_exposition_exits_10_naming_the_file(tmp_path: Path, body: str, message: str,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("<html>\n<body>not metrics</body>\n</html>\n", "not a Prometheus text exposition"),
+        ("# HELP only_help nothing\n", "no samples in the exposition"),
+    ],
+)
+def test_not_an_exposition_exits_10_naming_the_file(
+    tmp_path: Path, body: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     from vigil.cli import main
+
     path = tmp_path / "page.html"
     path.write_text(body)
     with pytest.raises(SystemExit) as e:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vigil.catalog.load import load_catalog, parse
 from vigil.cli import main
 from vigil.errors import CatalogError
-
-import pytest
 
 
 def test_lines_are_remembered():
@@ -40,7 +39,9 @@ def test_syntax_error_has_line():
 
 def test_unsafe_tags_are_refused():
     _, problems = parse("name: !!python/object/apply:os.system ['true']\n", "f.yaml")
-    assert [str(p) for p in problems] == ["f.yaml:1: name: unsupported YAML tag tag:yaml.org,2002:python/object/apply:os.system"]
+    assert [str(p) for p in problems] == [
+        "f.yaml:1: name: unsupported YAML tag tag:yaml.org,2002:python/object/apply:os.system"
+    ]
     _, problems = parse("name: !!python/name:os.system x\n", "f.yaml")
     assert problems and "invalid YAML" in problems[0].message
 
@@ -54,23 +55,49 @@ def _minimal(tmp: Path, service_text: str) -> Path:
     (tmp / "services").mkdir(parents=True, exist_ok=True)
     (tmp / "departments.yaml").write_text(
         "departments:\n  - {id: team, role: engineering, channels: {chat: {webhook: {url: 'http://x'}}}}\n"
-        "  - {id: ops, role: operations, channels: {chat: {webhook: {url: 'http://y'}}}}\n")
+        "  - {id: ops, role: operations, channels: {chat: {webhook: {url: 'http://y'}}}}\n"
+    )
     (tmp / "services" / "s.yaml").write_text(service_text, encoding="utf-8")
     return tmp
 
 
 # Structured junk: YAML documents made of the catalog's own words, nested at random.
-_words = st.sampled_from(["name", "owner", "selector", "metrics", "profiles", "slos", "tier", "error_ratio",
-                          "critical", "warning", "for", "expr", "unit", "trend", "http", "team", "5%", "1h", "job"])
+_words = st.sampled_from(
+    [
+        "name",
+        "owner",
+        "selector",
+        "metrics",
+        "profiles",
+        "slos",
+        "tier",
+        "error_ratio",
+        "critical",
+        "warning",
+        "for",
+        "expr",
+        "unit",
+        "trend",
+        "http",
+        "team",
+        "5%",
+        "1h",
+        "job",
+    ]
+)
 _scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=20), _words)
-_values = st.recursive(_scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                           st.dictionaries(_words, inner, max_size=5)), max_leaves=25)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(_words, inner, max_size=5)),
+    max_leaves=25,
+)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(doc=st.dictionaries(_words, _values, max_size=8))
 def test_fuzz_structured_documents_never_traceback(tmp_path_factory, capsys, doc):
     import yaml
+
     tmp = _minimal(tmp_path_factory.mktemp("fuzz"), yaml.safe_dump(doc))
     _run_cli(tmp)
 

@@ -27,7 +27,8 @@ from vigil.catalog.profiles import build_profiles, builtin_documents, service_me
 EXPORTERS = SHARED / "exporters"
 SELECTOR = {"job": "discovered"}
 pytestmark = pytest.mark.skipif(
-    not EXPORTERS.is_dir(), reason=f"{EXPORTERS} absent: the exporter samples are shared data, not in the repo")
+    not EXPORTERS.is_dir(), reason=f"{EXPORTERS} absent: the exporter samples are shared data, not in the repo"
+)
 
 
 @dataclass
@@ -35,72 +36,129 @@ class Row:
     files: list[str]
     profile: str
     convention: str | None
-    empty: dict[str, str] = field(default_factory=dict)       # key metric → why this sample cannot serve it
-    values: dict[str, float] = field(default_factory=dict)    # key metric (or sli.<name>) → exact value
+    empty: dict[str, str] = field(default_factory=dict)  # key metric → why this sample cannot serve it
+    values: dict[str, float] = field(default_factory=dict)  # key metric (or sli.<name>) → exact value
     slis: dict[str, float | None] = field(default_factory=dict)  # SLI → latency threshold (None: none needed)
-    instances: int = 1                                        # exporters scraped (the same sample each)
+    instances: int = 1  # exporters scraped (the same sample each)
 
 
 # Rates are proportional to the scraped counters (probe.py), so ratios are the counters' ratios.
 ROWS: dict[str, Row] = {
     # Whole disks only: mmcblk0, nvme0n1, sda, sdb, sdc, vda; not mmcblk0p1/p2, dm-*, sr0 (1/60000: rate per second).
     "host/node_exporter": Row(
-        ["node_exporter-e2e-output.prom", "node_exporter-supplement.prom"], "host", None,
-        values={"disk_read_bytes": (798720 + 2.377714176e9 + 5.13713216512e11 + 4.944782848e9 + 8.48782848e8
-                                    + 1.6727491584e10) / 60000}),
+        ["node_exporter-e2e-output.prom", "node_exporter-supplement.prom"],
+        "host",
+        None,
+        values={
+            "disk_read_bytes": (
+                798720 + 2.377714176e9 + 5.13713216512e11 + 4.944782848e9 + 8.48782848e8 + 1.6727491584e10
+            )
+            / 60000
+        },
+    ),
     "http/prometheus/docs-example": Row(
-        ["prometheus-docs-exposition-example.prom"], "http", "prometheus",
+        ["prometheus-docs-exposition-example.prom"],
+        "http",
+        "prometheus",
         empty={"inflight": "no client library registers an in-flight gauge by default (the app names it)"},
         # Only 200 and 400 responses: a healthy service's error ratio is 0, not empty.
-        values={"error_ratio": 0.0, "sli.availability": 0.0}, slis={"availability": None, "latency": 0.1}),
+        values={"error_ratio": 0.0, "sli.availability": 0.0},
+        slis={"availability": None, "latency": 0.1},
+    ),
     "http/prometheus/client_golang": Row(
-        ["client_golang-middleware-example.prom"], "http", "prometheus",
+        ["client_golang-middleware-example.prom"],
+        "http",
+        "prometheus",
         empty={"inflight": "promhttp's InstrumentHandlerInFlight takes a gauge the app names; the example has none"},
-        values={"error_ratio": 57 / (46508 + 57 + 5760)}, slis={"availability": None, "latency": 0.1}),
+        values={"error_ratio": 57 / (46508 + 57 + 5760)},
+        slis={"availability": None, "latency": 0.1},
+    ),
     "spring-http/micrometer/boot-3.3-default": Row(
-        ["micrometer-1.13plus-spring-boot-default.prom"], "spring-http", "micrometer",
+        ["micrometer-1.13plus-spring-boot-default.prom"],
+        "spring-http",
+        "micrometer",
         empty={"latency_p99": "needs percentiles-histogram for http.server.requests (no buckets by default)"},
         # Actuator endpoints are left out: 57 errors of 48213 + 9120 + 311 + 57 requests.
-        values={"error_ratio": 57 / (48213 + 9120 + 311 + 57)}, slis={"availability": None}),
+        values={"error_ratio": 57 / (48213 + 9120 + 311 + 57)},
+        slis={"availability": None},
+    ),
     "spring-http/micrometer/boot-3.3-histogram": Row(
-        ["micrometer-1.13plus-spring-boot-histogram.prom"], "spring-http", "micrometer",
-        slis={"availability": None, "latency": 0.25}),
+        ["micrometer-1.13plus-spring-boot-histogram.prom"],
+        "spring-http",
+        "micrometer",
+        slis={"availability": None, "latency": 0.25},
+    ),
     "spring-http/micrometer-legacy/boot-3.0-3.2": Row(
-        ["micrometer-legacy-simpleclient-spring-boot-3.0-3.2.prom"], "spring-http", "micrometer-legacy",
+        ["micrometer-legacy-simpleclient-spring-boot-3.0-3.2.prom"],
+        "spring-http",
+        "micrometer-legacy",
         empty={"latency_p99": "needs percentiles-histogram for http.server.requests (no buckets by default)"},
-        slis={"availability": None}),
-    "jvm/micrometer/boot-3.3": Row(["micrometer-1.13plus-spring-boot-default.prom"], "jvm", "micrometer",
-                                   values={"threads": 58.0}),
-    "jvm/micrometer/boot-3.0-3.2": Row(["micrometer-legacy-simpleclient-spring-boot-3.0-3.2.prom"], "jvm", "micrometer",
-                                       values={"threads": 58.0}),
-    "jvm/client_java/1.x-docs": Row(["client_java-1.x-jvm-docs.prom"], "jvm", "client_java",
-                                    values={"heap_usage": 9051232.0 / 7.38983936e9, "threads": 10.0}),
-    "jvm/simpleclient/0.16-hotspot": Row(["client_java-0.16-simpleclient_hotspot.prom"], "jvm", "simpleclient",
-                                         values={"heap_usage": 3.12524864e8 / 1.073741824e9, "threads": 58.0}),
+        slis={"availability": None},
+    ),
+    "jvm/micrometer/boot-3.3": Row(
+        ["micrometer-1.13plus-spring-boot-default.prom"], "jvm", "micrometer", values={"threads": 58.0}
+    ),
+    "jvm/micrometer/boot-3.0-3.2": Row(
+        ["micrometer-legacy-simpleclient-spring-boot-3.0-3.2.prom"], "jvm", "micrometer", values={"threads": 58.0}
+    ),
+    "jvm/client_java/1.x-docs": Row(
+        ["client_java-1.x-jvm-docs.prom"],
+        "jvm",
+        "client_java",
+        values={"heap_usage": 9051232.0 / 7.38983936e9, "threads": 10.0},
+    ),
+    "jvm/simpleclient/0.16-hotspot": Row(
+        ["client_java-0.16-simpleclient_hotspot.prom"],
+        "jvm",
+        "simpleclient",
+        values={"heap_usage": 3.12524864e8 / 1.073741824e9, "threads": 58.0},
+    ),
     "jvm/otel/client_java-readme": Row(
-        ["client_java-otel-jvm-runtime-metrics-readme.prom"], "jvm", "otel",
-        empty={"heap_usage": "the README excerpt has jvm_memory_used_bytes but not jvm_memory_limit_bytes",
-               "gc_time_ratio": "the README excerpt has no jvm_gc_duration_seconds",
-               "threads": "the README excerpt has no jvm_thread_count"}),
+        ["client_java-otel-jvm-runtime-metrics-readme.prom"],
+        "jvm",
+        "otel",
+        empty={
+            "heap_usage": "the README excerpt has jvm_memory_used_bytes but not jvm_memory_limit_bytes",
+            "gc_time_ratio": "the README excerpt has no jvm_gc_duration_seconds",
+            "threads": "the README excerpt has no jvm_thread_count",
+        },
+    ),
     "redis/default-flags": Row(
-        ["redis_exporter.prom"], "redis", None,
-        empty={"memory_usage": "maxmemory is 0 in the fixture: needs --include-system-metrics"}),
+        ["redis_exporter.prom"],
+        "redis",
+        None,
+        empty={"memory_usage": "maxmemory is 0 in the fixture: needs --include-system-metrics"},
+    ),
     "redis/include-system-metrics": Row(
-        ["redis_exporter.prom", "redis_exporter-include-system-metrics.prom"], "redis", None),
+        ["redis_exporter.prom", "redis_exporter-include-system-metrics.prom"], "redis", None
+    ),
     "postgres/postgres_exporter": Row(["postgres_exporter.prom"], "postgres", None, values={"replication_lag": 0.0}),
     "kafka/kafka_exporter-readme": Row(
-        ["kafka_exporter-readme.prom"], "kafka", None,
-        empty={"messages_in_rate": "the README example has only the internal topic __consumer_offsets"}),
+        ["kafka_exporter-readme.prom"],
+        "kafka",
+        None,
+        empty={"messages_in_rate": "the README example has only the internal topic __consumer_offsets"},
+    ),
     "rabbitmq/rabbitmq_prometheus/aggregated": Row(
-        ["rabbitmq_prometheus-aggregated.prom"], "rabbitmq", "rabbitmq_prometheus",
-        values={"queue_ready": 1534, "queue_unacked": 61, "consumers": 24, "connections": 42}),
+        ["rabbitmq_prometheus-aggregated.prom"],
+        "rabbitmq",
+        "rabbitmq_prometheus",
+        values={"queue_ready": 1534, "queue_unacked": 61, "consumers": 24, "connections": 42},
+    ),
     "rabbitmq/rabbitmq_prometheus/per-object": Row(
-        ["rabbitmq_prometheus-per-object.prom"], "rabbitmq", "rabbitmq_prometheus",
-        values={"queue_ready": 1534, "queue_unacked": 61, "consumers": 24, "connections": 42}),
+        ["rabbitmq_prometheus-per-object.prom"],
+        "rabbitmq",
+        "rabbitmq_prometheus",
+        values={"queue_ready": 1534, "queue_unacked": 61, "consumers": 24, "connections": 42},
+    ),
     # Two exporters (one per node) report the same cluster-wide figures: read once, not twice.
     "rabbitmq/kbudde/two-exporters": Row(
-        ["rabbitmq_exporter-kbudde.prom"], "rabbitmq", "kbudde", instances=2,
-        values={"queue_ready": 1534, "queue_unacked": 61, "consumers": 24, "connections": 42}),
+        ["rabbitmq_exporter-kbudde.prom"],
+        "rabbitmq",
+        "kbudde",
+        instances=2,
+        values={"queue_ready": 1534, "queue_unacked": 61, "consumers": 24, "connections": 42},
+    ),
     "circuit-breaker/resilience4j": Row(["resilience4j-micrometer.prom"], "circuit-breaker", None),
 }
 
@@ -178,4 +236,5 @@ def test_key_metrics_return_data_on_real_exposition(row_id: str, generation: str
         want[f"{mid}: joined gives the pinned value"] = False
     assert {k: v for k, v in got.items() if v != want[k]} == {}, "\n".join(
         [f"{k}: got {'data/true' if got[k] else 'empty/false'}" for k in sorted(got) if got[k] != want[k]]
-        + [f"  why empty: {row.empty[m]}" for m in row.empty])
+        + [f"  why empty: {row.empty[m]}" for m in row.empty]
+    )

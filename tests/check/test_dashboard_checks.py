@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -14,9 +15,9 @@ from vigil.build import BuildReport, render_model
 from vigil.check import CheckReport, check_output
 from vigil.check.dashboards import AlertPanels, Lint, flat_panels
 from vigil.check.folders import Folders
+from vigil.errors import CheckError
 from vigil.render.cache import Cache
 from vigil.render.prometheus import linked_uid
-from vigil.errors import CheckError
 
 CHECKOUT = "grafana/dashboards/vigil-checkout.json"
 REDIS = "grafana/dashboards/vigil-redis-cache.json"
@@ -43,7 +44,7 @@ def overlap(doc: dict[str, Any]) -> None:
 
 
 def outside_grid(doc: dict[str, Any]) -> None:
-    _panel(doc, LATENCY)["gridPos"]["x"] = 20   # w=8: 28 columns
+    _panel(doc, LATENCY)["gridPos"]["x"] = 20  # w=8: 28 columns
 
 
 def unknown_datasource(doc: dict[str, Any]) -> None:
@@ -67,7 +68,7 @@ def unsorted_steps(doc: dict[str, Any]) -> None:
 
 
 def wrong_threshold(doc: dict[str, Any]) -> None:
-    _steps(doc, ERROR_RATIO)[2]["value"] = 0.03     # the catalog's critical is 2%
+    _steps(doc, ERROR_RATIO)[2]["value"] = 0.03  # the catalog's critical is 2%
 
 
 def wrong_severity_colour(doc: dict[str, Any]) -> None:
@@ -76,7 +77,7 @@ def wrong_severity_colour(doc: dict[str, Any]) -> None:
 
 
 def wrong_below_colours(doc: dict[str, Any]) -> None:
-    _steps(doc, HIT_RATIO)[0]["color"] = "green"   # below 75% must be red (critical)
+    _steps(doc, HIT_RATIO)[0]["color"] = "green"  # below 75% must be red (critical)
 
 
 def reads_another_series(doc: dict[str, Any]) -> None:
@@ -107,11 +108,31 @@ CASES: list[tuple[str, Mutation, str]] = [
     (CHECKOUT, old_schema_version, "schemaVersion: 27 is older than 36"),
     (CHECKOUT, untagged, "tags: no `vigil` tag"),
     (CHECKOUT, unsorted_steps, f"panel {ERROR_RATIO}: threshold steps must start with a null base and rise"),
-    (CHECKOUT, wrong_threshold, "alert ErrorRatioHigh (critical) → vigil-checkout panel 10 (Error ratio): no threshold step at 0.02"),
-    (CHECKOUT, wrong_severity_colour, "ErrorRatioHigh (critical) → vigil-checkout panel 10 (Error ratio): the step at 0.02 is orange, not red"),
-    (REDIS, wrong_below_colours, "HitRatioLow (critical) → vigil-redis-cache panel 12 (Keyspace hit ratio): the region below 0.75 is green, not red"),
-    (CHECKOUT, reads_another_series, 'panel 10 (Error ratio): the panel does not read service:error_ratio:ratio_rate5m{service="checkout"}'),
-    (CHECKOUT, trend_not_shown, 'alert HeapUsageTrendingHigh (warning) → vigil-checkout panel 15 (Heap usage): the panel does not read service:heap_usage:predict_linear2h'),
+    (
+        CHECKOUT,
+        wrong_threshold,
+        "alert ErrorRatioHigh (critical) → vigil-checkout panel 10 (Error ratio): no threshold step at 0.02",
+    ),
+    (
+        CHECKOUT,
+        wrong_severity_colour,
+        "ErrorRatioHigh (critical) → vigil-checkout panel 10 (Error ratio): the step at 0.02 is orange, not red",
+    ),
+    (
+        REDIS,
+        wrong_below_colours,
+        "HitRatioLow (critical) → vigil-redis-cache panel 12 (Keyspace hit ratio): the region below 0.75 is green, not red",
+    ),
+    (
+        CHECKOUT,
+        reads_another_series,
+        'panel 10 (Error ratio): the panel does not read service:error_ratio:ratio_rate5m{service="checkout"}',
+    ),
+    (
+        CHECKOUT,
+        trend_not_shown,
+        "alert HeapUsageTrendingHigh (warning) → vigil-checkout panel 15 (Heap usage): the panel does not read service:heap_usage:predict_linear2h",
+    ),
     (CHECKOUT, panel_missing, "alert ErrorRatioHigh (warning): dashboard vigil-checkout has no panel 10"),
     (FOLDERS, not_in_a_folder, "dashboard vigil-checkout is in 0 folders, not 1"),
 ]
@@ -126,6 +147,7 @@ def broken(example_output: Path, tmp_path: Path) -> Callable[[str, Mutation], Pa
         mutate(doc)
         (out / rel).write_text(json.dumps(doc))
         return out
+
     return make
 
 
@@ -147,8 +169,9 @@ def test_the_generated_dashboards_pass_every_check(example_output: Path) -> None
     assert report.checked[AlertPanels.id] > 100
 
 
-def test_the_build_checks_what_it_rendered_in_memory(example_model: dict[str, Any], example_output: Path,
-                                                     tmp_path: Path) -> None:
+def test_the_build_checks_what_it_rendered_in_memory(
+    example_model: dict[str, Any], example_output: Path, tmp_path: Path
+) -> None:
     """`vigil build` checks the dashboards and alerts it rendered without reading them back from
     disk: the same counts as the check on the files, and a broken deep link is caught there too."""
     on_files = _check(CheckReport(out=example_output))
@@ -157,16 +180,23 @@ def test_the_build_checks_what_it_rendered_in_memory(example_model: dict[str, An
     in_memory = _check(CheckReport(out=empty, artefacts=rendered.files, alerts=rendered.alerts))
     assert in_memory.failures == [] and in_memory.checked == on_files.checked
 
-    path, rule = next((p, r) for p, r in rendered.alerts if linked_uid(r) == "vigil-checkout" and "?" in
-                      r["annotations"]["dashboard_url"])
-    wrong = {**rule, "annotations": {"dashboard_url": rule["annotations"]["dashboard_url"].split("?")[0] + "?viewPanel=999"}}
+    path, rule = next(
+        (p, r)
+        for p, r in rendered.alerts
+        if linked_uid(r) == "vigil-checkout" and "?" in r["annotations"]["dashboard_url"]
+    )
+    wrong = {
+        **rule,
+        "annotations": {"dashboard_url": rule["annotations"]["dashboard_url"].split("?")[0] + "?viewPanel=999"},
+    }
     broken = _check(CheckReport(out=empty, artefacts=rendered.files, alerts=[*rendered.alerts, (path, wrong)]))
     assert "dashboard vigil-checkout has no panel 999 (its viewPanel)" in "\n".join(broken.failures)
 
 
 @pytest.mark.parametrize("rel, mutate, message", CASES, ids=[c[1].__name__ for c in CASES])
-def test_each_check_catches_its_problem(broken: Callable[[str, Mutation], Path], rel: str, mutate: Mutation,
-                                        message: str) -> None:
+def test_each_check_catches_its_problem(
+    broken: Callable[[str, Mutation], Path], rel: str, mutate: Mutation, message: str
+) -> None:
     failures = _failures(broken(rel, mutate))
     assert message in failures
 
@@ -176,8 +206,9 @@ def test_vigil_check_runs_the_dashboard_checks(broken: Callable[[str, Mutation],
         check_output(broken(CHECKOUT, wrong_threshold), tests=False)
 
 
-def test_remembered_checks_still_catch_a_changed_dashboard(example_output: Path, tmp_path: Path,
-                                                          broken: Callable[[str, Mutation], Path]) -> None:
+def test_remembered_checks_still_catch_a_changed_dashboard(
+    example_output: Path, tmp_path: Path, broken: Callable[[str, Mutation], Path]
+) -> None:
     """The check cache (alert ↔ panel per rule file, amtool per config) remembers passes by content:
     a second run reuses them, and a dashboard that changed is checked again and fails."""
     cache = tmp_path / "cache"

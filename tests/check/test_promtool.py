@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from conftest import require
-from vigil.check import check_output
 from vigil import tools
+from vigil.check import check_output
 
 
 def test_example_rules_pass_their_generated_tests(example_output, generation):
@@ -35,26 +35,36 @@ def _mutated(example_output: Path, tmp_path: Path, service: str, old: str, new: 
 
 
 MUTATIONS = [
-    ("a critical threshold ten times too high",
-     'service:error_ratio:ratio_rate5m{service="checkout"} > 0.02', 'service:error_ratio:ratio_rate5m{service="checkout"} > 0.2'),
-    ("a comparison in the wrong direction",
-     'service:error_ratio:ratio_rate5m{service="checkout"} > 0.005', 'service:error_ratio:ratio_rate5m{service="checkout"} < 0.005'),
-    ("a `for` dropped (the alert would fire at once)",
-     "for: 3m\n", ""),
-    ("a wrong value in the description",
-     "{{ $value | humanizePercentage }}, above the critical", "{{ $value | humanize }}, above the critical"),
-    ("a trend that looks at the wrong horizon",
-     "[1h], 7200)", "[1h], 60)"),
-    ("an SLO page factor ten times too high",
-     "> 0.0144 and", "> 0.144 and"),
-    ("ServiceDown watching the wrong job",
-     'absent(up{job="checkout"} == 1)', 'absent(up{job="checkout-typo"} == 1)'),
-    ("an absent alert that never fires",
-     'absent(service:heap_usage:ratio{service="checkout"})', 'absent(service:heap_usage:ratio{service="checkout"}) and on() vector(0) > 1'),
-    ("a recording rule reading the wrong series",
-     'rate(checkout_orders_completed_total{job="checkout"}[5m])', 'rate(checkout_orders_completed_total{job="checkout"}[5m]) * 0'),
-    ("a missing contract label",
-     "      key_metric: error_ratio\n", ""),
+    (
+        "a critical threshold ten times too high",
+        'service:error_ratio:ratio_rate5m{service="checkout"} > 0.02',
+        'service:error_ratio:ratio_rate5m{service="checkout"} > 0.2',
+    ),
+    (
+        "a comparison in the wrong direction",
+        'service:error_ratio:ratio_rate5m{service="checkout"} > 0.005',
+        'service:error_ratio:ratio_rate5m{service="checkout"} < 0.005',
+    ),
+    ("a `for` dropped (the alert would fire at once)", "for: 3m\n", ""),
+    (
+        "a wrong value in the description",
+        "{{ $value | humanizePercentage }}, above the critical",
+        "{{ $value | humanize }}, above the critical",
+    ),
+    ("a trend that looks at the wrong horizon", "[1h], 7200)", "[1h], 60)"),
+    ("an SLO page factor ten times too high", "> 0.0144 and", "> 0.144 and"),
+    ("ServiceDown watching the wrong job", 'absent(up{job="checkout"} == 1)', 'absent(up{job="checkout-typo"} == 1)'),
+    (
+        "an absent alert that never fires",
+        'absent(service:heap_usage:ratio{service="checkout"})',
+        'absent(service:heap_usage:ratio{service="checkout"}) and on() vector(0) > 1',
+    ),
+    (
+        "a recording rule reading the wrong series",
+        'rate(checkout_orders_completed_total{job="checkout"}[5m])',
+        'rate(checkout_orders_completed_total{job="checkout"}[5m]) * 0',
+    ),
+    ("a missing contract label", "      key_metric: error_ratio\n", ""),
 ]
 
 
@@ -70,6 +80,7 @@ def test_generated_tests_catch_a_broken_rule(example_output, tmp_path, generatio
 def test_generated_tests_cover_every_alert(example_output):
     """Every alert rule of the example is named by at least one assertion of its service's tests."""
     import yaml
+
     for rules_file in (example_output / "prometheus" / "rules").glob("*.yaml"):
         rules = yaml.safe_load(rules_file.read_text())
         names = {r["alert"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
@@ -83,6 +94,7 @@ def test_passed_tests_are_remembered_by_content(example_output, tmp_path, genera
     """A second `vigil check` skips tests that passed, but a changed rule file runs them again."""
     require("promtool")
     from vigil.errors import CheckError
+
     out = tmp_path / "out"
     shutil.copytree(example_output, out)
     first = check_output(out, tests=True, cache_dir=tmp_path / "cache")
@@ -90,8 +102,11 @@ def test_passed_tests_are_remembered_by_content(example_output, tmp_path, genera
     second = check_output(out, tests=True, cache_dir=tmp_path / "cache")
     assert second.stats["promtool/test-rules"]["already known to pass (cache)"] == second.checked["promtool/test-rules"]
     rules = out / "prometheus" / "rules" / "checkout.yaml"
-    rules.write_text(rules.read_text().replace("{{ $value | humanizePercentage }}, above the critical",
-                                               "{{ $value | humanize }}, above the critical", 1))
+    rules.write_text(
+        rules.read_text().replace(
+            "{{ $value | humanizePercentage }}, above the critical", "{{ $value | humanize }}, above the critical", 1
+        )
+    )
     with pytest.raises(CheckError, match="checkout.test.yaml"):
         check_output(out, tests=True, cache_dir=tmp_path / "cache")
 
@@ -101,12 +116,14 @@ def test_services_of_one_shape_are_tested_once_and_a_broken_one_is_still_named(t
     a service whose files differ is run on its own, and when a shared shape fails, every
     service of it is run and named."""
     require("promtool")
+    import yaml
+
     from vigil.build import build
     from vigil.catalog.synthetic import write_catalog
     from vigil.errors import CheckError
-    import yaml
+
     catalog = write_catalog(tmp_path / "catalog", 4, "spine")
-    for path in (catalog / "services").glob("*.yaml"):   # alike but for name, owner and dependencies
+    for path in (catalog / "services").glob("*.yaml"):  # alike but for name, owner and dependencies
         doc = yaml.safe_load(path.read_text())
         doc.update(tier=1, customer_facing=True, metrics={"error_ratio": {"warning": "1%", "critical": "3%"}})
         path.write_text(yaml.safe_dump(doc))
@@ -118,7 +135,7 @@ def test_services_of_one_shape_are_tested_once_and_a_broken_one_is_still_named(t
 
     rules = sorted((out / "prometheus" / "rules").glob("*.yaml"))
     broken = "{{ $value | humanize }}, above the critical"
-    for path in rules[:2]:   # the same mutation in two files: one shape, which fails
+    for path in rules[:2]:  # the same mutation in two files: one shape, which fails
         text = path.read_text()
         assert "{{ $value | humanizePercentage }}, above the critical" in text
         path.write_text(text.replace("{{ $value | humanizePercentage }}, above the critical", broken, 1))
@@ -130,10 +147,12 @@ def test_services_of_one_shape_are_tested_once_and_a_broken_one_is_still_named(t
 
 # --- vmalert (VictoriaMetrics 1.145, current generation only) -------------------------------------
 
+
 @pytest.fixture
 def vmalert_tools(monkeypatch: pytest.MonkeyPatch) -> Path:
     """The current generation first on PATH: vmalert and vmalert-tool exist only there."""
     from conftest import TOOLS
+
     bindir = TOOLS / "current" / "bin"
     if not (bindir / "vmalert-tool").exists():
         pytest.skip(f"{bindir}/vmalert-tool missing: run `make tools` (scripts/tools.sh)")
@@ -146,17 +165,32 @@ def test_example_rules_pass_their_generated_tests_under_vmalert_tool(example_out
     late and selects ranges left-open): every file, every group, passes."""
     from vigil.check import CheckReport
     from vigil.check.vmalert import RuleTests
+
     report = CheckReport(out=example_output)
     RuleTests().run(report)
     assert report.failures == []
     assert report.checked[RuleTests.id] == len(list((example_output / "prometheus" / "tests").glob("*.yaml")))
 
 
-@pytest.mark.parametrize("what, old, new", [m for m in MUTATIONS if m[0] in {
-    "a wrong value in the description", "a trend that looks at the wrong horizon",
-    "an SLO page factor ten times too high", "a `for` dropped (the alert would fire at once)"}])
-def test_generated_tests_catch_a_broken_rule_under_vmalert_tool(example_output, tmp_path, vmalert_tools, what, old, new):
+@pytest.mark.parametrize(
+    "what, old, new",
+    [
+        m
+        for m in MUTATIONS
+        if m[0]
+        in {
+            "a wrong value in the description",
+            "a trend that looks at the wrong horizon",
+            "an SLO page factor ten times too high",
+            "a `for` dropped (the alert would fire at once)",
+        }
+    ],
+)
+def test_generated_tests_catch_a_broken_rule_under_vmalert_tool(
+    example_output, tmp_path, vmalert_tools, what, old, new
+):
     from vigil.check.vmalert import unittest
+
     test_file = _mutated(example_output, tmp_path, "checkout", old, new)
     result = unittest(test_file.parent, test_file.name)
     assert not result.ok and "FAILED" in result.output, f"vmalert-tool did not notice {what}"
@@ -165,6 +199,7 @@ def test_generated_tests_catch_a_broken_rule_under_vmalert_tool(example_output, 
 def test_vmalert_dry_run_loads_every_rule_file_and_rejects_a_broken_one(example_output, tmp_path, vmalert_tools):
     from vigil.check import CheckReport
     from vigil.check.vmalert import DryRun
+
     report = CheckReport(out=example_output)
     DryRun().run(report)
     assert report.failures == []

@@ -5,26 +5,29 @@ from __future__ import annotations
 
 import shutil
 import stat
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import requests
 import yaml
 
 from conftest import free_port
+from vigil import tools
 from vigil.deploy.alertmanager import AlertmanagerTarget
 from vigil.deploy.plan import Result
 from vigil.deploy.run import Options, deploy
 from vigil.errors import DeployError
 from vigil.stack import alertmanager as am_stack
-from vigil import tools
 
 pytestmark = pytest.mark.integration
 
 INITIAL = "route: {receiver: 'null'}\nreceivers: [{name: 'null'}]\n"
-SECRETS = {"OPS_NOC_WEBHOOK_URL": "http://127.0.0.1:9/noc-hook-s3cret", "SMTP_FROM": "vigil@example.com",
-           "SMTP_SMARTHOST": "smtp.example.com:587"}
+SECRETS = {
+    "OPS_NOC_WEBHOOK_URL": "http://127.0.0.1:9/noc-hook-s3cret",
+    "SMTP_FROM": "vigil@example.com",
+    "SMTP_SMARTHOST": "smtp.example.com:587",
+}
 
 
 class AM:
@@ -47,7 +50,7 @@ def am(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AM]:
     """The Alertmanager first on PATH (`make test`: the current generation); once per generation
     for a test that also asks for `generation` (load, reload, reject)."""
     if "generation" in request.fixturenames:
-        request.getfixturevalue("generation")      # its PATH before this Alertmanager starts
+        request.getfixturevalue("generation")  # its PATH before this Alertmanager starts
     tools.find("alertmanager")
     config = tmp_path / "alertmanager.yml"
     config.write_text(INITIAL)
@@ -59,8 +62,9 @@ def opts(build: Path, **kw: object) -> Options:
     return Options(catalog=Path("catalog"), from_dir=build, unit_tests=False, cache=None, **kw)  # type: ignore[arg-type]
 
 
-def test_deploy_resolves_secrets_into_a_private_file_and_alertmanager_loads_it(generation: str, am: AM,
-                                                                              example_output: Path):
+def test_deploy_resolves_secrets_into_a_private_file_and_alertmanager_loads_it(
+    generation: str, am: AM, example_output: Path
+):
     report = deploy(opts(example_output), am.env)
     assert not report.failed, report.text()
     written = am.config.read_text()

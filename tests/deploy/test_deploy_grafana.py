@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import requests
 
 from fakes.grafana import FakeGrafana
-from vigil.layout import FOLDERS_FILE
 from vigil.deploy.http import HttpSettings
 from vigil.deploy.plan import Result
 from vigil.deploy.run import Options, deploy
 from vigil.errors import DeployError
+from vigil.layout import FOLDERS_FILE
 
 FAST = HttpSettings(timeout=1.0, retries=3, backoff=0.01)
 FOREIGN = {"uid": "team-latency", "title": "Team latency", "tags": ["team"], "panels": []}
@@ -46,13 +46,18 @@ def built(build: Path) -> tuple[dict[str, str], dict[str, dict]]:
 
 
 def post_foreign(fake: FakeGrafana, dashboard: dict, folder: str = "") -> None:
-    r = requests.post(f"{fake.url}/api/dashboards/db", json={"dashboard": dashboard, "folderUid": folder},
-                      headers={"Authorization": f"Bearer {fake.token}"}, timeout=5)
+    r = requests.post(
+        f"{fake.url}/api/dashboards/db",
+        json={"dashboard": dashboard, "folderUid": folder},
+        headers={"Authorization": f"Bearer {fake.token}"},
+        timeout=5,
+    )
     assert r.status_code == 200, r.text
 
 
-def test_folders_come_first_then_every_dashboard_in_its_folder_with_the_revision(grafana: FakeGrafana,
-                                                                                   example_output: Path):
+def test_folders_come_first_then_every_dashboard_in_its_folder_with_the_revision(
+    grafana: FakeGrafana, example_output: Path
+):
     report = deploy(opts(example_output), env(grafana))
     assert not report.failed, report.text()
     placement, boards = built(example_output)
@@ -60,15 +65,16 @@ def test_folders_come_first_then_every_dashboard_in_its_folder_with_the_revision
     for uid, doc in boards.items():
         stored = grafana.dashboards[uid]
         assert stored["folderUid"] == placement[uid]
-        assert {k: v for k, v in stored["dashboard"].items() if k not in ("id", "version")} == \
-            {k: v for k, v in doc.items() if k not in ("id", "version")}
+        assert {k: v for k, v in stored["dashboard"].items() if k not in ("id", "version")} == {
+            k: v for k, v in doc.items() if k not in ("id", "version")
+        }
         assert "abc1234" in stored["message"]
     writes = [path for method, path, _ in grafana.writes()]
     last_folder = max(i for i, p in enumerate(writes) if p == "/api/folders")
     first_board = min(i for i, p in enumerate(writes) if p == "/api/dashboards/db")
     assert last_folder < first_board
     gets = [p for m, p, _ in grafana.log if m == "GET" and p.startswith("/api/dashboards/uid/")]
-    assert sorted(set(gets)) == sorted(f"/api/dashboards/uid/{uid}" for uid in boards)   # each read back
+    assert sorted(set(gets)) == sorted(f"/api/dashboards/uid/{uid}" for uid in boards)  # each read back
 
 
 def test_a_second_deploy_makes_zero_writes(grafana: FakeGrafana, example_output: Path):
@@ -82,9 +88,12 @@ def test_a_second_deploy_makes_zero_writes(grafana: FakeGrafana, example_output:
 
 def test_prune_deletes_only_vigil_dashboards_the_build_no_longer_has(grafana: FakeGrafana, example_output: Path):
     deploy(opts(example_output), env(grafana))
-    post_foreign(grafana, FOREIGN, "vigil-dept-commerce-dev")                      # someone's, in our folder
-    post_foreign(grafana, {"uid": "vigil-retired", "title": "retired", "tags": ["vigil"], "panels": []},
-                 "vigil-dept-commerce-dev")                                        # ours, no longer built
+    post_foreign(grafana, FOREIGN, "vigil-dept-commerce-dev")  # someone's, in our folder
+    post_foreign(
+        grafana,
+        {"uid": "vigil-retired", "title": "retired", "tags": ["vigil"], "panels": []},
+        "vigil-dept-commerce-dev",
+    )  # ours, no longer built
     kept = deploy(opts(example_output), env(grafana))
     assert "vigil-retired" in grafana.dashboards and "no longer built; kept" in kept.text()
 
@@ -103,6 +112,7 @@ def test_prune_refuses_to_delete_every_vigil_dashboard(grafana: FakeGrafana, exa
     (empty / FOLDERS_FILE).write_text(json.dumps({"folders": [], "general": []}))
     from vigil.deploy.grafana import GrafanaTarget
     from vigil.deploy.run import Report, plan_all
+
     target = GrafanaTarget(grafana.url, empty, "x", FAST, token=grafana.token)
     before = len(grafana.writes())
     with pytest.raises(DeployError, match="would delete all 8 of vigil's objects"):
@@ -114,15 +124,22 @@ def test_a_dashboard_with_our_uid_that_is_not_ours_is_refused(grafana: FakeGrafa
     post_foreign(grafana, {"uid": "vigil-checkout", "title": "Hand-made checkout", "tags": [], "panels": []})
     with pytest.raises(DeployError, match="vigil-checkout exists without the `vigil` tag"):
         deploy(opts(example_output), env(grafana))
-    assert grafana.writes()[-1] == ("POST", "/api/dashboards/db", 200)      # only our own setup wrote
+    assert grafana.writes()[-1] == ("POST", "/api/dashboards/db", 200)  # only our own setup wrote
     assert grafana.dashboards["vigil-checkout"]["dashboard"]["title"] == "Hand-made checkout"
 
 
 def test_a_title_taken_in_the_folder_is_refused_not_overwritten(grafana: FakeGrafana, example_output: Path):
-    requests.post(f"{grafana.url}/api/folders", json={"uid": "vigil-dept-commerce-dev", "title": "Commerce engineering"},
-                  headers={"Authorization": f"Bearer {grafana.token}"}, timeout=5).raise_for_status()
-    post_foreign(grafana, {"uid": "their-checkout", "title": "checkout", "tags": ["team"], "panels": []},
-                 "vigil-dept-commerce-dev")
+    requests.post(
+        f"{grafana.url}/api/folders",
+        json={"uid": "vigil-dept-commerce-dev", "title": "Commerce engineering"},
+        headers={"Authorization": f"Bearer {grafana.token}"},
+        timeout=5,
+    ).raise_for_status()
+    post_foreign(
+        grafana,
+        {"uid": "their-checkout", "title": "checkout", "tags": ["team"], "panels": []},
+        "vigil-dept-commerce-dev",
+    )
     writes = len(grafana.writes())
     with pytest.raises(DeployError, match="their-checkout already has the title 'checkout'"):
         deploy(opts(example_output), env(grafana))
@@ -130,18 +147,22 @@ def test_a_title_taken_in_the_folder_is_refused_not_overwritten(grafana: FakeGra
     assert "their-checkout" in grafana.dashboards
 
 
-def test_a_concurrent_edit_is_reported_as_a_version_mismatch(grafana: FakeGrafana, example_output: Path, tmp_path: Path):
+def test_a_concurrent_edit_is_reported_as_a_version_mismatch(
+    grafana: FakeGrafana, example_output: Path, tmp_path: Path
+):
     from vigil.deploy.grafana import GrafanaTarget
+
     deploy(opts(example_output), env(grafana))
     changed = tmp_path / "changed"
     import shutil
+
     shutil.copytree(example_output, changed)
     path = changed / "grafana/dashboards/vigil-checkout.json"
     path.write_text(path.read_text().replace('"refresh": "1m"', '"refresh": "30s"'))
     target = GrafanaTarget(grafana.url, changed, "x", FAST, token=grafana.token)
     plan = target.plan(prune=False)
     assert [c.name for c in plan.changes] == ["vigil-checkout"]
-    grafana.dashboards["vigil-checkout"]["version"] += 1             # someone saved it in the UI meanwhile
+    grafana.dashboards["vigil-checkout"]["version"] += 1  # someone saved it in the UI meanwhile
     with pytest.raises(DeployError, match="version-mismatch"):
         target.apply(plan, Result("grafana", target.where))
 
@@ -154,7 +175,7 @@ def test_5xx_and_timeouts_are_retried_with_backoff(grafana: FakeGrafana, example
     assert not report.failed, report.text()
     assert len(grafana.dashboards) == 8
     statuses = [s for _, _, s in grafana.log]
-    assert statuses.count(503) == 2 and statuses.count(502) == 1 and 0 in statuses   # 0: the stalled one
+    assert statuses.count(503) == 2 and statuses.count(502) == 1 and 0 in statuses  # 0: the stalled one
 
 
 def test_a_grafana_that_keeps_failing_fails_the_deploy_with_a_report(grafana: FakeGrafana, example_output: Path):
@@ -177,6 +198,7 @@ def test_credentials_are_required_and_basic_auth_works(grafana: FakeGrafana, exa
 
 # --- the fake itself enforces what Grafana documents ----------------------------------------------
 
+
 def _post(fake: FakeGrafana, path: str, body: dict) -> requests.Response:
     return requests.post(fake.url + path, json=body, headers={"Authorization": f"Bearer {fake.token}"}, timeout=5)
 
@@ -193,12 +215,17 @@ def test_fake_grafana_enforces_folders_uids_versions_and_titles(grafana: FakeGra
     twin = _post(grafana, "/api/dashboards/db", {"dashboard": {"uid": "b", "title": "A"}, "overwrite": False})
     assert (twin.status_code, twin.json()["status"]) == (412, "name-exists")
     _post(grafana, "/api/dashboards/db", {"dashboard": {"uid": "c", "title": "C", "tags": ["x"]}})
-    hits = requests.get(grafana.url + "/api/search", params=[("tag", "x"), ("tag", "y")],
-                        headers={"Authorization": f"Bearer {grafana.token}"}, timeout=5).json()
-    assert [h["uid"] for h in hits] == ["a"]                          # tags are ANDed
+    hits = requests.get(
+        grafana.url + "/api/search",
+        params=[("tag", "x"), ("tag", "y")],
+        headers={"Authorization": f"Bearer {grafana.token}"},
+        timeout=5,
+    ).json()
+    assert [h["uid"] for h in hits] == ["a"]  # tags are ANDed
 
 
 # --- a real Grafana -------------------------------------------------------------------------------
+
 
 @pytest.mark.skipif(not os.environ.get("GRAFANA_URL"), reason="set GRAFANA_URL (+ GRAFANA_TOKEN or USER/PASSWORD)")
 def test_real_grafana_deploy_is_idempotent_and_prune_leaves_others(example_output: Path):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import requests
@@ -15,8 +15,11 @@ from vigil.deploy.run import Options, deploy
 from vigil.errors import DeployError
 
 FAST = HttpSettings(timeout=1.0, retries=3, backoff=0.01)
-SECRETS = {"OPS_NOC_WEBHOOK_URL": "http://noc.example/hook-s3cret", "SMTP_FROM": "a@example.com",
-           "SMTP_SMARTHOST": "smtp.example.com:25"}
+SECRETS = {
+    "OPS_NOC_WEBHOOK_URL": "http://noc.example/hook-s3cret",
+    "SMTP_FROM": "a@example.com",
+    "SMTP_SMARTHOST": "smtp.example.com:25",
+}
 TEAM_GROUP = "name: team-rules\nrules:\n- record: team:up:sum\n  expr: sum(up)\n"
 
 
@@ -36,13 +39,19 @@ def opts(build: Path, **kw: object) -> Options:
 
 
 def built_groups(build: Path) -> dict[str, set[str]]:
-    return {p.stem: {g["name"] for g in yaml.safe_load(p.read_text())["groups"]}
-            for p in (build / "prometheus/rules").glob("*.yaml")}
+    return {
+        p.stem: {g["name"] for g in yaml.safe_load(p.read_text())["groups"]}
+        for p in (build / "prometheus/rules").glob("*.yaml")
+    }
 
 
 def post_group(fake: FakeMimir, ns: str, text: str) -> None:
-    requests.post(f"{fake.url}/prometheus/config/v1/rules/{ns}", data=text, timeout=5,
-                  headers={"X-Scope-OrgID": "shop", "Content-Type": "application/yaml"}).raise_for_status()
+    requests.post(
+        f"{fake.url}/prometheus/config/v1/rules/{ns}",
+        data=text,
+        timeout=5,
+        headers={"X-Scope-OrgID": "shop", "Content-Type": "application/yaml"},
+    ).raise_for_status()
 
 
 def test_one_namespace_per_service_and_the_alertmanager_config(mimir: FakeMimir, example_output: Path):
@@ -65,7 +74,7 @@ def test_a_second_deploy_makes_zero_writes(mimir: FakeMimir, example_output: Pat
 
 def test_prune_deletes_stale_vigil_groups_only(mimir: FakeMimir, example_output: Path):
     deploy(opts(example_output), env(mimir))
-    post_group(mimir, "team", TEAM_GROUP)                                         # someone else's namespace
+    post_group(mimir, "team", TEAM_GROUP)  # someone else's namespace
     post_group(mimir, "retired", "name: vigil-retired\nrules:\n- record: a:b:c\n  expr: vector(1)\n")
     kept = deploy(opts(example_output), env(mimir))
     assert "retired/vigil-retired: no longer built; kept" in kept.text()

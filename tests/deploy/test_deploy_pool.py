@@ -9,8 +9,9 @@ import copy
 import json
 import shutil
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -18,13 +19,16 @@ import yaml
 
 from fakes.grafana import FakeGrafana
 from fakes.mimir import FakeMimir
-from vigil.render.dashboards import FOLDERS_FILE
 from vigil.deploy import pool
 from vigil.deploy.http import HttpSettings
 from vigil.deploy.run import Options, deploy
+from vigil.render.dashboards import FOLDERS_FILE
 
-SECRETS = {"OPS_NOC_WEBHOOK_URL": "http://noc.example/hook", "SMTP_FROM": "a@example.com",
-           "SMTP_SMARTHOST": "smtp.example.com:25"}
+SECRETS = {
+    "OPS_NOC_WEBHOOK_URL": "http://noc.example/hook",
+    "SMTP_FROM": "a@example.com",
+    "SMTP_SMARTHOST": "smtp.example.com:25",
+}
 
 
 def opts(build: Path, workers: int, **kw: Any) -> Options:
@@ -56,9 +60,10 @@ def menv(fake: FakeMimir) -> dict[str, str]:
 
 # --- the pool itself --------------------------------------------------------------------------
 
+
 def test_the_pool_runs_exactly_as_many_tasks_at_once_as_it_has_workers():
     lock, state = threading.Lock(), {"now": 0, "most": 0}
-    barrier = threading.Barrier(4, timeout=10)     # opens only when 4 tasks run at once
+    barrier = threading.Barrier(4, timeout=10)  # opens only when 4 tasks run at once
 
     def task(_: int) -> None:
         with lock:
@@ -88,7 +93,7 @@ def test_after_a_failure_no_task_starts_and_failures_are_reported_in_input_order
     barrier = threading.Barrier(4, timeout=10)
 
     def every_one_fails(i: int) -> None:
-        barrier.wait()                             # all four are running before any fails
+        barrier.wait()  # all four are running before any fails
         raise ValueError(f"item {i}")
 
     outcome = pool.run(list(range(4)), every_one_fails, 4)
@@ -98,10 +103,12 @@ def test_after_a_failure_no_task_starts_and_failures_are_reported_in_input_order
 
 # --- Grafana ------------------------------------------------------------------------------------
 
+
 def test_grafana_folders_all_finish_before_the_first_dashboard_and_both_go_in_parallel(
-        grafana: FakeGrafana, example_output: Path):
-    folders = grafana.gate("POST", "/api/folders", 3)           # the example's 3 folders, at once
-    boards = grafana.gate("POST", "/api/dashboards/db", 8)      # its 8 dashboards, at once
+    grafana: FakeGrafana, example_output: Path
+):
+    folders = grafana.gate("POST", "/api/folders", 3)  # the example's 3 folders, at once
+    boards = grafana.gate("POST", "/api/dashboards/db", 8)  # its 8 dashboards, at once
     report = deploy(opts(example_output, workers=8), genv(grafana))
     assert not report.failed, report.text()
     assert not folders.broken and not boards.broken
@@ -116,7 +123,7 @@ def test_grafana_never_has_more_requests_in_flight_than_workers(grafana: FakeGra
     report = deploy(opts(example_output, workers=3), genv(grafana))
     assert not report.failed, report.text()
     assert not gate.broken and grafana.max_in_flight == 3
-    again = deploy(opts(example_output, workers=2), genv(grafana))     # the plan's reads are pooled too
+    again = deploy(opts(example_output, workers=2), genv(grafana))  # the plan's reads are pooled too
     assert not again.failed and again.writes == 0
     assert grafana.max_in_flight == 3
 
@@ -145,34 +152,44 @@ def _changed_build(src: Path, dest: Path) -> None:
 def _grafana_state(fake: FakeGrafana) -> tuple[dict[str, str], dict[str, Any]]:
     with fake.lock:
         folders = {uid: f["title"] for uid, f in fake.folders.items()}
-        boards = {uid: (d["folderUid"], {k: v for k, v in d["dashboard"].items() if k not in ("id", "version")})
-                  for uid, d in fake.dashboards.items()}
+        boards = {
+            uid: (d["folderUid"], {k: v for k, v in d["dashboard"].items() if k not in ("id", "version")})
+            for uid, d in fake.dashboards.items()
+        }
     return folders, copy.deepcopy(boards)
 
 
 def test_a_failure_halfway_through_a_parallel_grafana_push_rolls_back_everything_it_changed_and_nothing_else(
-        grafana: FakeGrafana, example_output: Path, tmp_path: Path):
+    grafana: FakeGrafana, example_output: Path, tmp_path: Path
+):
     assert not deploy(opts(example_output, workers=4), genv(grafana)).failed
     auth = {"Authorization": f"Bearer {grafana.token}"}
-    for board in ({"uid": "team-latency", "title": "Team latency", "tags": ["team"]},          # someone else's
-                  {"uid": "vigil-retired", "title": "retired", "tags": ["vigil"]}):          # ours, to prune
-        requests.post(f"{grafana.url}/api/dashboards/db", headers=auth, timeout=5,
-                      json={"dashboard": board, "folderUid": "vigil-dept-commerce-dev"}).raise_for_status()
+    for board in (
+        {"uid": "team-latency", "title": "Team latency", "tags": ["team"]},  # someone else's
+        {"uid": "vigil-retired", "title": "retired", "tags": ["vigil"]},
+    ):  # ours, to prune
+        requests.post(
+            f"{grafana.url}/api/dashboards/db",
+            headers=auth,
+            timeout=5,
+            json={"dashboard": board, "folderUid": "vigil-dept-commerce-dev"},
+        ).raise_for_status()
     changed = tmp_path / "changed"
     _changed_build(example_output, changed)
     before = _grafana_state(grafana)
     versions = {uid: d["version"] for uid, d in grafana.dashboards.items()}
     # The third of six dashboard changes (checkout, newsvc, orders-db, payment, redis-cache, retired)
     # is refused, while the others are in flight around it.
-    grafana.inject("POST", "/api/dashboards/db", status=400,
-                   when=lambda r: r.json()["dashboard"]["uid"] == "vigil-orders-db")
+    grafana.inject(
+        "POST", "/api/dashboards/db", status=400, when=lambda r: r.json()["dashboard"]["uid"] == "vigil-orders-db"
+    )
 
     report = deploy(opts(changed, workers=4, prune=True), genv(grafana))
 
     [result] = report.results
     assert result.status == "rolled back", report.text()
     assert "vigil-orders-db" in result.message and "rolled back" in result.message
-    assert _grafana_state(grafana) == before          # every folder and dashboard as it was
+    assert _grafana_state(grafana) == before  # every folder and dashboard as it was
     for uid in ("vigil-catalog-api", "vigil-overview", "vigil-orders-mq", "vigil-settlement-batch", "team-latency"):
         assert grafana.dashboards[uid]["version"] == versions[uid], f"{uid} was written"
     # Newest first: every dashboard is undone before a folder is renamed back or removed.
@@ -186,6 +203,7 @@ def test_a_failure_halfway_through_a_parallel_grafana_push_rolls_back_everything
 
 
 # --- Mimir --------------------------------------------------------------------------------------
+
 
 def test_mimir_never_has_more_requests_in_flight_than_workers(mimir: FakeMimir, example_output: Path):
     gate = mimir.gate("POST", "/prometheus/config/v1/rules/", 3)
@@ -202,18 +220,23 @@ def _changed_rules(src: Path, dest: Path) -> None:
         doc = yaml.safe_load((rules / f"{name}.yaml").read_text())
         doc["groups"][0]["rules"][0].setdefault("labels", {})["changed"] = "yes"
         (rules / f"{name}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
-    (rules / "newsvc.yaml").write_text("groups:\n- name: vigil-newsvc\n  rules:\n"
-                                       "  - record: a:b:c\n    expr: vector(1)\n")
+    (rules / "newsvc.yaml").write_text(
+        "groups:\n- name: vigil-newsvc\n  rules:\n  - record: a:b:c\n    expr: vector(1)\n"
+    )
 
 
 def test_a_failure_halfway_through_a_parallel_mimir_push_rolls_back_everything_it_changed_and_nothing_else(
-        mimir: FakeMimir, example_output: Path, tmp_path: Path):
+    mimir: FakeMimir, example_output: Path, tmp_path: Path
+):
     assert not deploy(opts(example_output, workers=3), menv(mimir)).failed
     headers = {"X-Scope-OrgID": "shop", "Content-Type": "application/yaml"}
-    for ns, text in (("team", "name: team-rules\nrules:\n- record: team:up:sum\n  expr: sum(up)\n"),
-                     ("retired", "name: vigil-retired\nrules:\n- record: a:b:c\n  expr: vector(1)\n")):
-        requests.post(f"{mimir.url}/prometheus/config/v1/rules/{ns}", data=text, headers=headers,
-                      timeout=5).raise_for_status()
+    for ns, text in (
+        ("team", "name: team-rules\nrules:\n- record: team:up:sum\n  expr: sum(up)\n"),
+        ("retired", "name: vigil-retired\nrules:\n- record: a:b:c\n  expr: vector(1)\n"),
+    ):
+        requests.post(
+            f"{mimir.url}/prometheus/config/v1/rules/{ns}", data=text, headers=headers, timeout=5
+        ).raise_for_status()
     changed = tmp_path / "changed"
     _changed_rules(example_output, changed)
     with mimir.lock:
@@ -238,9 +261,22 @@ def test_cli_deploy_takes_the_number_of_workers(grafana: FakeGrafana, example_ou
     from click.testing import CliRunner
 
     from vigil.cli import cli
+
     runner = CliRunner()
-    env = {**genv(grafana), **{k: None for k in ("MIMIR_ADDRESS", "MIMIR_TENANT_ID", "ALERTMANAGER_URL",
-                                                 "ALERTMANAGER_CONFIG_FILE", "PROMETHEUS_URL", "PROMETHEUS_RULES_DIR")}}
+    env = {
+        **genv(grafana),
+        **{
+            k: None
+            for k in (
+                "MIMIR_ADDRESS",
+                "MIMIR_TENANT_ID",
+                "ALERTMANAGER_URL",
+                "ALERTMANAGER_CONFIG_FILE",
+                "PROMETHEUS_URL",
+                "PROMETHEUS_RULES_DIR",
+            )
+        },
+    }
     args = ["deploy", "--from", str(example_output), "--no-unit-tests"]
     refused = runner.invoke(cli, [*args, "--workers", "0"], env=env)  # type: ignore[arg-type]
     assert refused.exit_code == 2 and "--workers" in refused.output

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import requests
@@ -16,7 +16,7 @@ from conftest import require
 from vigil.deploy import lock
 from vigil.deploy.plan import Result
 from vigil.deploy.prometheus import PrometheusTarget
-from vigil.deploy.run import Options, deploy, plan_all, Report
+from vigil.deploy.run import Options, Report, deploy, plan_all
 from vigil.errors import CatalogError, DeployError
 from vigil.stack import prometheus
 
@@ -49,11 +49,11 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
     """The Prometheus first on PATH (`make test`: the current generation); once per generation for
     a test that also asks for `generation` (what Prometheus itself does: load, reload, reject)."""
     if "generation" in request.fixturenames:
-        request.getfixturevalue("generation")      # its PATH before this Prometheus starts
+        request.getfixturevalue("generation")  # its PATH before this Prometheus starts
     require("prometheus")
     rules = tmp_path / "rules"
     rules.mkdir()
-    (rules / "team.yaml").write_text(FOREIGN)      # someone else's rules, next to ours
+    (rules / "team.yaml").write_text(FOREIGN)  # someone else's rules, next to ours
     with prometheus.start(tmp_path / "prom", {}, [rules / "*.yaml"]) as p:
         yield Server(p.url, rules)
 
@@ -63,12 +63,16 @@ def opts(build: Path, **kw: object) -> Options:
 
 
 def expected_groups(build: Path) -> set[tuple[str, str]]:
-    return {(p.name, g["name"]) for p in (build / "prometheus/rules").glob("*.yaml")
-            for g in yaml.safe_load(p.read_text())["groups"]}
+    return {
+        (p.name, g["name"])
+        for p in (build / "prometheus/rules").glob("*.yaml")
+        for g in yaml.safe_load(p.read_text())["groups"]
+    }
 
 
-def test_deploy_loads_exactly_the_generated_groups_and_leaves_foreign_rules(generation: str, server: Server,
-                                                                           example_output: Path):
+def test_deploy_loads_exactly_the_generated_groups_and_leaves_foreign_rules(
+    generation: str, server: Server, example_output: Path
+):
     report = deploy(opts(example_output), server.env)
     assert not report.failed, report.text()
     assert [r.status for r in report.results] == ["ok"]
@@ -84,8 +88,8 @@ def test_a_second_deploy_of_an_unchanged_build_makes_zero_writes(generation: str
     report = deploy(opts(example_output), server.env)
     assert not report.failed and report.writes == 0, report.text()
     assert [r.status for r in report.results] == ["unchanged"]
-    assert server.snapshot() == files            # same bytes, same mtimes: nothing rewritten
-    assert server.metric("prometheus_config_last_reload_success_timestamp_seconds") == reloaded   # no reload
+    assert server.snapshot() == files  # same bytes, same mtimes: nothing rewritten
+    assert server.metric("prometheus_config_last_reload_success_timestamp_seconds") == reloaded  # no reload
 
 
 def test_dry_run_pushes_nothing(server: Server, example_output: Path):
@@ -120,7 +124,7 @@ def test_prune_removes_only_vigils_stale_files(server: Server, example_output: P
 def test_prune_refuses_to_delete_everything(server: Server, example_output: Path, tmp_path: Path):
     deploy(opts(example_output), server.env)
     empty = tmp_path / "empty"
-    (empty / "prometheus/rules").mkdir(parents=True)    # a build that lost every rule file
+    (empty / "prometheus/rules").mkdir(parents=True)  # a build that lost every rule file
     target = PrometheusTarget(server.url, server.rules, empty)
     files = server.snapshot()
     with pytest.raises(DeployError, match="would delete all 7 of vigil's objects"):
@@ -128,8 +132,9 @@ def test_prune_refuses_to_delete_everything(server: Server, example_output: Path
     assert server.snapshot() == files
 
 
-def test_a_rejected_reload_restores_the_previous_files(generation: str, server: Server, example_output: Path,
-                                                      tmp_path: Path):
+def test_a_rejected_reload_restores_the_previous_files(
+    generation: str, server: Server, example_output: Path, tmp_path: Path
+):
     deploy(opts(example_output), server.env)
     before = server.snapshot()
     # A rule file that only the live Prometheus can reject: vigil's checks would stop it sooner,
@@ -146,7 +151,7 @@ def test_a_rejected_reload_restores_the_previous_files(generation: str, server: 
         target.apply(plan, result)
     assert result.status == "rolled back"
     assert {n: b for n, (b, _) in server.snapshot().items()} == {n: b for n, (b, _) in before.items()}
-    assert server.metric("prometheus_config_last_reload_successful") == 1    # the rollback reload worked
+    assert server.metric("prometheus_config_last_reload_successful") == 1  # the rollback reload worked
     assert server.loaded() == expected_groups(example_output) | {("team.yaml", "team-rules")}
 
 
@@ -161,7 +166,7 @@ def test_a_reload_that_loads_nothing_is_caught_and_undone(generation: str, tmp_p
     [result] = report.results
     assert result.status == "rolled back"
     assert "not loaded" in result.message and "rule_files" in result.message
-    assert list(rules.iterdir()) == []       # the files it wrote are gone again
+    assert list(rules.iterdir()) == []  # the files it wrote are gone again
 
 
 def test_an_invalid_catalog_changes_nothing(server: Server, catalog_copy):
@@ -178,14 +183,17 @@ def test_an_invalid_catalog_changes_nothing(server: Server, catalog_copy):
 
 def test_two_deploys_at_once_are_refused(server: Server, example_output: Path):
     target = PrometheusTarget(server.url, server.rules, example_output)
-    with lock.held(lock.lock_path([target.where])):
-        with pytest.raises(DeployError, match="another deploy to these targets is running"):
-            deploy(opts(example_output), server.env)
+    with (
+        lock.held(lock.lock_path([target.where])),
+        pytest.raises(DeployError, match="another deploy to these targets is running"),
+    ):
+        deploy(opts(example_output), server.env)
     assert not (server.rules / "checkout.yaml").exists()
 
 
 def test_cli_diff_then_deploy_then_no_diff(server: Server, example_output: Path):
     from vigil.cli import cli
+
     runner = CliRunner()
     others = ("MIMIR_ADDRESS", "MIMIR_TENANT_ID", "ALERTMANAGER_URL", "ALERTMANAGER_CONFIG_FILE", "GRAFANA_URL")
     server.env.update({k: None for k in others})  # type: ignore[misc]   # this test's targets only

@@ -20,15 +20,25 @@ from vigil.stack import prometheus
 pytestmark = pytest.mark.integration
 
 FOREIGN = "groups:\n- name: team-rules\n  rules:\n  - record: team:up:sum\n    expr: sum(up)\n"
-OTHERS = ("MIMIR_ADDRESS", "MIMIR_TENANT_ID", "VMALERT_URL", "VMALERT_RULES_DIR", "ALERTMANAGER_URL",
-          "ALERTMANAGER_CONFIG_FILE", "GRAFANA_URL")
+OTHERS = (
+    "MIMIR_ADDRESS",
+    "MIMIR_TENANT_ID",
+    "VMALERT_URL",
+    "VMALERT_RULES_DIR",
+    "ALERTMANAGER_URL",
+    "ALERTMANAGER_CONFIG_FILE",
+    "GRAFANA_URL",
+)
 
 
 class Prom:
     def __init__(self, url: str, rules: Path):
         self.url, self.rules = url, rules
-        self.env: dict[str, str | None] = {"PROMETHEUS_URL": url, "PROMETHEUS_RULES_DIR": str(rules),
-                                           **{k: None for k in OTHERS}}
+        self.env: dict[str, str | None] = {
+            "PROMETHEUS_URL": url,
+            "PROMETHEUS_RULES_DIR": str(rules),
+            **{k: None for k in OTHERS},
+        }
 
     def snapshot(self) -> dict[str, tuple[bytes, int]]:
         return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(self.rules.iterdir())}
@@ -64,12 +74,13 @@ def reviewed(tmp_path: Path, example_output: Path, catalog_copy: Callable[[], Pa
 @dataclass
 class Run:
     exit_code: int
-    output: str          # stdout and stderr
+    output: str  # stdout and stderr
 
 
 @pytest.fixture
 def vigil(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Callable[..., Run]:
     """Run the vigil command as a user does (cli.main: its messages and exit codes)."""
+
     def run(catalog: Path, out: Path, env: dict[str, str | None], *args: str) -> Run:
         for key, value in env.items():
             if value is None:
@@ -82,6 +93,7 @@ def vigil(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -
             raise SystemExit(0)
         got = capsys.readouterr()
         return Run(int(exit_.value.code or 0), got.out + got.err)
+
     return run
 
 
@@ -94,8 +106,9 @@ def test_the_reviewed_output_is_what_gets_deployed(vigil: Callable[..., Run], pr
     assert "vigil-checkout" in prom.groups()
 
 
-def test_a_stale_output_is_refused_naming_the_files_and_nothing_changes(vigil: Callable[..., Run], prom: Prom,
-                                                                        reviewed: tuple[Path, Path]):
+def test_a_stale_output_is_refused_naming_the_files_and_nothing_changes(
+    vigil: Callable[..., Run], prom: Prom, reviewed: tuple[Path, Path]
+):
     catalog, out = reviewed
     assert vigil(catalog, out, prom.env, "deploy").exit_code == 0
     files, reloaded = prom.snapshot(), prom.reloaded_at()
@@ -111,14 +124,19 @@ def test_a_stale_output_is_refused_naming_the_files_and_nothing_changes(vigil: C
         assert f"{out} is not what {catalog} builds to with this vigil" in message and "nothing was pushed" in message
         named = {line.strip() for line in message.splitlines() if line.startswith("  ")}
         # Exactly the files that differ: checkout's rules, tests and dashboard, and the one not built.
-        assert named == {"grafana/dashboards/vigil-checkout.json", "prometheus/rules/checkout.yaml",
-                         "prometheus/rules/retired.yaml", "prometheus/tests/checkout.test.yaml"}, message
-    assert prom.snapshot() == files                  # same bytes, same mtimes
-    assert prom.reloaded_at() == reloaded            # and no reload
+        assert named == {
+            "grafana/dashboards/vigil-checkout.json",
+            "prometheus/rules/checkout.yaml",
+            "prometheus/rules/retired.yaml",
+            "prometheus/tests/checkout.test.yaml",
+        }, message
+    assert prom.snapshot() == files  # same bytes, same mtimes
+    assert prom.reloaded_at() == reloaded  # and no reload
 
 
-def test_build_pushes_the_catalog_built_afresh_instead(vigil: Callable[..., Run], prom: Prom,
-                                                       reviewed: tuple[Path, Path]):
+def test_build_pushes_the_catalog_built_afresh_instead(
+    vigil: Callable[..., Run], prom: Prom, reviewed: tuple[Path, Path]
+):
     catalog, out = reviewed
     svc = catalog / "services" / "checkout.yaml"
     svc.write_text(svc.read_text().replace("critical: 2%", "critical: 3%"))
@@ -127,7 +145,7 @@ def test_build_pushes_the_catalog_built_afresh_instead(vigil: Callable[..., Run]
     assert done.exit_code == 0, done.output
     deployed = (prom.rules / "checkout.yaml").read_text()
     assert "> 0.03" in deployed and "> 0.02" not in deployed
-    assert (out / "prometheus/rules/checkout.yaml").read_bytes() == before      # --out is not rewritten
+    assert (out / "prometheus/rules/checkout.yaml").read_bytes() == before  # --out is not rewritten
 
 
 def test_from_and_build_exclude_each_other(vigil: Callable[..., Run], prom: Prom, reviewed: tuple[Path, Path]):

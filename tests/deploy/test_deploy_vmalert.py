@@ -28,7 +28,7 @@ from vigil.errors import DeployError
 pytestmark = pytest.mark.integration
 
 FOREIGN = "groups:\n- name: team-rules\n  rules:\n  - record: team:up:sum\n    expr: sum(up)\n"
-POLLS = 600   # at 0.1 s: an upper bound on waiting for a process or an alert, never an assertion about time
+POLLS = 600  # at 0.1 s: an upper bound on waiting for a process or an alert, never an assertion about time
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
@@ -57,8 +57,8 @@ def _start(args: list[str], url: str, log: Path) -> subprocess.Popen[bytes]:
 
 @dataclass
 class VM:
-    url: str                 # vmalert
-    storage: str             # victoria-metrics
+    url: str  # vmalert
+    storage: str  # victoria-metrics
     rules: Path
 
     @property
@@ -85,21 +85,41 @@ def vm(tmp_path: Path) -> Iterator[VM]:
     require("vmalert")
     rules = tmp_path / "rules"
     rules.mkdir()
-    (rules / "team.yaml").write_text(FOREIGN)      # someone else's rules, next to ours
+    (rules / "team.yaml").write_text(FOREIGN)  # someone else's rules, next to ours
     storage_port, alert_port = free_port(), free_port()
     storage = f"http://127.0.0.1:{storage_port}"
     # latencyOffset 0 and no cache: queries see samples as soon as they are written (imported
     # samples and recording rule results), not only 30 s later.
-    db = _start([tools.find("victoria-metrics"), f"-httpListenAddr=127.0.0.1:{storage_port}",
-                 f"-storageDataPath={tmp_path / 'vm-data'}", "-search.latencyOffset=0s", "-search.disableCache",
-                 "-loggerLevel=WARN"], storage, tmp_path / "victoria-metrics.log")
+    db = _start(
+        [
+            tools.find("victoria-metrics"),
+            f"-httpListenAddr=127.0.0.1:{storage_port}",
+            f"-storageDataPath={tmp_path / 'vm-data'}",
+            "-search.latencyOffset=0s",
+            "-search.disableCache",
+            "-loggerLevel=WARN",
+        ],
+        storage,
+        tmp_path / "victoria-metrics.log",
+    )
     try:
         url = f"http://127.0.0.1:{alert_port}"
         # Recording rules need somewhere to write: victoria-metrics itself, as in production.
-        alert = _start([tools.find("vmalert"), f"-rule={rules}/*.yaml", f"-datasource.url={storage}",
-                        f"-remoteWrite.url={storage}", "-remoteWrite.flushInterval=100ms", "-notifier.blackhole",
-                        f"-httpListenAddr=127.0.0.1:{alert_port}", "-evaluationInterval=1s", "-loggerLevel=WARN"],
-                       url, tmp_path / "vmalert.log")
+        alert = _start(
+            [
+                tools.find("vmalert"),
+                f"-rule={rules}/*.yaml",
+                f"-datasource.url={storage}",
+                f"-remoteWrite.url={storage}",
+                "-remoteWrite.flushInterval=100ms",
+                "-notifier.blackhole",
+                f"-httpListenAddr=127.0.0.1:{alert_port}",
+                "-evaluationInterval=1s",
+                "-loggerLevel=WARN",
+            ],
+            url,
+            tmp_path / "vmalert.log",
+        )
         try:
             yield VM(url, storage, rules)
         finally:
@@ -113,20 +133,27 @@ def opts(build_dir: Path, **kw: object) -> Options:
 
 
 def expected_groups(build_dir: Path) -> set[tuple[str, str]]:
-    return {(p.name, g["name"]) for p in (build_dir / "prometheus/rules").glob("*.yaml")
-            for g in yaml.safe_load(p.read_text())["groups"]}
+    return {
+        (p.name, g["name"])
+        for p in (build_dir / "prometheus/rules").glob("*.yaml")
+        for g in yaml.safe_load(p.read_text())["groups"]
+    }
 
 
 def test_deploy_loads_exactly_the_generated_groups_and_leaves_foreign_rules(vm: VM, example_output: Path):
     report = deploy(opts(example_output), vm.env)
     assert not report.failed, report.text()
-    assert [(r.target, r.status) for r in report.results] == [("prometheus", "ok")]   # --only prometheus covers it
+    assert [(r.target, r.status) for r in report.results] == [("prometheus", "ok")]  # --only prometheus covers it
     assert vm.loaded() == expected_groups(example_output) | {("team.yaml", "team-rules")}
     assert (vm.rules / "team.yaml").read_text() == FOREIGN
     for p in (example_output / "prometheus/rules").glob("*.yaml"):
         assert (vm.rules / p.name).read_bytes() == p.read_bytes()
-    rules = {r["name"] for g in requests.get(f"{vm.url}/api/v1/rules", timeout=10).json()["data"]["groups"]
-             if g["name"] == "vigil-checkout" for r in g["rules"]}
+    rules = {
+        r["name"]
+        for g in requests.get(f"{vm.url}/api/v1/rules", timeout=10).json()["data"]["groups"]
+        if g["name"] == "vigil-checkout"
+        for r in g["rules"]
+    }
     assert {"ServiceDown", "ErrorRatioHigh", "service:error_ratio:ratio_rate5m"} <= rules
 
 
@@ -137,7 +164,7 @@ def test_a_second_deploy_of_an_unchanged_build_makes_zero_writes(vm: VM, example
     assert not report.failed and report.writes == 0, report.text()
     assert [r.status for r in report.results] == ["unchanged"]
     assert vm.snapshot() == files
-    assert vm.metric("vmalert_config_last_reload_total") == reloads      # not even a reload
+    assert vm.metric("vmalert_config_last_reload_total") == reloads  # not even a reload
 
 
 def _fast_catalog(root: Path) -> Path:
@@ -165,8 +192,11 @@ def _import(storage: str, errors_per_minute: float, total_per_minute: float) -> 
 
 def _firing(vm: VM, alertname: str) -> set[str]:
     alerts = requests.get(f"{vm.url}/api/v1/alerts", timeout=10).json()["data"]["alerts"]
-    return {a["labels"]["severity"] for a in alerts if a["name"] == alertname and a["state"] == "firing"
-            and a["labels"].get("service") == "checkout"}
+    return {
+        a["labels"]["severity"]
+        for a in alerts
+        if a["name"] == alertname and a["state"] == "firing" and a["labels"].get("service") == "checkout"
+    }
 
 
 def test_a_deployed_alert_fires_on_samples_pushed_into_victoria_metrics(vm: VM, tmp_path: Path):
@@ -175,16 +205,19 @@ def test_a_deployed_alert_fires_on_samples_pushed_into_victoria_metrics(vm: VM, 
     report = deploy(opts(out), vm.env)
     assert not report.failed, report.text()
     assert _firing(vm, "ErrorRatioHigh") == set()
-    _import(vm.storage, errors_per_minute=30, total_per_minute=300)     # 10 %: above warning and critical
+    _import(vm.storage, errors_per_minute=30, total_per_minute=300)  # 10 %: above warning and critical
     for _ in range(POLLS):
         if _firing(vm, "ErrorRatioHigh") == {"warning", "critical"}:
             break
         time.sleep(0.1)
     assert _firing(vm, "ErrorRatioHigh") == {"warning", "critical"}
-    [alert] = [a for a in requests.get(f"{vm.url}/api/v1/alerts", timeout=10).json()["data"]["alerts"]
-               if a["name"] == "ErrorRatioHigh" and a["labels"]["severity"] == "critical"]
+    [alert] = [
+        a
+        for a in requests.get(f"{vm.url}/api/v1/alerts", timeout=10).json()["data"]["alerts"]
+        if a["name"] == "ErrorRatioHigh" and a["labels"]["severity"] == "critical"
+    ]
     assert alert["labels"]["team"] == "commerce-dev" and alert["labels"]["kind"] == "threshold"
-    assert alert["annotations"]["dashboard_url"]      # vigil's annotations, templated by vmalert
+    assert alert["annotations"]["dashboard_url"]  # vigil's annotations, templated by vmalert
 
 
 def test_a_rule_file_vmalert_rejects_is_rolled_back(vm: VM, example_output: Path, tmp_path: Path):
@@ -204,12 +237,13 @@ def test_a_rule_file_vmalert_rejects_is_rolled_back(vm: VM, example_output: Path
         target.apply(plan, result)
     assert result.status == "rolled back"
     assert {n: b for n, (b, _) in vm.snapshot().items()} == {n: b for n, (b, _) in before.items()}
-    assert vm.metric("vmalert_config_last_reload_successful") == 1       # the rollback reload worked
+    assert vm.metric("vmalert_config_last_reload_successful") == 1  # the rollback reload worked
     assert vm.loaded() == expected_groups(example_output) | {("team.yaml", "team-rules")}
 
 
-def test_a_reload_that_loads_nothing_is_caught_and_undone(tmp_path: Path, vm: VM, example_output: Path,
-                                                          monkeypatch: pytest.MonkeyPatch):
+def test_a_reload_that_loads_nothing_is_caught_and_undone(
+    tmp_path: Path, vm: VM, example_output: Path, monkeypatch: pytest.MonkeyPatch
+):
     """vmalert accepts the reload but its -rule does not cover the directory deployed to."""
     # The rules never show, so each reload polls to its bound: a shorter bound, the same path.
     monkeypatch.setattr("vigil.deploy.vmalert.POLLS", 20)
@@ -225,7 +259,7 @@ def test_a_reload_that_loads_nothing_is_caught_and_undone(tmp_path: Path, vm: VM
 
 def test_prune_removes_only_vigils_stale_files(vm: VM, example_output: Path):
     text = (example_output / "prometheus/rules/payment.yaml").read_text().replace("vigil-payment", "vigil-retired")
-    (vm.rules / "retired.yaml").write_text(text)    # deployed once for a service the catalog no longer has
+    (vm.rules / "retired.yaml").write_text(text)  # deployed once for a service the catalog no longer has
     kept = deploy(opts(example_output), vm.env)
     assert not kept.failed, kept.text()
     assert "retired.yaml: no longer built; kept" in kept.text()
@@ -241,16 +275,25 @@ def test_prune_removes_only_vigils_stale_files(vm: VM, example_output: Path):
 
 def test_cli_diff_then_deploy_only_prometheus_then_no_diff(vm: VM, example_output: Path):
     from vigil.cli import cli
+
     runner = CliRunner()
-    others = ("MIMIR_ADDRESS", "MIMIR_TENANT_ID", "PROMETHEUS_URL", "PROMETHEUS_RULES_DIR", "ALERTMANAGER_URL",
-              "ALERTMANAGER_CONFIG_FILE", "GRAFANA_URL")
-    env: dict[str, str | None] = {**vm.env, **{k: None for k in others}}   # this test's target only
+    others = (
+        "MIMIR_ADDRESS",
+        "MIMIR_TENANT_ID",
+        "PROMETHEUS_URL",
+        "PROMETHEUS_RULES_DIR",
+        "ALERTMANAGER_URL",
+        "ALERTMANAGER_CONFIG_FILE",
+        "GRAFANA_URL",
+    )
+    env: dict[str, str | None] = {**vm.env, **{k: None for k in others}}  # this test's target only
     args = ["diff", "--from", str(example_output), "--no-unit-tests", "--only", "prometheus"]
     before = runner.invoke(cli, args, env=env)
     assert before.exit_code == 0, before.output
     assert f"prometheus ({vm.url}, {vm.rules}): 7 to add" in before.output
-    done = runner.invoke(cli, ["deploy", "--from", str(example_output), "--no-unit-tests", "--only", "prometheus"],
-                         env=env)
+    done = runner.invoke(
+        cli, ["deploy", "--from", str(example_output), "--no-unit-tests", "--only", "prometheus"], env=env
+    )
     assert done.exit_code == 0, done.output
     after = runner.invoke(cli, args, env=env)
     assert "0 to add, 0 to change, 0 to remove, 7 unchanged" in after.output

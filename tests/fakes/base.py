@@ -16,9 +16,10 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -29,8 +30,8 @@ class Request:
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: bytes
-    data: Any = None                        # the body, parsed by the route's parser (outside the lock)
-    error: Exception | None = None          # what that parser raised
+    data: Any = None  # the body, parsed by the route's parser (outside the lock)
+    error: Exception | None = None  # what that parser raised
 
     def json(self) -> Any:
         return json.loads(self.body or b"null")
@@ -45,12 +46,12 @@ class Reply:
 
 @dataclass
 class Fault:
-    method: str | None       # None: any method
-    path: str                # a prefix
+    method: str | None  # None: any method
+    path: str  # a prefix
     times: int
-    status: int = 503        # answered instead of the real reply
-    stall: float = 0.0       # seconds to sleep before answering (longer than the client's timeout)
-    when: Callable[[Request], bool] | None = None   # only requests this accepts (e.g. one dashboard)
+    status: int = 503  # answered instead of the real reply
+    stall: float = 0.0  # seconds to sleep before answering (longer than the client's timeout)
+    when: Callable[[Request], bool] | None = None  # only requests this accepts (e.g. one dashboard)
 
 
 @dataclass
@@ -58,6 +59,7 @@ class Gate:
     """Holds the first `count` matching requests until `count` are waiting at once: proof that a
     client sends that many concurrently. A client that does not breaks it (after `timeout`, a
     safety net only, never a measurement) and those requests are answered 500."""
+
     method: str
     path: str
     count: int
@@ -77,11 +79,11 @@ Parser = Callable[[bytes], Any]
 class FakeServer:
     def __init__(self, latency: float = 0.0) -> None:
         self.routes: list[tuple[str, re.Pattern[str], Handler, Parser | None]] = []
-        self.log: list[tuple[str, str, int]] = []       # (method, path, status) of every request answered
-        self.events: list[tuple[str, str, str]] = []    # ("start" | "end", method, path), in order
+        self.log: list[tuple[str, str, int]] = []  # (method, path, status) of every request answered
+        self.events: list[tuple[str, str, str]] = []  # ("start" | "end", method, path), in order
         self.faults: list[Fault] = []
         self.gates: list[Gate] = []
-        self.latency = latency                          # seconds every answer waits, outside the lock
+        self.latency = latency  # seconds every answer waits, outside the lock
         self.in_flight = 0
         self.max_in_flight = 0
         self.lock = threading.RLock()
@@ -96,12 +98,17 @@ class FakeServer:
             def _serve(self) -> None:
                 parts = urlsplit(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
-                request = Request(self.command, parts.path, parse_qs(parts.query), dict(self.headers.items()),
-                                  self.rfile.read(length) if length else b"")
+                request = Request(
+                    self.command,
+                    parts.path,
+                    parse_qs(parts.query),
+                    dict(self.headers.items()),
+                    self.rfile.read(length) if length else b"",
+                )
                 fake._begin(request)
                 try:
                     reply = fake.dispatch(request)
-                    if reply is None:     # a stall: the client gave up; answer nothing useful
+                    if reply is None:  # a stall: the client gave up; answer nothing useful
                         return
                     if isinstance(reply.body, (dict, list)):
                         payload = json.dumps(reply.body).encode()
@@ -120,7 +127,7 @@ class FakeServer:
                 finally:
                     fake._end(request)
 
-            do_GET = do_POST = do_PUT = do_DELETE = _serve   # noqa: N815
+            do_GET = do_POST = do_PUT = do_DELETE = _serve
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -141,8 +148,15 @@ class FakeServer:
     def route(self, method: str, pattern: str, handler: Handler, parse: Parser | None = None) -> None:
         self.routes.append((method, re.compile(f"^{pattern}$"), handler, parse))
 
-    def inject(self, method: str | None, path: str, times: int = 1, status: int = 503, stall: float = 0.0,
-               when: Callable[[Request], bool] | None = None) -> None:
+    def inject(
+        self,
+        method: str | None,
+        path: str,
+        times: int = 1,
+        status: int = 503,
+        stall: float = 0.0,
+        when: Callable[[Request], bool] | None = None,
+    ) -> None:
         with self.lock:
             self.faults.append(Fault(method, path, times, status, stall, when))
 
@@ -170,12 +184,28 @@ class FakeServer:
         if self.latency:
             time.sleep(self.latency)
         with self.lock:
-            fault = next((f for f in self.faults if f.times > 0 and f.path and request.path.startswith(f.path)
-                          and f.method in (None, request.method) and (f.when is None or f.when(request))), None)
+            fault = next(
+                (
+                    f
+                    for f in self.faults
+                    if f.times > 0
+                    and f.path
+                    and request.path.startswith(f.path)
+                    and f.method in (None, request.method)
+                    and (f.when is None or f.when(request))
+                ),
+                None,
+            )
             if fault:
                 fault.times -= 1
-            gate = next((g for g in self.gates if g.entered < g.count and g.method == request.method
-                         and request.path.startswith(g.path)), None)
+            gate = next(
+                (
+                    g
+                    for g in self.gates
+                    if g.entered < g.count and g.method == request.method and request.path.startswith(g.path)
+                ),
+                None,
+            )
             if gate:
                 gate.entered += 1
         if gate and not self._wait(gate):
@@ -183,7 +213,7 @@ class FakeServer:
             self._record(request, reply.status)
             return reply
         if fault and fault.stall:
-            self._record(request, 0)     # now: the client may have given up and finished before the sleep ends
+            self._record(request, 0)  # now: the client may have given up and finished before the sleep ends
             time.sleep(fault.stall)
             return None
         if fault:
@@ -210,7 +240,7 @@ class FakeServer:
                 if parse is not None and request.body:
                     try:
                         request.data = parse(request.body)
-                    except Exception as e:  # noqa: BLE001 - the handler answers 400 with it
+                    except Exception as e:
                         request.error = e
                 with self.lock:
                     return handler(request, match)

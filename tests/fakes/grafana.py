@@ -39,7 +39,7 @@ class FakeGrafana(FakeServer):
         super().__init__(latency)
         self.token, self.user, self.password = token, user, password
         self.folders: dict[str, dict[str, Any]] = {}
-        self.dashboards: dict[str, dict[str, Any]] = {}     # uid → {dashboard, folderUid, version, message ...}
+        self.dashboards: dict[str, dict[str, Any]] = {}  # uid → {dashboard, folderUid, version, message ...}
         self.next_id = 1
         r = self.route
         r("GET", "/api/folders", self.list_folders)
@@ -53,8 +53,10 @@ class FakeGrafana(FakeServer):
         r("GET", "/api/search", self.search)
 
     def authorised(self, request: Request) -> bool:
-        return (request.headers.get("Authorization") == f"Bearer {self.token}"
-                or basic_auth(request) == (self.user, self.password))
+        return request.headers.get("Authorization") == f"Bearer {self.token}" or basic_auth(request) == (
+            self.user,
+            self.password,
+        )
 
     def _id(self) -> int:
         self.next_id += 1
@@ -97,7 +99,7 @@ class FakeGrafana(FakeServer):
         if folder is None:
             return Reply(404, {"message": "folder not found"})
         for uid in [u for u, d in self.dashboards.items() if d["folderUid"] == m["uid"]]:
-            del self.dashboards[uid]                # what Grafana does, and why vigil never prunes folders
+            del self.dashboards[uid]  # what Grafana does, and why vigil never prunes folders
         return Reply(200, {"message": "Folder deleted", "id": folder["id"], "title": folder["title"]})
 
     # --- dashboards -----------------------------------------------------------------------------
@@ -105,7 +107,7 @@ class FakeGrafana(FakeServer):
     def save_dashboard(self, request: Request, _: re.Match[str]) -> Reply:
         if request.error or not isinstance(request.data, dict):
             return Reply(400, {"message": "bad request data", "status": "bad-request"})
-        body = request.data                           # parsed for this request alone: ours to keep
+        body = request.data  # parsed for this request alone: ours to keep
         dash = body.get("dashboard") or {}
         folder, overwrite = body.get("folderUid") or "", bool(body.get("overwrite"))
         uid, title = dash.get("uid") or f"gen{self.next_id}", dash.get("title", "")
@@ -116,43 +118,70 @@ class FakeGrafana(FakeServer):
         if folder and folder not in self.folders:
             return Reply(400, {"message": "folder not found", "status": "folder-not-found"})
         existing = self.dashboards.get(uid)
-        same_title = [u for u, d in self.dashboards.items() if u != uid and d["folderUid"] == folder
-                      and d["dashboard"]["title"].lower() == title.lower()]
+        same_title = [
+            u
+            for u, d in self.dashboards.items()
+            if u != uid and d["folderUid"] == folder and d["dashboard"]["title"].lower() == title.lower()
+        ]
         if not overwrite:
             if existing and dash.get("version") != existing["version"]:
-                return Reply(412, {"message": "The dashboard has been changed by someone else",
-                                   "status": "version-mismatch"})
+                return Reply(
+                    412, {"message": "The dashboard has been changed by someone else", "status": "version-mismatch"}
+                )
             if same_title:
-                return Reply(412, {"message": "A dashboard with the same name in the folder already exists",
-                                   "status": "name-exists"})
-        for other in same_title:            # overwrite=true: the same-titled dashboard is replaced
+                return Reply(
+                    412,
+                    {"message": "A dashboard with the same name in the folder already exists", "status": "name-exists"},
+                )
+        for other in same_title:  # overwrite=true: the same-titled dashboard is replaced
             existing = existing or self.dashboards[other]
             del self.dashboards[other]
         version = existing["version"] + 1 if existing else 1
         dash.update(uid=uid, id=existing["dashboard"]["id"] if existing else self._id(), version=version)
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        self.dashboards[uid] = {"dashboard": dash, "folderUid": folder, "version": version,
-                                "message": body.get("message", ""), "created": existing["created"] if existing else now,
-                                "updated": now}
-        return Reply(200, {"id": dash["id"], "uid": uid, "url": f"/d/{uid}/{title.lower()}", "status": "success",
-                           "version": version, "slug": title.lower()})
+        self.dashboards[uid] = {
+            "dashboard": dash,
+            "folderUid": folder,
+            "version": version,
+            "message": body.get("message", ""),
+            "created": existing["created"] if existing else now,
+            "updated": now,
+        }
+        return Reply(
+            200,
+            {
+                "id": dash["id"],
+                "uid": uid,
+                "url": f"/d/{uid}/{title.lower()}",
+                "status": "success",
+                "version": version,
+                "slug": title.lower(),
+            },
+        )
 
     def get_dashboard(self, request: Request, m: re.Match[str]) -> Reply:
         stored = self.dashboards.get(m["uid"])
         if stored is None:
             return Reply(404, {"message": "Dashboard not found"})
         folder = self.folders.get(stored["folderUid"])
-        meta = {"folderUid": stored["folderUid"], "folderTitle": folder["title"] if folder else "General",
-                "version": stored["version"], "created": stored["created"], "updated": stored["updated"],
-                "url": f"/d/{m['uid']}"}
+        meta = {
+            "folderUid": stored["folderUid"],
+            "folderTitle": folder["title"] if folder else "General",
+            "version": stored["version"],
+            "created": stored["created"],
+            "updated": stored["updated"],
+            "url": f"/d/{m['uid']}",
+        }
         return Reply(200, {"dashboard": stored["dashboard"], "meta": meta})
 
     def delete_dashboard(self, request: Request, m: re.Match[str]) -> Reply:
         stored = self.dashboards.pop(m["uid"], None)
         if stored is None:
             return Reply(404, {"message": "Dashboard not found"})
-        return Reply(200, {"title": stored["dashboard"]["title"], "message": "Dashboard deleted",
-                           "id": stored["dashboard"]["id"]})
+        return Reply(
+            200,
+            {"title": stored["dashboard"]["title"], "message": "Dashboard deleted", "id": stored["dashboard"]["id"]},
+        )
 
     def search(self, request: Request, _: re.Match[str]) -> Reply:
         q = request.query
@@ -162,9 +191,12 @@ class FakeGrafana(FakeServer):
         folders = q.get("folderUIDs") or []
         limit, page = int((q.get("limit") or ["1000"])[0]), int((q.get("page") or ["1"])[0])
         hits: list[dict[str, Any]] = []
-        if kind in ("", "dash-folder") and not tags and not folders:   # no nested folders here
-            hits += [{"uid": f["uid"], "title": f["title"], "type": "dash-folder", "tags": []}
-                     for f in self.folders.values() if query in f["title"].lower()]
+        if kind in ("", "dash-folder") and not tags and not folders:  # no nested folders here
+            hits += [
+                {"uid": f["uid"], "title": f["title"], "type": "dash-folder", "tags": []}
+                for f in self.folders.values()
+                if query in f["title"].lower()
+            ]
         if kind in ("", "dash-db"):
             for uid, stored in self.dashboards.items():
                 d = stored["dashboard"]
@@ -172,10 +204,16 @@ class FakeGrafana(FakeServer):
                     continue
                 if folders and stored["folderUid"] not in folders:
                     continue
-                hit = {"id": d["id"], "uid": uid, "title": d["title"], "type": "dash-db", "tags": d.get("tags") or [],
-                       "url": f"/d/{uid}"}
+                hit = {
+                    "id": d["id"],
+                    "uid": uid,
+                    "title": d["title"],
+                    "type": "dash-db",
+                    "tags": d.get("tags") or [],
+                    "url": f"/d/{uid}",
+                }
                 if stored["folderUid"]:
                     hit.update(folderUid=stored["folderUid"], folderTitle=self.folders[stored["folderUid"]]["title"])
                 hits.append(hit)
         hits.sort(key=lambda h: h["title"].lower())
-        return Reply(200, hits[(page - 1) * limit: page * limit])
+        return Reply(200, hits[(page - 1) * limit : page * limit])

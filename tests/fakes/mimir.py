@@ -58,10 +58,10 @@ def _flow(group: dict[str, Any]) -> str:
 class FakeMimir(FakeServer):
     def __init__(self, latency: float = 0.0) -> None:
         super().__init__(latency)
-        self.rules: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}   # tenant → ns → group name → group
+        self.rules: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}  # tenant → ns → group name → group
         # (tenant, namespace, group name) → (the stored group, its text)
         self.texts: dict[tuple[str, str, str], tuple[dict[str, Any], str]] = {}
-        self.alertmanager: dict[str, dict[str, Any]] = {}                   # tenant → config doc
+        self.alertmanager: dict[str, dict[str, Any]] = {}  # tenant → config doc
         r = self.route
         r("GET", P, self.list_all)
         r("GET", P + "/(?P<ns>[^/]+)", self.list_ns)

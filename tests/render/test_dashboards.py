@@ -14,9 +14,9 @@ import yaml
 from conftest import CATALOG, SHARED
 from vigil.build import build
 from vigil.check.dashboards import flat_panels
+from vigil.errors import RenderError
 from vigil.layout import FOLDERS_FILE
 from vigil.render.dashboards import OVERVIEW_UID, PALETTE
-from vigil.errors import RenderError
 
 
 def dashboard(out: Path, uid: str) -> dict[str, Any]:
@@ -39,7 +39,9 @@ def steps(p: dict[str, Any]) -> list[tuple[Any, str]]:
     return [(s["value"], s["color"]) for s in p["fieldConfig"]["defaults"]["thresholds"]["steps"]]
 
 
-def test_build_writes_a_dashboard_per_service_in_its_department_folder(example_output: Path, example_model: dict) -> None:
+def test_build_writes_a_dashboard_per_service_in_its_department_folder(
+    example_output: Path, example_model: dict
+) -> None:
     folders = json.loads((example_output / FOLDERS_FILE).read_text())
     placed = {uid: f for f in folders["folders"] for uid in f["dashboards"]}
     for s in example_model["services"]:
@@ -48,13 +50,17 @@ def test_build_writes_a_dashboard_per_service_in_its_department_folder(example_o
         assert {"vigil", s["owner"]} <= set(doc["tags"])
         folder = placed[doc["uid"]]
         assert (folder["department"], folder["title"], folder["uid"]) == (
-            s["owner"], s["dashboard"]["folder_title"], s["dashboard"]["folder_uid"])
+            s["owner"],
+            s["dashboard"]["folder_title"],
+            s["dashboard"]["folder_uid"],
+        )
     assert folders["general"] == [OVERVIEW_UID]
     assert "vigil" in dashboard(example_output, OVERVIEW_UID)["tags"]
 
 
-def test_key_metric_panels_read_the_alert_series_with_the_catalog_thresholds(example_output: Path,
-                                                                             example_model: dict) -> None:
+def test_key_metric_panels_read_the_alert_series_with_the_catalog_thresholds(
+    example_output: Path, example_model: dict
+) -> None:
     for s in example_model["services"]:
         doc = dashboard(example_output, s["dashboard"]["uid"])
         for m in s["metrics"]:
@@ -99,24 +105,30 @@ def test_header_shows_firing_alerts_slos_owner_and_runbook(example_output: Path,
     doc = dashboard(example_output, "vigil-checkout")
     header = [p for p in doc["panels"] if p["id"] < 10]
     exprs = " ".join(t["expr"] for p in header for t in p.get("targets", []))
-    for wanted in ['ALERTS{service="checkout",alertstate="firing",severity="critical"}',
-                   'ALERTS{service="checkout",alertstate="firing",severity="warning"}',
-                   'slo:error_budget:remaining_ratio{service="checkout",slo="availability"}',
-                   'slo:burn_rate:ratio_rate1h{service="checkout",slo="latency"}',
-                   'slo:sli_error:ratio_rate30d{service="checkout",slo="availability"}']:
+    for wanted in [
+        'ALERTS{service="checkout",alertstate="firing",severity="critical"}',
+        'ALERTS{service="checkout",alertstate="firing",severity="warning"}',
+        'slo:error_budget:remaining_ratio{service="checkout",slo="availability"}',
+        'slo:burn_rate:ratio_rate1h{service="checkout",slo="latency"}',
+        'slo:sli_error:ratio_rate30d{service="checkout",slo="availability"}',
+    ]:
         assert wanted in exprs
     about = next(p for p in header if p["type"] == "text")["options"]["content"]
     assert s["owner_name"] in about and s["runbook_url"] in about and "Tier:** 1" in about
     for slo in s["slos"]:  # the SLO panel burn-rate alerts link to
         assert panel(doc, slo["panel_id"])["fieldConfig"]["defaults"]["thresholds"]["steps"][-1] == {
-            "color": PALETTE["critical"], "value": 14.4}
+            "color": PALETTE["critical"],
+            "value": 14.4,
+        }
 
 
 def test_alert_annotations_variables_and_links(example_output: Path, example_model: dict) -> None:
     s = service(example_model, "checkout")
     doc = dashboard(example_output, "vigil-checkout")
     annotations = {a["name"]: a for a in doc["annotations"]["list"]}
-    assert annotations["Critical alerts"]["expr"] == 'ALERTS{service="checkout",alertstate="firing",severity="critical"}'
+    assert (
+        annotations["Critical alerts"]["expr"] == 'ALERTS{service="checkout",alertstate="firing",severity="critical"}'
+    )
     variables = {v["name"]: v for v in doc["templating"]["list"]}
     assert variables["datasource"]["current"]["value"] == example_model["settings"]["datasource_uid"]
     assert variables["instance"]["query"] == 'label_values(up{job="checkout"}, instance)'
@@ -125,8 +137,9 @@ def test_alert_annotations_variables_and_links(example_output: Path, example_mod
     assert {s["runbook_url"], f"{example_model['settings']['grafana_url']}/d/{OVERVIEW_UID}/overview", *deps} <= urls
 
 
-def test_dependencies_row_shows_their_key_metrics_linking_to_their_dashboards(example_output: Path,
-                                                                              example_model: dict) -> None:
+def test_dependencies_row_shows_their_key_metrics_linking_to_their_dashboards(
+    example_output: Path, example_model: dict
+) -> None:
     doc = dashboard(example_output, "vigil-checkout")
     rows = [p for p in doc["panels"] if p["type"] == "row"]
     deps_row = next(r for r in rows if r["title"] == "Dependencies")
@@ -141,8 +154,9 @@ def test_dependencies_row_shows_their_key_metrics_linking_to_their_dashboards(ex
     assert {p["title"].split(":")[0] for p in below} == set(service(example_model, "checkout")["dependencies"])
 
 
-def test_overview_groups_services_by_department_with_status_budget_and_link(example_output: Path,
-                                                                            example_model: dict) -> None:
+def test_overview_groups_services_by_department_with_status_budget_and_link(
+    example_output: Path, example_model: dict
+) -> None:
     doc = dashboard(example_output, OVERVIEW_UID)
     rows = sorted((p for p in doc["panels"] if p["type"] == "row"), key=lambda p: p["gridPos"]["y"])
     titles = {s["dashboard"]["folder_title"] for s in example_model["services"]}
@@ -162,7 +176,10 @@ def test_alert_dashboard_urls_open_the_panel_of_their_key_metric(example_output:
     alert = next(r for g in rules["groups"] for r in g["rules"] if r.get("alert") == "ErrorRatioHigh")
     error_ratio = metric(example_model, "checkout", "error_ratio")
     grafana = yaml.safe_load((CATALOG / "vigil.yaml").read_text())["grafana_url"]
-    assert alert["annotations"]["dashboard_url"] == f"{grafana}/d/vigil-checkout/checkout?viewPanel={error_ratio['panel_id']}"
+    assert (
+        alert["annotations"]["dashboard_url"]
+        == f"{grafana}/d/vigil-checkout/checkout?viewPanel={error_ratio['panel_id']}"
+    )
     assert panel(dashboard(example_output, "vigil-checkout"), error_ratio["panel_id"])["title"] == "Error ratio"
 
 
@@ -180,7 +197,7 @@ def _relaxed(schema: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.skipif(not (SHARED / "grafana-schema").exists(), reason="no ../shared/grafana-schema")
 def test_dashboards_validate_against_grafana_schemas(example_output: Path) -> None:
     folder = SHARED / "grafana-schema"
-    load = lambda name: json.loads((folder / f"{name}.jsonschema.json").read_text())  # noqa: E731
+    load = lambda name: json.loads((folder / f"{name}.jsonschema.json").read_text())
     dash = jsonschema.Draft7Validator(_relaxed(load("dashboard")))
     query = jsonschema.Draft7Validator(load("prometheus"))
     errors = []
@@ -192,13 +209,21 @@ def test_dashboards_validate_against_grafana_schemas(example_output: Path) -> No
             if p["type"] == "row":
                 continue
             kind = load(p["type"])
-            part = lambda name: {**kind, "$ref": f"#/definitions/{name}"}  # noqa: E731
-            errors += [f"{path.name} panel {p['id']} options: {e.message}"
-                       for e in jsonschema.Draft7Validator(part("Options")).iter_errors(p["options"])]
+            part = lambda name, kind=kind: {**kind, "$ref": f"#/definitions/{name}"}
+            errors += [
+                f"{path.name} panel {p['id']} options: {e.message}"
+                for e in jsonschema.Draft7Validator(part("Options")).iter_errors(p["options"])
+            ]
             if "FieldConfig" in kind["definitions"]:
-                errors += [f"{path.name} panel {p['id']} custom: {e.message}" for e in
-                           jsonschema.Draft7Validator(part("FieldConfig")).iter_errors(p["fieldConfig"]["defaults"].get("custom", {}))]
-            errors += [f"{path.name} panel {p['id']} target: {e.message}" for t in p["targets"] for e in query.iter_errors(t)]
+                errors += [
+                    f"{path.name} panel {p['id']} custom: {e.message}"
+                    for e in jsonschema.Draft7Validator(part("FieldConfig")).iter_errors(
+                        p["fieldConfig"]["defaults"].get("custom", {})
+                    )
+                ]
+            errors += [
+                f"{path.name} panel {p['id']} target: {e.message}" for t in p["targets"] for e in query.iter_errors(t)
+            ]
     assert len(files) == 8 and errors == []
 
 
@@ -207,10 +232,10 @@ def _tree(root: Path) -> dict[str, bytes]:
 
 
 def test_rebuilds_are_byte_identical(tmp_path: Path, example_output: Path) -> None:
-    expected = _tree(example_output / "grafana")   # built without a cache
+    expected = _tree(example_output / "grafana")  # built without a cache
     cache = tmp_path / "cache"
     build(CATALOG, tmp_path / "first", run_checks=False, cache_dir=cache)
-    build(CATALOG, tmp_path / "cached", run_checks=False, cache_dir=cache)   # every dashboard from the cache
+    build(CATALOG, tmp_path / "cached", run_checks=False, cache_dir=cache)  # every dashboard from the cache
     assert len(expected) == 9
     assert _tree(tmp_path / "first" / "grafana") == expected
     assert _tree(tmp_path / "cached" / "grafana") == expected

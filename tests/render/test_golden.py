@@ -19,7 +19,7 @@ from conftest import CATALOG, ROOT
 from vigil.build import BuildReport, build, compile_catalog
 
 TESTDATA = Path(__file__).parents[1] / "testdata"
-CASES = sorted(p.name[len("in-"):] for p in TESTDATA.glob("in-*"))
+CASES = sorted(p.name[len("in-") :] for p in TESTDATA.glob("in-*"))
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -31,8 +31,15 @@ def _assert_same(actual: Path, expected: Path, hint: str) -> None:
     assert sorted(got) == sorted(want), f"different files ({hint})"
     for name in sorted(got):
         if got[name] != want[name]:
-            diff = "".join(difflib.unified_diff(want[name].decode().splitlines(True), got[name].decode().splitlines(True),
-                                                f"expected/{name}", f"actual/{name}", n=2))
+            diff = "".join(
+                difflib.unified_diff(
+                    want[name].decode().splitlines(True),
+                    got[name].decode().splitlines(True),
+                    f"expected/{name}",
+                    f"actual/{name}",
+                    n=2,
+                )
+            )
             pytest.fail(f"{name} differs ({hint}):\n{diff[:4000]}")
 
 

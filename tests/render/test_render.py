@@ -19,7 +19,7 @@ def test_workers_get_the_go_settings_and_this_process_keeps_its_environment(monk
     out = render.parallel_map(environment_of_worker, items, workers=2)
     assert [i for i, _ in out] == items
     assert {gogc for _, gogc in out} == {render.WORKER_GO_ENV["GOGC"]}
-    assert "GOGC" not in os.environ   # promtool and the stack's Prometheus must not inherit it
+    assert "GOGC" not in os.environ  # promtool and the stack's Prometheus must not inherit it
 
 
 def test_a_gogc_set_by_the_user_wins(monkeypatch: pytest.MonkeyPatch) -> None:

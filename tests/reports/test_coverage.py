@@ -6,30 +6,29 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fixtures.checkout_exporter import CheckoutExporter
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 from conftest import CATALOG, TOOLS
-from vigil.cli import main
-from vigil.reports.coverage import CoverageReport, coverage
 from vigil import tools
-from vigil.stack import prometheus
+from vigil.cli import main
 from vigil.prometheus_api import PrometheusAPI
-
-from fixtures.checkout_exporter import CheckoutExporter
+from vigil.reports.coverage import CoverageReport, coverage
+from vigil.stack import prometheus
 
 HEAP_MAX = 'jvm_memory_max_bytes{job="checkout",area="heap"}'
 THREADS = 'jvm_threads_live_threads{job="checkout"}'
 
 
-def _until(check: Callable[[], CoverageReport], done: Callable[[CoverageReport], bool],
-           timeout: float) -> CoverageReport:
+def _until(
+    check: Callable[[], CoverageReport], done: Callable[[CoverageReport], bool], timeout: float
+) -> CoverageReport:
     """Ask again until `done` (scrapes and rate() windows take a few seconds to fill); a wait, not
     a timed assertion: the last report is returned either way and the test asserts on it."""
     deadline = time.monotonic() + timeout
@@ -51,8 +50,9 @@ def _cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
 
 
 @pytest.mark.integration
-def test_coverage_names_the_raw_series_that_went_missing(generation: str, example_model: dict[str, Any],
-                                                        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_coverage_names_the_raw_series_that_went_missing(
+    generation: str, example_model: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # Errors from the start, so that the 5xx series of error_ratio and the availability SLI exist.
     exporter = CheckoutExporter(incident_at=0, ramp=10)
     target = exporter.start(prometheus.free_port())
@@ -62,29 +62,35 @@ def test_coverage_names_the_raw_series_that_went_missing(generation: str, exampl
     sidecar_port = prometheus.free_port()
     sidecar, _ = start_http_server(sidecar_port, addr="127.0.0.1", registry=sidecar_registry)
     try:
-        with prometheus.start(tmp_path / "prometheus", {"checkout": [target], "sidecar": [f"127.0.0.1:{sidecar_port}"]},
-                              []) as server:
+        with prometheus.start(
+            tmp_path / "prometheus", {"checkout": [target], "sidecar": [f"127.0.0.1:{sidecar_port}"]}, []
+        ) as server:
             ask = lambda: coverage(example_model, server.url, ["checkout"])  # type: ignore[arg-type]
             before = _until(ask, lambda r: not r.without_data, timeout=90)
             assert [(r.key_metric, r.kind, r.missing) for r in before.without_data] == [], before.text()
             ids = {m["id"] for s in example_model["services"] if s["name"] == "checkout" for m in s["metrics"]}
             assert {r.key_metric for r in before.rows if r.kind == "metric"} == ids
             assert {r.key_metric for r in before.rows if r.kind == "sli"} == {"availability", "latency"}
-            code, out, _ = _cli(["coverage", "--catalog", str(CATALOG), "--prometheus", server.url,
-                                 "--service", "checkout"], capsys)
+            code, out, _ = _cli(
+                ["coverage", "--catalog", str(CATALOG), "--prometheus", server.url, "--service", "checkout"], capsys
+            )
             assert code == 0, out
             assert out.splitlines()[-1].startswith(f"{len(before.rows)} of {len(before.rows)} have data")
 
             # The exporter stops serving the heap maximum (a non-heap one remains) and the thread count.
             exporter.registry.unregister(exporter.heap_max)
             exporter.registry.unregister(exporter.threads)
-            Gauge("jvm_memory_max_bytes", "JVM memory max", ["area", "id"],
-                  registry=exporter.registry).labels("nonheap", "Metaspace").set(2**28)
+            Gauge("jvm_memory_max_bytes", "JVM memory max", ["area", "id"], registry=exporter.registry).labels(
+                "nonheap", "Metaspace"
+            ).set(2**28)
             after = _until(ask, lambda r: len(r.without_data) == 2, timeout=30)
-            text_code, text, err = _cli(["coverage", "--catalog", str(CATALOG), "--prometheus", server.url,
-                                         "--service", "checkout"], capsys)
-            json_code, json_out, _ = _cli(["coverage", "--catalog", str(CATALOG), "--prometheus", server.url,
-                                           "--service", "checkout", "--json"], capsys)
+            text_code, text, err = _cli(
+                ["coverage", "--catalog", str(CATALOG), "--prometheus", server.url, "--service", "checkout"], capsys
+            )
+            json_code, json_out, _ = _cli(
+                ["coverage", "--catalog", str(CATALOG), "--prometheus", server.url, "--service", "checkout", "--json"],
+                capsys,
+            )
     finally:
         exporter.stop()
         sidecar.shutdown()
@@ -107,13 +113,15 @@ def test_coverage_names_the_raw_series_that_went_missing(generation: str, exampl
     assert "(jvm_memory_used_bytes has 1)" in heap
     order = [(r.service, r.kind != "metric", r.key_metric) for r in after.rows]
     assert order == sorted(order) and len(set(order)) == len(order)
-    assert [line.split()[1] for line in lines[1:-1]] == [r.key_metric for r in after.rows]   # one line each
+    assert [line.split()[1] for line in lines[1:-1]] == [r.key_metric for r in after.rows]  # one line each
     assert lines[-1].endswith("2 without: checkout heap_usage, checkout threads")
 
     assert json_code == 1
     doc = json.loads(json_out)
     assert {(d["key_metric"], d["has_data"], tuple(d["missing"])) for d in doc if not d["has_data"]} == {
-        ("heap_usage", False, (HEAP_MAX,)), ("threads", False, (THREADS,))}
+        ("heap_usage", False, (HEAP_MAX,)),
+        ("threads", False, (THREADS,)),
+    }
     assert all(d["service"] == "checkout" and d["kind"] in ("metric", "sli") for d in doc)
     assert len(doc) == len(after.rows)
 
@@ -126,15 +134,31 @@ def test_coverage_against_victoria_metrics(example_model: dict[str, Any], tmp_pa
         pytest.skip(f"{binary} missing: run `make tools` (scripts/tools.sh)")
     exporter = CheckoutExporter(incident_at=0, ramp=10)
     target = exporter.start(prometheus.free_port())
-    (tmp_path / "scrape.yml").write_text(json.dumps({"scrape_configs": [
-        {"job_name": "checkout", "scrape_interval": "1s", "static_configs": [{"targets": [target]}]}]}))
+    (tmp_path / "scrape.yml").write_text(
+        json.dumps(
+            {
+                "scrape_configs": [
+                    {"job_name": "checkout", "scrape_interval": "1s", "static_configs": [{"targets": [target]}]}
+                ]
+            }
+        )
+    )
     port = prometheus.free_port()
     url = f"http://127.0.0.1:{port}"
     log = (tmp_path / "vm.log").open("wb")
     # No latency offset and no result cache: answer with what was scraped a second ago.
-    vm = subprocess.Popen([str(binary), f"-httpListenAddr=127.0.0.1:{port}", f"-storageDataPath={tmp_path / 'data'}",
-                           f"-promscrape.config={tmp_path / 'scrape.yml'}", "-search.latencyOffset=0s",
-                           "-search.disableCache"], stdout=log, stderr=subprocess.STDOUT)
+    vm = subprocess.Popen(
+        [
+            str(binary),
+            f"-httpListenAddr=127.0.0.1:{port}",
+            f"-storageDataPath={tmp_path / 'data'}",
+            f"-promscrape.config={tmp_path / 'scrape.yml'}",
+            "-search.latencyOffset=0s",
+            "-search.disableCache",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     log.close()
     try:
         api = PrometheusAPI(url)
@@ -149,7 +173,7 @@ def test_coverage_against_victoria_metrics(example_model: dict[str, Any], tmp_pa
         print((tmp_path / "vm.log").read_text(errors="replace")[-3000:])
         raise
     finally:
-        tools.stop(vm)     # type: ignore[arg-type]
+        tools.stop(vm)  # type: ignore[arg-type]
         exporter.stop()
     assert before.without_data == [], before.text()
     assert [(r.key_metric, r.missing) for r in after.without_data] == [("threads", [THREADS])], after.text()
@@ -159,6 +183,7 @@ def test_coverage_against_victoria_metrics(example_model: dict[str, Any], tmp_pa
 
 def test_an_sli_is_read_at_its_shortest_window(example_model: dict[str, Any]) -> None:
     from vigil.reports.coverage import _work
+
     checkout = next(s for s in example_model["services"] if s["name"] == "checkout")
     slis = {w[1]: w[3] for w in _work(checkout) if w[2] == "sli"}  # type: ignore[arg-type]
     assert sorted(slis) == ["availability", "latency"]
@@ -167,8 +192,9 @@ def test_an_sli_is_read_at_its_shortest_window(example_model: dict[str, Any]) ->
         assert all("[5m]" in e and "$window" not in e for e in parts.values())
 
 
-def test_an_invalid_catalog_exits_2_before_asking_prometheus(catalog_copy: Callable[[], Path],
-                                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_invalid_catalog_exits_2_before_asking_prometheus(
+    catalog_copy: Callable[[], Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     catalog = catalog_copy()
     path = catalog / "services" / "checkout.yaml"
     path.write_text(path.read_text().replace("owner: commerce-dev", "owner: nobody"))
@@ -177,32 +203,55 @@ def test_an_invalid_catalog_exits_2_before_asking_prometheus(catalog_copy: Calla
 
 
 def test_an_unknown_service_is_refused_with_a_suggestion(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = _cli(["coverage", "--catalog", str(CATALOG), "--prometheus", "http://127.0.0.1:9",
-                         "--service", "chekout"], capsys)
+    code, _, err = _cli(
+        ["coverage", "--catalog", str(CATALOG), "--prometheus", "http://127.0.0.1:9", "--service", "chekout"], capsys
+    )
     assert code == 2 and "no service 'chekout'" in err and "did you mean 'checkout'?" in err
 
 
 def test_an_unreachable_prometheus_is_an_error_not_a_report(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = _cli(["coverage", "--catalog", str(CATALOG), "--prometheus", f"http://127.0.0.1:{prometheus.free_port()}",
-                           "--service", "checkout"], capsys)
+    code, out, err = _cli(
+        [
+            "coverage",
+            "--catalog",
+            str(CATALOG),
+            "--prometheus",
+            f"http://127.0.0.1:{prometheus.free_port()}",
+            "--service",
+            "checkout",
+        ],
+        capsys,
+    )
     assert code == 1 and out == "" and "cannot be reached" in err
 
 
 def test_the_detail_says_what_is_missing_and_what_is_there() -> None:
     from vigil.reports.coverage import Expression, Probe, Row
+
     errors = 'http_requests_total{job="a",code=~"5.."}'
     total = 'http_requests_total{job="a"}'
-    row = Row("a", "availability", "sli", [Expression("errors", "x", 0), Expression("total", "y", 4)],
-              [Probe(errors, 0, 'http_requests_total{job="a"} has 4, the other matchers exclude them all'),
-               Probe(total, 4), Probe("up", 1)])
+    row = Row(
+        "a",
+        "availability",
+        "sli",
+        [Expression("errors", "x", 0), Expression("total", "y", 4)],
+        [
+            Probe(errors, 0, 'http_requests_total{job="a"} has 4, the other matchers exclude them all'),
+            Probe(total, 4),
+            Probe("up", 1),
+        ],
+    )
     assert row.missing == [errors] and not row.has_data
     # The same metric name twice: the one that exists is shown in full, so it is not mistaken for the other.
-    assert row.detail() == (f"no data — {errors} has no series: http_requests_total{{job=\"a\"}} has 4, the other "
-                            f"matchers exclude them all ({total} has 4, up has 1)")
+    assert row.detail() == (
+        f'no data — {errors} has no series: http_requests_total{{job="a"}} has 4, the other '
+        f"matchers exclude them all ({total} has 4, up has 1)"
+    )
     every = Row("a", "request_rate", "metric", [Expression("expr", "rate(x[5m])", 0)], [Probe("x", 2)])
     assert every.missing == [] and every.detail().startswith("no data — every series it reads exists (x has 2), but")
     ok = Row("a", "availability", "sli", [Expression("errors", "x", 1), Expression("total", "y", 1)])
     assert ok.has_data and ok.detail() == "errors 1 series, total 1 series"
     report = CoverageReport("http://p", [ok, row], "parse_query")
-    assert report.summary() == ("1 of 2 have data (0 key metrics and 2 SLIs of 1 service) in http://p; "
-                                "1 without: a availability")
+    assert report.summary() == (
+        "1 of 2 have data (0 key metrics and 2 SLIs of 1 service) in http://p; 1 without: a availability"
+    )

@@ -17,15 +17,23 @@ from vigil.build import build
 from vigil.layout import POSTMORTEMS_PAGE
 
 INSTALL = "apt-get install -y --no-install-recommends chromium chromium-driver"
-CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--window-size=1200,1000")
+CHROMIUM_FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1200,1000",
+)
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium missing: pip install -e '.[dev]'")
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import Select  # noqa: E402
 
-IDS = sorted((pm["id"] for pm in SEARCH_SET), reverse=True)   # the page lists newest first
+IDS = sorted((pm["id"] for pm in SEARCH_SET), reverse=True)  # the page lists newest first
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +70,7 @@ def visible(browser: webdriver.Chrome) -> list[str]:
 
 def reset(browser: webdriver.Chrome, page: Path, fragment: str = "") -> None:
     browser.get(page.as_uri() + fragment)
-    browser.refresh()   # a fragment-only change would not reload the page
+    browser.refresh()  # a fragment-only change would not reload the page
     assert visible(browser) == IDS
 
 
@@ -80,12 +88,15 @@ def test_everything_is_listed_at_first(browser, page):
     assert not browser.find_element(By.ID, "empty").is_displayed()
 
 
-@pytest.mark.parametrize("typed, expected", [
-    ("pool", ["2026-02-10-payment-pool"]),
-    ("QUEUE Backlog", ["2026-03-01-checkout-queue"]),                     # every word, any case
-    ("a test", IDS),                                                      # the body's text
-    ("redis-cache", ["2026-01-05-checkout-cart-errors"]),                  # a value of the front matter
-])
+@pytest.mark.parametrize(
+    "typed, expected",
+    [
+        ("pool", ["2026-02-10-payment-pool"]),
+        ("QUEUE Backlog", ["2026-03-01-checkout-queue"]),  # every word, any case
+        ("a test", IDS),  # the body's text
+        ("redis-cache", ["2026-01-05-checkout-cart-errors"]),  # a value of the front matter
+    ],
+)
 def test_search_box(browser, page, typed, expected):
     reset(browser, page)
     search_box(browser).send_keys(typed)
@@ -93,15 +104,18 @@ def test_search_box(browser, page, typed, expected):
     assert count(browser) == f"{len(expected)} of 3 postmortems"
 
 
-@pytest.mark.parametrize("select, value, expected", [
-    ("f-service", "payment", ["2026-02-10-payment-pool"]),
-    ("f-service", "checkout", ["2026-03-01-checkout-queue", "2026-01-05-checkout-cart-errors"]),
-    ("f-department", "cs", ["2026-02-10-payment-pool"]),
-    ("f-department", "commerce-dev", ["2026-03-01-checkout-queue", "2026-01-05-checkout-cart-errors"]),
-    ("f-metric", "queue_ready", ["2026-03-01-checkout-queue"]),
-    ("f-metric", "error_ratio", ["2026-01-05-checkout-cart-errors"]),
-    ("f-dependency", "orders-db", ["2026-02-10-payment-pool"]),
-])
+@pytest.mark.parametrize(
+    "select, value, expected",
+    [
+        ("f-service", "payment", ["2026-02-10-payment-pool"]),
+        ("f-service", "checkout", ["2026-03-01-checkout-queue", "2026-01-05-checkout-cart-errors"]),
+        ("f-department", "cs", ["2026-02-10-payment-pool"]),
+        ("f-department", "commerce-dev", ["2026-03-01-checkout-queue", "2026-01-05-checkout-cart-errors"]),
+        ("f-metric", "queue_ready", ["2026-03-01-checkout-queue"]),
+        ("f-metric", "error_ratio", ["2026-01-05-checkout-cart-errors"]),
+        ("f-dependency", "orders-db", ["2026-02-10-payment-pool"]),
+    ],
+)
 def test_each_filter(browser, page, select, value, expected):
     reset(browser, page)
     Select(browser.find_element(By.ID, select)).select_by_value(value)

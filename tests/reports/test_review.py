@@ -18,9 +18,9 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import CATALOG
-from vigil.render.alertmanager import service_alerts
 from vigil.build import BuildReport, compile_catalog
 from vigil.cli import cli, main
+from vigil.render.alertmanager import service_alerts
 
 NEW_SERVICE = """\
 name: search-api
@@ -39,8 +39,13 @@ CS_ON_WARNINGS = "  - {notify: cs, severity: warning, channel: chat, when: {cust
 
 
 def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=cwd,
-                          check=True, capture_output=True, text=True).stdout
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
 
 
 @pytest.fixture
@@ -79,8 +84,9 @@ class Reviewer:
 
     def __call__(self, catalog: Path, *args: str, code: int = 0, base: str = "main") -> str:
         cache = ["--cache", str(self.cache)] if self.cache else ["--no-cache"]
-        result = CliRunner().invoke(cli, ["review", "--catalog", str(catalog), "--base", base, *cache, *args],
-                                    catch_exceptions=False)
+        result = CliRunner().invoke(
+            cli, ["review", "--catalog", str(catalog), "--base", base, *cache, *args], catch_exceptions=False
+        )
         assert result.exit_code == code, result.output
         return result.output
 
@@ -103,8 +109,10 @@ def keys(found: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
 def test_a_threshold_change(catalog: Path, review: Reviewer):
     edit(catalog / "services/checkout.yaml", "critical: 2%", "critical: 3%")
     found = review.records(catalog)
-    assert keys(found) == [("checkout", "alert", "ErrorRatioHigh", "changed"),
-                           ("checkout", "dashboard", "vigil-checkout / Error ratio", "changed")]
+    assert keys(found) == [
+        ("checkout", "alert", "ErrorRatioHigh", "changed"),
+        ("checkout", "dashboard", "vigil-checkout / Error ratio", "changed"),
+    ]
     alert, panel = found
     assert alert["fields"] == ["expr", "threshold"]
     assert (alert["before"]["severity"], alert["after"]["severity"]) == ("critical", "critical")
@@ -123,7 +131,8 @@ def test_a_threshold_change(catalog: Path, review: Reviewer):
         '      - service:error_ratio:ratio_rate5m{service="checkout"} > 0.02\n'
         '      + service:error_ratio:ratio_rate5m{service="checkout"} > 0.03\n'
         "  ~ dashboard vigil-checkout / Error ratio: thresholds green base, orange 0.005, red 0.02"
-        " → green base, orange 0.005, red 0.03\n")
+        " → green base, orange 0.005, red 0.03\n"
+    )
 
     md = review(catalog, "--markdown")
     assert md.startswith("### vigil review against `main`\n\n**1 alert, 1 dashboard change**\n")
@@ -131,13 +140,17 @@ def test_a_threshold_change(catalog: Path, review: Reviewer):
         "| service | name | change | what |",
         "| checkout | ErrorRatioHigh (critical) | changed | threshold > 2% → > 3% |",
         "| service | name | change | what |",
-        ("| checkout | vigil-checkout / Error ratio | changed | thresholds green base, orange 0.005, red 0.02"
-         " → green base, orange 0.005, red 0.03 |"),
+        (
+            "| checkout | vigil-checkout / Error ratio | changed | thresholds green base, orange 0.005, red 0.02"
+            " → green base, orange 0.005, red 0.03 |"
+        ),
     ]
     # The long expression goes in a collapsed block, as a diff.
-    assert ("<details><summary>Alert expressions (1)</summary>\n\n**checkout** `ErrorRatioHigh (critical)`\n\n"
-            "```diff\n- service:error_ratio:ratio_rate5m{service=\"checkout\"} > 0.02\n"
-            "+ service:error_ratio:ratio_rate5m{service=\"checkout\"} > 0.03\n```") in md
+    assert (
+        "<details><summary>Alert expressions (1)</summary>\n\n**checkout** `ErrorRatioHigh (critical)`\n\n"
+        '```diff\n- service:error_ratio:ratio_rate5m{service="checkout"} > 0.02\n'
+        '+ service:error_ratio:ratio_rate5m{service="checkout"} > 0.03\n```'
+    ) in md
 
 
 def test_a_new_service(catalog: Path, review: Reviewer):
@@ -151,43 +164,65 @@ def test_a_new_service(catalog: Path, review: Reviewer):
 
     found = review.records(catalog)
     assert sorted(keys(found)) == sorted(
-        [("", "dashboard", "vigil-overview / search-api", "added"),
-         ("search-api", "service", "search-api", "added"),
-         ("search-api", "slo", "availability", "added"),
-         ("search-api", "dashboard", "vigil-search-api", "added")]
+        [
+            ("", "dashboard", "vigil-overview / search-api", "added"),
+            ("search-api", "service", "search-api", "added"),
+            ("search-api", "slo", "availability", "added"),
+            ("search-api", "dashboard", "vigil-search-api", "added"),
+        ]
         + [("search-api", "route", severity, "added") for severity in ("critical", "warning", "info")]
-        + [("search-api", "alert", name, "added") for name, _ in alerts])
+        + [("search-api", "alert", name, "added") for name, _ in alerts]
+    )
     assert sorted((r["name"], r["after"]["severity"]) for r in found if r["kind"] == "alert") == alerts
     assert all(r["before"] is None and r["fields"] == [] for r in found)
     by_key = {(r["kind"], r["name"]): r["after"] for r in found}
     assert by_key[("service", "search-api")] == {
-        "owner": "commerce-dev", "tier": 2, "customer_facing": True, "selector": 'job="search-api"',
-        "profiles": ["http"], "dependencies": [], "runbook_url": "https://wiki.example.com/runbooks/search-api"}
+        "owner": "commerce-dev",
+        "tier": 2,
+        "customer_facing": True,
+        "selector": 'job="search-api"',
+        "profiles": ["http"],
+        "dependencies": [],
+        "runbook_url": "https://wiki.example.com/runbooks/search-api",
+    }
     # 99.5% of 30 days: 0.005 × 43200 minutes.
-    assert by_key[("slo", "availability")] == {"objective": "99.5%", "window": "30d", "threshold": None,
-                                               "budget_minutes": 216.0}
+    assert by_key[("slo", "availability")] == {
+        "objective": "99.5%",
+        "window": "30d",
+        "threshold": None,
+        "budget_minutes": 216.0,
+    }
     told = {sev: [t["receiver"] for t in by_key[("route", sev)]["told"]] for sev in ("critical", "warning", "info")}
-    assert told == {"critical": ["commerce-dev/page", "business/chat", "cs/chat"],   # tier 2: no NOC
-                    "warning": ["commerce-dev/chat"], "info": ["operations/chat (catch-all)"]}
+    assert told == {
+        "critical": ["commerce-dev/page", "business/chat", "cs/chat"],  # tier 2: no NOC
+        "warning": ["commerce-dev/chat"],
+        "info": ["operations/chat (catch-all)"],
+    }
     assert by_key[("dashboard", "vigil-search-api")] == {"title": "search-api", "folder": "commerce-dev"}
 
     text = review(catalog).splitlines()
-    assert text[0] == ("vigil review: main → working tree: 1 service, 10 alerts, 3 routing rows, 1 SLO, "
-                       "2 dashboard changes (added search-api)")
-    section = text[text.index("search-api (new service)") + 1:]
-    assert len(section) == len(found) - 1   # every record but the overview's, one line each
+    assert text[0] == (
+        "vigil review: main → working tree: 1 service, 10 alerts, 3 routing rows, 1 SLO, "
+        "2 dashboard changes (added search-api)"
+    )
+    section = text[text.index("search-api (new service)") + 1 :]
+    assert len(section) == len(found) - 1  # every record but the overview's, one line each
     assert "  + alert LatencyP99High (critical): threshold > 800ms, for 10m" in section
     assert "  + slo availability: objective 99.5% over 30d, error budget 216 min" in section
     assert ("  + route warning: told commerce-dev/chat via slack") in section
 
     md = review(catalog, "--markdown")
-    assert ("<details><summary>New service <code>search-api</code>: 10 alerts, 3 routing rows, 1 SLO, "
-            "1 dashboard change</summary>") in md
+    assert (
+        "<details><summary>New service <code>search-api</code>: 10 alerts, 3 routing rows, 1 SLO, "
+        "1 dashboard change</summary>"
+    ) in md
     rows = review.markdown_rows(catalog)
     assert "| search-api | slo | availability | added | objective 99.5% over 30d, error budget 216 min |" in rows
     assert "| search-api | alert | LatencyP99High (warning) | added | threshold > 250ms, for 10m |" in rows
-    assert ("| overview dashboard | vigil-overview / search-api | added | "
-            "type stat; thresholds green base, orange 1, red 2 |") in rows
+    assert (
+        "| overview dashboard | vigil-overview / search-api | added | "
+        "type stat; thresholds green base, orange 1, red 2 |"
+    ) in rows
     assert len([r for r in rows if r.startswith("| search-api | ")]) == len(found) - 1
 
 
@@ -199,24 +234,31 @@ def test_a_removed_service(catalog: Path, review: Reviewer):
 
     found = review.records(catalog)
     assert sorted(keys(found)) == sorted(
-        [("", "dashboard", "vigil-overview / settlement-batch", "removed"),
-         ("settlement-batch", "service", "settlement-batch", "removed"),
-         ("settlement-batch", "dashboard", "vigil-settlement-batch", "removed")]
+        [
+            ("", "dashboard", "vigil-overview / settlement-batch", "removed"),
+            ("settlement-batch", "service", "settlement-batch", "removed"),
+            ("settlement-batch", "dashboard", "vigil-settlement-batch", "removed"),
+        ]
         + [("settlement-batch", "route", severity, "removed") for severity in ("critical", "warning", "info")]
-        + [("settlement-batch", "alert", name, "removed") for name, _ in alerts])
+        + [("settlement-batch", "alert", name, "removed") for name, _ in alerts]
+    )
     assert sorted((r["name"], r["before"]["severity"]) for r in found if r["kind"] == "alert") == alerts
     assert all(r["after"] is None for r in found)
 
     text = review(catalog).splitlines()
-    assert text[0] == (f"vigil review: main → working tree: 1 service, {len(alerts)} alerts, 3 routing rows, "
-                       "2 dashboard changes (removed settlement-batch)")
+    assert text[0] == (
+        f"vigil review: main → working tree: 1 service, {len(alerts)} alerts, 3 routing rows, "
+        "2 dashboard changes (removed settlement-batch)"
+    )
     assert "settlement-batch (removed service)" in text
     assert "  - alert DiskUsageTrendingHigh (warning): trend > 97% within 3d, for 10m" in text
     assert "  - route critical: told payments-dev/page via opsgenie" in text
 
     md = review(catalog, "--markdown")
-    assert (f"<details><summary>Removed service <code>settlement-batch</code>: {len(alerts)} alerts, "
-            "3 routing rows, 1 dashboard change</summary>") in md
+    assert (
+        f"<details><summary>Removed service <code>settlement-batch</code>: {len(alerts)} alerts, "
+        "3 routing rows, 1 dashboard change</summary>"
+    ) in md
     rows = review.markdown_rows(catalog)
     assert "| settlement-batch | route | critical | removed | told payments-dev/page via opsgenie |" in rows
 
@@ -232,8 +274,10 @@ def test_a_propagation_change(catalog: Path, review: Reviewer):
     for r in found:
         chat = {"receiver": f"{owners[r['service']]}/chat", "via": "slack", "hours": "any time"}
         assert r["before"] == {"severity": "warning", "told": [chat]}
-        assert r["after"] == {"severity": "warning",
-                              "told": [chat, {"receiver": "cs/chat", "via": "webhook", "hours": "any time"}]}
+        assert r["after"] == {
+            "severity": "warning",
+            "told": [chat, {"receiver": "cs/chat", "via": "webhook", "hours": "any time"}],
+        }
 
     assert review(catalog) == (
         "vigil review: main → working tree: 3 routing rows\n"
@@ -245,7 +289,8 @@ def test_a_propagation_change(catalog: Path, review: Reviewer):
         "  ~ route warning: told commerce-dev/chat via slack, +cs/chat via webhook\n"
         "\n"
         "payment\n"
-        "  ~ route warning: told payments-dev/chat via slack, +cs/chat via webhook\n")
+        "  ~ route warning: told payments-dev/chat via slack, +cs/chat via webhook\n"
+    )
     assert review.markdown_rows(catalog) == [
         "| service | name | change | what |",
         "| catalog-api | warning | changed | told commerce-dev/chat via slack, +cs/chat via webhook |",
@@ -257,17 +302,21 @@ def test_a_propagation_change(catalog: Path, review: Reviewer):
 def test_a_routing_change_for_some_alert_kinds_names_them(catalog: Path, review: Reviewer):
     """A policy line on `kind` changes only those kinds' rows; the rest of the matrix is unchanged."""
     departments = catalog / "departments.yaml"
-    departments.write_text(departments.read_text()
-                           + "  - {notify: cs, severity: warning, channel: chat, when: {kind: [trend, anomaly]}}\n")
+    departments.write_text(
+        departments.read_text() + "  - {notify: cs, severity: warning, channel: chat, when: {kind: [trend, anomaly]}}\n"
+    )
     found = review.records(catalog)
     assert {r["name"] for r in found} == {"warning (trend,anomaly)"}
-    assert len(found) == 7   # every service
+    assert len(found) == 7  # every service
     assert all(r["after"]["told"][-1]["receiver"] == "cs/chat" for r in found)
 
 
 def test_an_slo_objective_change_shows_the_error_budget(catalog: Path, review: Reviewer):
-    edit(catalog / "services/checkout.yaml", "{name: availability, objective: 99.9%}",
-         "{name: availability, objective: 99.95%}")
+    edit(
+        catalog / "services/checkout.yaml",
+        "{name: availability, objective: 99.9%}",
+        "{name: availability, objective: 99.95%}",
+    )
     found = review.records(catalog)
     slo = next(r for r in found if r["kind"] == "slo")
     assert (slo["service"], slo["name"], slo["fields"]) == ("checkout", "availability", ["budget_minutes", "objective"])
@@ -276,8 +325,10 @@ def test_an_slo_objective_change_shows_the_error_budget(catalog: Path, review: R
     burns = [r for r in found if r["kind"] == "alert"]
     assert sorted(r["after"]["severity"] for r in burns) == ["critical", "warning"]
     assert all(r["name"] == "AvailabilityErrorBudgetBurn" and r["fields"] == ["expr", "threshold"] for r in burns)
-    assert ("  ~ slo availability: budget_minutes 43.2 min → 21.6 min; objective 99.9% → 99.95%"
-            in review(catalog).splitlines())
+    assert (
+        "  ~ slo availability: budget_minutes 43.2 min → 21.6 min; objective 99.9% → 99.95%"
+        in review(catalog).splitlines()
+    )
 
 
 def test_a_lone_threshold_that_changes_severity_is_one_changed_alert(catalog: Path, review: Reviewer):
@@ -290,8 +341,9 @@ def test_a_lone_threshold_that_changes_severity_is_one_changed_alert(catalog: Pa
     assert keys(found) == [("checkout", "alert", "OrdersCompletedLow", "changed")]
     assert found[0]["fields"] == ["expr", "severity", "threshold"]
     assert (found[0]["before"]["threshold"], found[0]["after"]["threshold"]) == ("< 1/s", "< 0.5/s")
-    assert ("  ~ alert OrdersCompletedLow (warning → critical): severity warning → critical; "
-            "threshold < 1/s → < 0.5/s") in review(catalog).splitlines()
+    assert (
+        "  ~ alert OrdersCompletedLow (warning → critical): severity warning → critical; threshold < 1/s → < 0.5/s"
+    ) in review(catalog).splitlines()
 
 
 def test_no_changes_and_exit_code(catalog: Path, review: Reviewer):
@@ -300,7 +352,7 @@ def test_no_changes_and_exit_code(catalog: Path, review: Reviewer):
     assert review(catalog, "--exit-code") == "vigil review: main → working tree: no changes\n"
     edit(catalog / "services/checkout.yaml", "critical: 2%", "critical: 3%")
     review(catalog, "--exit-code", code=1)
-    review(catalog)   # without the flag: 0 either way
+    review(catalog)  # without the flag: 0 either way
 
 
 def test_json_is_sorted_and_stable(catalog: Path, review: Reviewer):
@@ -317,7 +369,8 @@ def test_a_revision_before_the_catalog_existed_is_everything_added(catalog: Path
     found = json.loads(review(catalog, "--json", base="main~1"))
     assert {r["change"] for r in found} == {"added"}
     assert sorted(r["name"] for r in found if r["kind"] == "service") == sorted(
-        p.stem for p in (CATALOG / "services").glob("*.yaml"))
+        p.stem for p in (CATALOG / "services").glob("*.yaml")
+    )
 
 
 def test_the_work_tree_is_left_alone(catalog: Path, review: Reviewer):
@@ -342,8 +395,7 @@ def test_outside_a_git_repository_is_a_clear_error(tmp_path: Path, capsys: pytes
     assert "is not inside a git repository" in capsys.readouterr().err
 
 
-def test_an_invalid_base_catalog_names_the_revision_file_and_line(catalog: Path,
-                                                                 capsys: pytest.CaptureFixture[str]):
+def test_an_invalid_base_catalog_names_the_revision_file_and_line(catalog: Path, capsys: pytest.CaptureFixture[str]):
     good = (catalog / "services/checkout.yaml").read_text()
     edit(catalog / "services/checkout.yaml", "owner: commerce-dev", "owner: nobody")
     git(catalog, "commit", "-qam", "a bad owner")
@@ -372,12 +424,17 @@ def test_a_catalog_at_the_repository_root(tmp_path: Path, review: Reviewer):
 
 
 def test_a_for_change_is_that_field_alone(catalog: Path, review: Reviewer):
-    edit(catalog / "services/payment.yaml", "error_ratio: {warning: 0.5%, critical: 1%, for: 3m}",
-         "error_ratio: {warning: 0.5%, critical: 1%, for: 5m}")
+    edit(
+        catalog / "services/payment.yaml",
+        "error_ratio: {warning: 0.5%, critical: 1%, for: 3m}",
+        "error_ratio: {warning: 0.5%, critical: 1%, for: 5m}",
+    )
     found = review.records(catalog)
     assert keys(found) == [("payment", "alert", "ErrorRatioHigh", "changed")] * 2
     assert [(r["after"]["severity"], r["fields"], r["before"]["for"], r["after"]["for"]) for r in found] == [
-        ("critical", ["for"], "3m", "5m"), ("warning", ["for"], "3m", "5m")]
+        ("critical", ["for"], "3m", "5m"),
+        ("warning", ["for"], "3m", "5m"),
+    ]
     assert "  ~ alert ErrorRatioHigh (warning): for 3m → 5m" in review(catalog).splitlines()
 
 
@@ -387,18 +444,24 @@ def test_new_office_hours_change_when_business_is_told(catalog: Path, review: Re
     # business hears of critical alerts on customer-facing services only.
     assert keys(found) == [(s, "route", "critical", "changed") for s in ("catalog-api", "checkout", "payment")]
     business = [t for t in found[0]["after"]["told"] if t["receiver"] == "business/chat"]
-    assert business == [{"receiver": "business/chat", "via": "email",
-                         "hours": "office-hours (monday:friday 08:00-20:00 Asia/Seoul)"}]
+    assert business == [
+        {"receiver": "business/chat", "via": "email", "hours": "office-hours (monday:friday 08:00-20:00 Asia/Seoul)"}
+    ]
     assert review(catalog).splitlines()[3] == (
         "  ~ route critical: told commerce-dev/page via pagerduty, "
         "+business/chat via email in office-hours (monday:friday 08:00-20:00 Asia/Seoul), cs/chat via webhook, "
-        "-business/chat via email in office-hours (monday:friday 09:00-18:00 Asia/Seoul)")
+        "-business/chat via email in office-hours (monday:friday 09:00-18:00 Asia/Seoul)"
+    )
 
 
 def test_a_latency_slo_threshold_change(catalog: Path, review: Reviewer):
-    edit(catalog / "services/checkout.yaml", "{name: latency, objective: 99%, threshold: 500ms}",
-         "{name: latency, objective: 99%, threshold: 300ms}")
+    edit(
+        catalog / "services/checkout.yaml",
+        "{name: latency, objective: 99%, threshold: 500ms}",
+        "{name: latency, objective: 99%, threshold: 300ms}",
+    )
     slos = [r for r in review.records(catalog) if r["kind"] == "slo"]
-    assert [(r["service"], r["name"], r["fields"], r["before"]["threshold"], r["after"]["threshold"]) for r in slos] == [
-        ("checkout", "latency", ["threshold"], "500ms", "300ms")]
-    assert slos[0]["after"]["budget_minutes"] == 432.0   # 1% of 30 days, unchanged
+    assert [
+        (r["service"], r["name"], r["fields"], r["before"]["threshold"], r["after"]["threshold"]) for r in slos
+    ] == [("checkout", "latency", ["threshold"], "500ms", "300ms")]
+    assert slos[0]["after"]["budget_minutes"] == 432.0  # 1% of 30 days, unchanged

@@ -6,15 +6,16 @@ earlier fault, so it runs in the benchmark (bench/detect.py) only."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import requests
 import yaml
+from tool_generations import GENERATIONS, on_path
 
 from conftest import CATALOG, require
-from tool_generations import GENERATIONS, on_path
 from vigil.build import BuildReport, compile_catalog
 from vigil.stack import local
 from vigil.stack.drill import DrillError, drill_catalog, run_drill
@@ -25,12 +26,13 @@ integration = pytest.mark.integration
 
 # --- the short-timing catalog and the floors (no processes) -----------------------------------------
 
+
 def _drilled(tmp_path: Path, fault: str, kind: str) -> tuple[dict[str, Any], Any, dict[str, Any]]:
     """(the drill catalog's checkout, the drill's target, checkout's written YAML)."""
     _, source = compile_catalog(CATALOG, BuildReport())
     _, target = pick(source, "checkout", fault, kind)
     drill_catalog(CATALOG, tmp_path / "c", "http://sink", "checkout", target.key, kind)
-    _, model = compile_catalog(tmp_path / "c", BuildReport())       # raises unless the written catalog validates
+    _, model = compile_catalog(tmp_path / "c", BuildReport())  # raises unless the written catalog validates
     svc, target = pick(model, "checkout", fault, kind)
     written = yaml.safe_load((tmp_path / "c" / "services" / "checkout.yaml").read_text())
     return svc, (target, model), written
@@ -45,37 +47,42 @@ def test_threshold_kind_shortens_only_the_drilled_metric(tmp_path: Path):
     assert (target.labels["alertname"], target.labels["severity"]) == ("ErrorRatioHigh", "critical")
     error_ratio = _metric(svc, "error_ratio")
     assert {t["for_seconds"] for t in error_ratio["thresholds"]} == {5} and error_ratio["window"] == "15s"
-    assert [t["value"] for t in error_ratio["thresholds"]] == [0.005, 0.02]           # the catalog's thresholds
-    assert {t["for"] for t in _metric(svc, "heap_usage")["thresholds"]} == {"5m"}      # other metrics untouched
+    assert [t["value"] for t in error_ratio["thresholds"]] == [0.005, 0.02]  # the catalog's thresholds
+    assert {t["for"] for t in _metric(svc, "heap_usage")["thresholds"]} == {"5m"}  # other metrics untouched
     assert floor_parts(svc, target, "error_spike", model["settings"]) == {"scrape": 1, "evaluation": 1, "for": 5}
 
 
 def test_trend_kind_compresses_the_trend_alert_only(tmp_path: Path):
-    svc, (target, model), written = _drilled(tmp_path, "memory_leak", "trend")
+    svc, (target, _model), written = _drilled(tmp_path, "memory_leak", "trend")
     assert (target.labels["alertname"], target.labels["severity"]) == ("HeapUsageTrendingHigh", "warning")
     heap = _metric(svc, "heap_usage")
     # The catalog's 2h ahead from 1h becomes 20s ahead from 10s: the same shape, compressed.
     assert {k: heap["trend"][k] for k in ("within", "window", "for")} == {"within": "20s", "window": "10s", "for": "5s"}
-    assert [(t["value"], t["for"]) for t in heap["thresholds"]] == [(0.85, "5m"), (0.9, "5m")]   # catalog's
+    assert [(t["value"], t["for"]) for t in heap["thresholds"]] == [(0.85, "5m"), (0.9, "5m")]  # catalog's
     assert written["metrics"]["heap_usage"]["warning"] == "85%" and target.lookback == 10
     assert _metric(svc, "error_ratio")["window"] == "5m"
 
 
 def test_slo_kind_shortens_the_page_of_that_slo_and_writes_no_metric(tmp_path: Path):
-    svc, (target, model), written = _drilled(tmp_path, "error_spike", "slo")
-    assert (target.key, target.labels["alertname"], target.labels["severity"]) == \
-        ("availability", "AvailabilityErrorBudgetBurn", "critical")
-    assert "availability" not in (written.get("metrics") or {})        # an SLO is no key metric (CatalogError)
+    svc, (target, _model), written = _drilled(tmp_path, "error_spike", "slo")
+    assert (target.key, target.labels["alertname"], target.labels["severity"]) == (
+        "availability",
+        "AvailabilityErrorBudgetBurn",
+        "critical",
+    )
+    assert "availability" not in (written.get("metrics") or {})  # an SLO is no key metric (CatalogError)
     entry = next(s for s in written["slos"] if s["name"] == "availability")
     assert entry["objective"] == "99.9%"
     slo = next(s for s in svc["slos"] if s["name"] == "availability")
     page, ticket = (next(a for a in slo["alerts"] if a["severity"] == sev) for sev in ("critical", "warning"))
     # Every page window divided by 120, the factors (thresholds) kept.
-    assert page["for"] == "5s" and [(w["short"], w["long"], w["factor"]) for w in page["windows"]] == \
-        [("2s500ms", "30s", 14.4), ("15s", "3m", 6.0)]
-    assert ticket["for"] == "15m" and ticket["windows"][0]["long"] == "1d"             # the ticket is the catalog's
+    assert page["for"] == "5s" and [(w["short"], w["long"], w["factor"]) for w in page["windows"]] == [
+        ("2s500ms", "30s", 14.4),
+        ("15s", "3m", 6.0),
+    ]
+    assert ticket["for"] == "15m" and ticket["windows"][0]["long"] == "1d"  # the ticket is the catalog's
     latency = next(s for s in svc["slos"] if s["name"] == "latency")
-    assert next(a for a in latency["alerts"] if a["severity"] == "critical")["for"] == "2m"   # other SLOs untouched
+    assert next(a for a in latency["alerts"] if a["severity"] == "critical")["for"] == "2m"  # other SLOs untouched
     assert target.lookback == 180
 
 
@@ -84,7 +91,12 @@ def test_slo_floor_includes_the_burn_accrual(tmp_path: Path):
     parts = floor_parts(svc, target, "error_spike", model["settings"])
     # The demo's availability: 0.1% of requests fail, 25.1% under error_spike; budget 0.1%. The 30s
     # window needs 30 × (14.4 × 0.1% − 0.1%) / (25.1% − 0.1%) s before it burns at 14.4× (≈ 14.4 × b × L / r).
-    assert parts == {"scrape": 1, "evaluation": 1, "burn": pytest.approx(30 * (0.0144 - 0.001) / 0.25, abs=0.01), "for": 5}
+    assert parts == {
+        "scrape": 1,
+        "evaluation": 1,
+        "burn": pytest.approx(30 * (0.0144 - 0.001) / 0.25, abs=0.01),
+        "for": 5,
+    }
     assert "2s500ms/30s pair at 14.4×" in target.notes[0] and "15s/3m at 6× would need 3.60s" in target.notes[0]
     # latency: 30% of requests slower than 500ms at full severity, none before; budget 1%.
     svc, (target, model), _ = _drilled(tmp_path / "latency", "latency", "slo")
@@ -127,6 +139,7 @@ def test_a_fault_that_shows_in_no_alert_of_the_kind_is_refused():
 
 # --- on real processes ------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module", params=GENERATIONS)
 def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[local.Stack]:
     """The stack on each tool generation: the drills prove that each Prometheus fires the alerts and
@@ -142,7 +155,7 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 
 @integration
 def test_the_stack_scrapes_every_service_of_the_catalog(stack: local.Stack):
-    assert local.up(stack.dir, CATALOG).components == stack.components      # up again: the same processes
+    assert local.up(stack.dir, CATALOG).components == stack.components  # up again: the same processes
     prom = stack.url("prometheus")
     jobs = {"catalog-api", "checkout", "orders-db", "orders-mq", "payment", "redis-cache", "node"}
     deadline = 120
@@ -151,6 +164,7 @@ def test_the_stack_scrapes_every_service_of_the_catalog(stack: local.Stack):
         if {r["metric"]["job"] for r in up} >= jobs:
             break
         import time
+
         time.sleep(0.5)
     assert {r["metric"]["job"] for r in up} >= jobs
     assert "ready" in local.status(stack.dir) and "stopped" not in local.status(stack.dir)
@@ -161,7 +175,7 @@ def test_the_exporter_takes_and_clears_faults(stack: local.Stack):
     exporter = stack.url("exporter")
     assert requests.get(f"{exporter}/metrics/orders-mq", timeout=5).status_code == 200
     bad = requests.post(f"{exporter}/fault", params={"service": "orders-mq", "kind": "memory_leak"}, timeout=5)
-    assert bad.status_code == 400 and "latency" in bad.json()["kinds"]            # RabbitMQ has no heap
+    assert bad.status_code == 400 and "latency" in bad.json()["kinds"]  # RabbitMQ has no heap
     assert requests.post(f"{exporter}/fault", params={"service": "orders-mq", "kind": "dead"}, timeout=5).ok
     assert requests.get(f"{exporter}/metrics/orders-mq", timeout=5).status_code == 503
     assert [f["kind"] for f in requests.get(f"{exporter}/faults", timeout=5).json()] == ["dead"]
@@ -184,7 +198,7 @@ def test_drill_error_spike_reaches_every_department_of_the_policy(stack: local.S
     assert result.fault_at <= result.pending_at <= result.fired_at
     assert all(t.at >= result.fired_at for t in result.told.values())
     assert "every expected department was told" in result.text()
-    assert requests.get(f"{stack.url('exporter')}/faults", timeout=5).json() == []      # cleared afterwards
+    assert requests.get(f"{stack.url('exporter')}/faults", timeout=5).json() == []  # cleared afterwards
 
 
 @integration
@@ -194,8 +208,9 @@ def test_down_stops_every_process_it_started(tmp_path: Path):
     pids = [c["pid"] for c in stack.components.values()]
     out = local.down(tmp_path / "s")
     assert out.count("stopped") == 4
-    assert all(not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
-               for pid in pids)
+    assert all(
+        not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower() for pid in pids
+    )
     assert "no stack" in local.status(tmp_path / "s")
 
 
@@ -211,4 +226,4 @@ def test_drill_trend_fires_the_trend_alert_after_its_projection(stack: local.Sta
     assert result.pending_at - result.fault_at >= result.floor_parts["projection"] - 1, result.text()
     assert all(t.at >= result.fired_at for t in result.told.values())
     assert "projection: heap_usage ramps 60% → 98% over 30s" in result.text()
-    assert requests.get(f"{stack.url('exporter')}/faults", timeout=5).json() == []      # cleared afterwards
+    assert requests.get(f"{stack.url('exporter')}/faults", timeout=5).json() == []  # cleared afterwards

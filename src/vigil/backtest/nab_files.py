@@ -147,8 +147,12 @@ def load_profiles(path: Path) -> dict[str, Profile]:
     """NAB's config/profiles.json: {name: Profile}."""
     doc = _read_json(path, _PROFILES_SCHEMA)
     return {
-        name: Profile(name, float(m["CostMatrix"]["tpWeight"]), float(m["CostMatrix"]["fpWeight"]),
-                      float(m["CostMatrix"]["fnWeight"]))
+        name: Profile(
+            name,
+            float(m["CostMatrix"]["tpWeight"]),
+            float(m["CostMatrix"]["fpWeight"]),
+            float(m["CostMatrix"]["fnWeight"]),
+        )
         for name, m in sorted(doc.items())
     }
 
@@ -200,7 +204,7 @@ def load_detector_results(results_dir: Path, detector: str) -> dict[str, Detecto
     for path in sorted(base.glob("*/*.csv")):
         if not path.name.startswith(prefix):
             raise _error(path, 0, "", f"a results file of {detector!r} must be named {prefix}<series>.csv")
-        found[f"{path.parent.name}/{path.name[len(prefix):]}"] = load_results(path)
+        found[f"{path.parent.name}/{path.name[len(prefix) :]}"] = load_results(path)
     if not found:
         raise _error(base, 0, "", f"no results of {detector!r} (expected {base}/<group>/{prefix}<name>.csv)")
     return found
@@ -224,8 +228,12 @@ def score_detector(
     results = load_detector_results(nab_root / RESULTS_DIR, detector)
     unlabelled = sorted(set(results) - set(windows))
     if unlabelled:
-        raise _error(nab_root / WINDOWS_FILE, 0, unlabelled[0],
-                     f"results of {detector!r} for a series with no entry here (NAB gives [] when it has no anomaly)")
+        raise _error(
+            nab_root / WINDOWS_FILE,
+            0,
+            unlabelled[0],
+            f"results of {detector!r} for a series with no entry here (NAB gives [] when it has no anomaly)",
+        )
     scored: dict[str, CorpusScore] = {}
     for name, profile in profiles.items():
         if name not in thresholds:

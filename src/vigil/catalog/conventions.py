@@ -34,7 +34,7 @@ _IDENT = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([a-zA-Z0-9_,\s]*)\})?$")
 class Convention:
     name: str
     description: str
-    identify: tuple[str, ...]   # metric names (optionally `name{label,...}`) only this convention writes
+    identify: tuple[str, ...]  # metric names (optionally `name{label,...}`) only this convention writes
 
 
 def parse_conventions(data: Any) -> list[Convention]:
@@ -42,8 +42,13 @@ def parse_conventions(data: Any) -> list[Convention]:
     out = []
     for c in data if isinstance(data, list) else []:
         if isinstance(c, dict) and isinstance(c.get("name"), str):
-            out.append(Convention(c["name"], " ".join(str(c.get("description", "")).split()),
-                                  tuple(str(m) for m in c.get("metrics") or [])))
+            out.append(
+                Convention(
+                    c["name"],
+                    " ".join(str(c.get("description", "")).split()),
+                    tuple(str(m) for m in c.get("metrics") or []),
+                )
+            )
     return out
 
 
@@ -118,8 +123,9 @@ def check_profile(doc: Document, data: dict[str, Any], builtins: dict[str, Any] 
                         suggestion = did_you_mean(key, declared)
                         problems.append(doc.problem(path, f"unknown convention '{key}'{suggestion}; {where}"))
                     elif f in JOINED and "$selector" not in str(alt):
-                        problems.append(doc.problem(
-                            path, f"{f} must use $selector, or the rule would match every service's series"))
+                        problems.append(
+                            doc.problem(path, f"{f} must use $selector, or the rule would match every service's series")
+                        )
     return problems
 
 
@@ -130,5 +136,10 @@ def check_ref(service: Document, index: int, profile: str, convention: str, decl
     path = ("profiles", index, "convention")
     if not declared:
         return [service.problem(path, f"profile '{profile}' has no conventions; remove `convention:`")]
-    return [service.problem(path, f"unknown convention '{convention}' of profile '{profile}'"
-                                  f"{did_you_mean(convention, declared)}; choose one of: {', '.join(declared)}")]
+    return [
+        service.problem(
+            path,
+            f"unknown convention '{convention}' of profile '{profile}'"
+            f"{did_you_mean(convention, declared)}; choose one of: {', '.join(declared)}",
+        )
+    ]

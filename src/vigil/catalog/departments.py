@@ -81,11 +81,15 @@ def _check_version(doc: Document, problems: list[Problem]) -> tuple[int, int]:
     text = doc.data["alertmanager_version"]
     version = parse_version(text)
     if version is None:
-        problems.append(doc.problem(("alertmanager_version",), f"'{text}' is not a version such as \"0.25\" or \"0.28\""))
+        problems.append(doc.problem(("alertmanager_version",), f'\'{text}\' is not a version such as "0.25" or "0.28"'))
         return MIN_VERSION
     if version < MIN_VERSION:
-        problems.append(doc.problem(("alertmanager_version",),
-            f"vigil generates for Alertmanager {MIN_VERSION[0]}.{MIN_VERSION[1]} or later; got {text}"))
+        problems.append(
+            doc.problem(
+                ("alertmanager_version",),
+                f"vigil generates for Alertmanager {MIN_VERSION[0]}.{MIN_VERSION[1]} or later; got {text}",
+            )
+        )
     return version
 
 
@@ -98,14 +102,22 @@ def _check_intervals(doc: Document, problems: list[Problem]) -> None:
                 start, end = times.split("-")
                 minutes = [int(t[:2]) * 60 + int(t[3:]) for t in (start, end)]
                 if not (0 <= minutes[0] < minutes[1] <= 24 * 60) or int(start[3:]) > 59 or int(end[3:]) > 59:
-                    problems.append(doc.problem(base + ("times", j),
-                        f"'{times}' is not a range of the day: HH:MM-HH:MM, start before end, at most 24:00"))
+                    problems.append(
+                        doc.problem(
+                            base + ("times", j),
+                            f"'{times}' is not a range of the day: HH:MM-HH:MM, start before end, at most 24:00",
+                        )
+                    )
             if "location" in one:
                 try:
                     zoneinfo.ZoneInfo(one["location"])
                 except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                    problems.append(doc.problem(base + ("location",),
-                        f"unknown time zone '{one['location']}'; use an IANA name such as Asia/Seoul or Europe/Berlin"))
+                    problems.append(
+                        doc.problem(
+                            base + ("location",),
+                            f"unknown time zone '{one['location']}'; use an IANA name such as Asia/Seoul or Europe/Berlin",
+                        )
+                    )
 
 
 def _check_value(doc: Document, path: PathKey, field: str, value: Any, secret: bool, problems: list[Problem]) -> None:
@@ -113,21 +125,29 @@ def _check_value(doc: Document, path: PathKey, field: str, value: Any, secret: b
     if not isinstance(value, str):
         return
     if secret and not is_env_reference(value):
-        problems.append(doc.problem(path, f"a secret must not be written in the catalog; use {field}_file, "
-                                          "or a ${ENV} reference resolved at deploy time"))
+        problems.append(
+            doc.problem(
+                path,
+                f"a secret must not be written in the catalog; use {field}_file, "
+                "or a ${ENV} reference resolved at deploy time",
+            )
+        )
         return
     if "${" in _ENV_REF.sub("", value):
         problems.append(doc.problem(path, "malformed ${ENV} reference; write ${NAME} with letters, digits and '_'"))
     elif field.endswith("_file") and not value.startswith("/") and not _ENV_REF.match(value):
-        problems.append(doc.problem(path, f"'{value}' must be an absolute path (Alertmanager reads it when it notifies)"))
+        problems.append(
+            doc.problem(path, f"'{value}' must be an absolute path (Alertmanager reads it when it notifies)")
+        )
     elif field in URL_FIELDS and not _ENV_REF.search(value):
         url = urlparse(value)
         if url.scheme not in ("http", "https") or not url.netloc:
             problems.append(doc.problem(path, f"'{value}' is not an http(s) URL"))
 
 
-def _check_channels(doc: Document, i: int, dept: dict[str, Any], version: tuple[int, int],
-                    problems: list[Problem]) -> None:
+def _check_channels(
+    doc: Document, i: int, dept: dict[str, Any], version: tuple[int, int], problems: list[Problem]
+) -> None:
     for cname, channel in dept["channels"].items():
         for kind, conf in channel.items():
             base: PathKey = ("departments", i, "channels", cname, kind)
@@ -136,9 +156,13 @@ def _check_channels(doc: Document, i: int, dept: dict[str, Any], version: tuple[
             for (k, f), (need, what) in NEEDS_VERSION.items():
                 if k == kind and (f is None or f in conf) and version < need:
                     v = f"{need[0]}.{need[1]}"
-                    problems.append(doc.problem(base + ((f,) if f else ()),
-                        f"{what} needs Alertmanager {v} or later; this catalog targets {version[0]}.{version[1]} "
-                        f"(set alertmanager_version: \"{v}\" at the top of departments.yaml)"))
+                    problems.append(
+                        doc.problem(
+                            base + ((f,) if f else ()),
+                            f"{what} needs Alertmanager {v} or later; this catalog targets {version[0]}.{version[1]} "
+                            f'(set alertmanager_version: "{v}" at the top of departments.yaml)',
+                        )
+                    )
             targets = TARGET_FIELDS.get(kind, ())
             given = [f for f in targets if f in conf]
             if targets and len(given) != 1:
@@ -154,35 +178,61 @@ def _check_departments(doc: Document, version: tuple[int, int], problems: list[P
         if dept["id"] in depts:
             problems.append(doc.problem(("departments", i, "id"), f"duplicate department '{dept['id']}'"))
         if dept["id"] == "owner":
-            problems.append(doc.problem(("departments", i, "id"),
-                "'owner' is reserved: in propagation it means the service's owning department"))
+            problems.append(
+                doc.problem(
+                    ("departments", i, "id"),
+                    "'owner' is reserved: in propagation it means the service's owning department",
+                )
+            )
         depts[dept["id"]] = dept
         hours = dept.get("active_hours")
         for j, name in enumerate(hours if isinstance(hours, list) else [hours] if hours else []):
             if name not in intervals:
-                path: PathKey = ("departments", i, "active_hours", j) if isinstance(hours, list) else ("departments", i, "active_hours")
-                known = f"; defined: {', '.join(sorted(intervals))}" if intervals else "; define it under time_intervals"
-                problems.append(doc.problem(path, f"unknown time interval '{name}'{did_you_mean(name, intervals)}{known}"))
+                path: PathKey = (
+                    ("departments", i, "active_hours", j)
+                    if isinstance(hours, list)
+                    else ("departments", i, "active_hours")
+                )
+                known = (
+                    f"; defined: {', '.join(sorted(intervals))}" if intervals else "; define it under time_intervals"
+                )
+                problems.append(
+                    doc.problem(path, f"unknown time interval '{name}'{did_you_mean(name, intervals)}{known}")
+                )
         _check_channels(doc, i, dept, version, problems)
     return depts
 
 
-def _check_propagation(doc: Document, depts: dict[str, dict[str, Any]], owners: list[str],
-                       problems: list[Problem]) -> None:
+def _check_propagation(
+    doc: Document, depts: dict[str, dict[str, Any]], owners: list[str], problems: list[Problem]
+) -> None:
     for i, policy in enumerate(doc.data.get("propagation") or []):
         notify = policy["notify"] if isinstance(policy["notify"], list) else [policy["notify"]]
         for j, target in enumerate(notify):
-            path: PathKey = ("propagation", i, "notify", j) if isinstance(policy["notify"], list) else ("propagation", i, "notify")
+            path: PathKey = (
+                ("propagation", i, "notify", j) if isinstance(policy["notify"], list) else ("propagation", i, "notify")
+            )
             if target == "owner":
                 for o in [o for o in owners if policy["channel"] not in depts[o]["channels"]]:
-                    problems.append(doc.problem(("propagation", i, "channel"),
-                        f"department '{o}' owns services but has no channel '{policy['channel']}'"))
+                    problems.append(
+                        doc.problem(
+                            ("propagation", i, "channel"),
+                            f"department '{o}' owns services but has no channel '{policy['channel']}'",
+                        )
+                    )
             elif target not in depts:
-                problems.append(doc.problem(path, f"unknown department '{target}'{did_you_mean(target, list(depts) + ['owner'])}"))
+                problems.append(
+                    doc.problem(path, f"unknown department '{target}'{did_you_mean(target, list(depts) + ['owner'])}")
+                )
             elif policy["channel"] not in depts[target]["channels"]:
                 have = ", ".join(sorted(depts[target]["channels"]))
-                problems.append(doc.problem(("propagation", i, "channel"),
-                    f"department '{target}' has no channel '{policy['channel']}' (it has: {have}){did_you_mean(policy['channel'], depts[target]['channels'])}"))
+                problems.append(
+                    doc.problem(
+                        ("propagation", i, "channel"),
+                        f"department '{target}' has no channel '{policy['channel']}' (it has: {have})"
+                        f"{did_you_mean(policy['channel'], depts[target]['channels'])}",
+                    )
+                )
 
 
 def _check_catch_all(doc: Document, depts: dict[str, dict[str, Any]], problems: list[Problem]) -> None:
@@ -190,20 +240,33 @@ def _check_catch_all(doc: Document, depts: dict[str, dict[str, Any]], problems: 
     found = catch_all(data)
     if found is None:
         path: PathKey = ("departments",)
-        problems.append(doc.problem(path, "no catch-all receiver: alerts that no propagation line takes would be "
-            "dropped; add a department with role operations and a `chat` channel, or set catch_all: {department, channel}"))
+        problems.append(
+            doc.problem(
+                path,
+                "no catch-all receiver: alerts that no propagation line takes would be "
+                "dropped; add a department with role operations and a `chat` channel, or set catch_all: {department, channel}",
+            )
+        )
         return
     dept, channel = found
     if dept not in depts:
-        problems.append(doc.problem(("catch_all", "department"), f"unknown department '{dept}'{did_you_mean(dept, depts)}"))
+        problems.append(
+            doc.problem(("catch_all", "department"), f"unknown department '{dept}'{did_you_mean(dept, depts)}")
+        )
     elif channel not in depts[dept]["channels"]:
         have = ", ".join(sorted(depts[dept]["channels"]))
-        problems.append(doc.problem(("catch_all", "channel"), f"department '{dept}' has no channel '{channel}' (it has: {have})"))
+        problems.append(
+            doc.problem(("catch_all", "channel"), f"department '{dept}' has no channel '{channel}' (it has: {have})")
+        )
     elif depts[dept].get("active_hours"):
         i = next(k for k, d in enumerate(data["departments"]) if d["id"] == dept)
-        problems.append(doc.problem(("departments", i, "active_hours"),
-            f"'{dept}' is the catch-all (it hears what no other route takes) and must be told at any hour; "
-            "remove active_hours or choose another catch_all"))
+        problems.append(
+            doc.problem(
+                ("departments", i, "active_hours"),
+                f"'{dept}' is the catch-all (it hears what no other route takes) and must be told at any hour; "
+                "remove active_hours or choose another catch_all",
+            )
+        )
 
 
 def check(doc: Document, services: list[Document]) -> list[Problem]:

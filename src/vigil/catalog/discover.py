@@ -31,7 +31,7 @@ class Match:
     profile: str
     convention: str | None
     convention_text: str
-    found: list[str]                                   # key metric ids with data
+    found: list[str]  # key metric ids with data
     missing: dict[str, str] = field(default_factory=dict)  # key metric id → what it needs, what is absent
     slis: dict[str, list[float]] = field(default_factory=dict)  # SLI with data → its `le` boundaries (if it needs one)
 
@@ -66,8 +66,9 @@ def match_profiles(exposition: Exposition, profiles: dict[str, Profile], job: st
         for convention in pins:
             ref: object = {"name": name, "convention": convention} if convention else name
             doc = Document("discover", {"name": "discover", "profiles": [ref]})
-            metrics = {mid: {k: f.value for k, f in src.fields.items()}
-                       for mid, src in service_metrics(doc, profiles).items()}
+            metrics = {
+                mid: {k: f.value for k, f in src.fields.items()} for mid, src in service_metrics(doc, profiles).items()
+            }
             candidates.append((name, convention, metrics))
             for mid, fields in metrics.items():
                 if "expr" in fields:
@@ -80,7 +81,8 @@ def match_profiles(exposition: Exposition, profiles: dict[str, Profile], job: st
                     checks[f"{name}/{convention}/sli/{sid}"] = has_data(render(total, selector))
                 else:
                     checks[f"{name}/{convention}/sli/{sid}"] = has_data(
-                        f"({render(errors, selector)}) / ({render(total, selector)})")
+                        f"({render(errors, selector)}) / ({render(total, selector)})"
+                    )
     got = evaluate({"discovered:9100": exposition.samples}, checks, job=job)
 
     matches: list[Match] = []
@@ -99,9 +101,12 @@ def match_profiles(exposition: Exposition, profiles: dict[str, Profile], job: st
             if mid not in found:
                 missing[mid] = _needs(exposition, fields)
         text = conventions[convention].description if convention else ""
-        slis = {sid: sli_bounds.get((name, convention, sid), []) for sid in sorted(prof.slis)
-                if got.get(f"{name}/{convention}/sli/{sid}")
-                and ((name, convention, sid) not in sli_bounds or sli_bounds[(name, convention, sid)])}
+        slis = {
+            sid: sli_bounds.get((name, convention, sid), [])
+            for sid in sorted(prof.slis)
+            if got.get(f"{name}/{convention}/sli/{sid}")
+            and ((name, convention, sid) not in sli_bounds or sli_bounds[(name, convention, sid)])
+        }
         matches.append(Match(name, convention, text, found, missing, slis))
     return matches
 
@@ -149,18 +154,18 @@ def default_name(source: str) -> str:
     return name[:63].rstrip("-")
 
 
-def entry(expositions: list[Exposition], matches: list[Match], name: str, owner: str | None,
-          job: str | None) -> str:
+def entry(expositions: list[Exposition], matches: list[Match], name: str, owner: str | None, job: str | None) -> str:
     """The service entry, as YAML with comments, valid against service.schema.json."""
     samples = sum(len(e.samples) for e in expositions)
-    lines = ["# yaml-language-server: $schema=../../src/vigil/schema/service.schema.json",
-             f"# Discovered by `vigil discover` from {', '.join(e.source for e in expositions)} ({samples} samples).",
-             f"name: {_yaml(name)}",
-             f"owner: {_yaml(owner)}" if owner
-             else "owner: CHANGE-ME   # a department id from departments.yaml (--owner)",
-             "# An exposition carries no `job` label: Prometheus adds it at scrape time. This job is",
-             f"# {'--job' if job else 'the --name'}; make it your scrape config's job_name.",
-             f"selector: {{job: {_yaml(job or name)}}}"]
+    lines = [
+        "# yaml-language-server: $schema=../../src/vigil/schema/service.schema.json",
+        f"# Discovered by `vigil discover` from {', '.join(e.source for e in expositions)} ({samples} samples).",
+        f"name: {_yaml(name)}",
+        f"owner: {_yaml(owner)}" if owner else "owner: CHANGE-ME   # a department id from departments.yaml (--owner)",
+        "# An exposition carries no `job` label: Prometheus adds it at scrape time. This job is",
+        f"# {'--job' if job else 'the --name'}; make it your scrape config's job_name.",
+        f"selector: {{job: {_yaml(job or name)}}}",
+    ]
     if not matches:
         lines.append("# No profile found data in this exposition: add key metrics of your own under `metrics:`.")
         return "\n".join(lines) + "\n"
@@ -172,8 +177,11 @@ def entry(expositions: list[Exposition], matches: list[Match], name: str, owner:
         # Two profiles with the same metric ids (redis and host both have memory_usage) need a prefix.
         prefix = m.profile.replace("-", "_") + "_" if ids & seen else ""
         seen |= {prefix + i for i in ids}
-        fields = [f"name: {_yaml(m.profile)}"] + ([f"convention: {_yaml(m.convention)}"] if m.convention else []) \
+        fields = (
+            [f"name: {_yaml(m.profile)}"]
+            + ([f"convention: {_yaml(m.convention)}"] if m.convention else [])
             + ([f"prefix: {prefix}"] if prefix else [])
+        )
         ref = "{" + ", ".join(fields) + "}" if len(fields) > 1 else _yaml(m.profile)
         lines.append(f"  - {ref}   # found: {', '.join(prefix + i for i in m.found) or 'none'}")
         if m.convention_text:
@@ -192,8 +200,10 @@ def entry(expositions: list[Exposition], matches: list[Match], name: str, owner:
             listed = [b for b in bounds if float(f"{b:.3g}") == b] or bounds
             shown = ", ".join(units.promql_number(b) for b in listed[:12]) + (", ..." if len(listed) > 12 else "")
             threshold = units.format_quantity(pick, "seconds")
-            slo_lines.append(f"#   - {{name: {sid}, objective: 99%, threshold: {threshold}}}"
-                             f"   # from {m.profile}; threshold must be a bucket boundary (s): {shown}")
+            slo_lines.append(
+                f"#   - {{name: {sid}, objective: 99%, threshold: {threshold}}}"
+                f"   # from {m.profile}; threshold must be a bucket boundary (s): {shown}"
+            )
     if slo_lines:
         lines.append("# SLOs these metrics can serve: choose objectives, then uncomment.")
         lines += ["# slos:", *slo_lines]
@@ -207,8 +217,9 @@ def entry(expositions: list[Exposition], matches: list[Match], name: str, owner:
     return "\n".join(lines) + "\n"
 
 
-def discover(expositions: list[Exposition], name: str, owner: str | None, catalog: Path | None,
-             job: str | None = None) -> str:
+def discover(
+    expositions: list[Exposition], name: str, owner: str | None, catalog: Path | None, job: str | None = None
+) -> str:
     merged = Exposition(", ".join(e.source for e in expositions), [s for e in expositions for s in e.samples])
     matches = match_profiles(merged, profiles_for(catalog), job or name)
     return entry(expositions, matches, name, owner, job)

@@ -26,14 +26,14 @@ _NAME = re.compile(r"^\s*([a-zA-Z_:][a-zA-Z0-9_:]*)")
 @dataclass(frozen=True)
 class Sample:
     name: str
-    labels: tuple[tuple[str, str], ...]   # sorted
+    labels: tuple[tuple[str, str], ...]  # sorted
     value: float
-    counter: bool                         # grows over time: rate() applies
+    counter: bool  # grows over time: rate() applies
 
 
 @dataclass
 class Exposition:
-    source: str           # the URL or file it came from
+    source: str  # the URL or file it came from
     samples: list[Sample]
 
     @property

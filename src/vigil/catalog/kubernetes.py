@@ -47,7 +47,7 @@ def resolve_kubernetes(raw: dict[str, Any]) -> dict[str, Any]:
         "namespace": raw["namespace"],
         "release": release,
         "alertmanager": alertmanager,
-        "alertmanager_secret": f"alertmanager-{alertmanager}",   # the operator's default configSecret
+        "alertmanager_secret": f"alertmanager-{alertmanager}",  # the operator's default configSecret
         "rule_labels": dict(sorted(raw.get("rule_labels", {"release": release}).items())),
         "dashboard_labels": dict(sorted(raw.get("dashboard_labels", DEFAULT_DASHBOARD_LABELS).items())),
         "folder_annotation": raw.get("folder_annotation", DEFAULT_FOLDER_ANNOTATION),
@@ -72,7 +72,9 @@ def check(settings: Document, departments: Document | None, services: list[Docum
     for doc in services:
         # The service name is a label value (vigil.dev/service) and, through its dashboard uid, a
         # ConfigMap name; the schema already keeps it to 63 characters of [a-z0-9-].
-        found = kube_names.label_value_problem(doc.data["name"], "a service name with kubernetes: on (it becomes a label value)")
+        found = kube_names.label_value_problem(
+            doc.data["name"], "a service name with kubernetes: on (it becomes a label value)"
+        )
         if found:
             problems.append(doc.problem(("name",), found))
     if departments is None:
@@ -81,13 +83,19 @@ def check(settings: Document, departments: Document | None, services: list[Docum
     for i, dept in enumerate(departments.data.get("departments") or []):
         if dept["id"] not in owners:
             continue
-        found = kube_names.label_value_problem(dept["id"], "the id of a department that owns services (it becomes the vigil.dev/team label)")
+        found = kube_names.label_value_problem(
+            dept["id"], "the id of a department that owns services (it becomes the vigil.dev/team label)"
+        )
         if found:
             problems.append(departments.problem(("departments", i, "id"), found))
         title = str(dept.get("name", dept["id"]))
         if "/" in title or title in (".", ".."):
             # The sidecar writes the dashboard under <folder annotation value>/, a path.
-            problems.append(departments.problem(("departments", i, "name"),
-                f"{title!r} is a department's dashboard folder, and the Grafana sidecar reads the folder "
-                "annotation as a directory path: leave out '/' (and '.' or '..' as the whole name)"))
+            problems.append(
+                departments.problem(
+                    ("departments", i, "name"),
+                    f"{title!r} is a department's dashboard folder, and the Grafana sidecar reads the folder "
+                    "annotation as a directory path: leave out '/' (and '.' or '..' as the whole name)",
+                )
+            )
     return problems

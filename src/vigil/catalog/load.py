@@ -31,7 +31,7 @@ class Document:
     file: str
     data: Any
     lines: dict[PathKey, int] = field(default_factory=dict)
-    digest: str | None = None   # of the text it was parsed from: data and lines follow from it
+    digest: str | None = None  # of the text it was parsed from: data and lines follow from it
 
     def line(self, path: PathKey) -> int:
         """The line of `path`, or of its nearest ancestor that exists."""
@@ -65,12 +65,21 @@ def _build(node: yaml.Node, path: PathKey, loader: Any, doc: Document, problems:
             key = loader.construct_object(key_node, deep=True)
             if not isinstance(key, str):
                 # Numbers or booleans as keys (`on: ...` → True) would silently change meaning.
-                problems.append(Problem(doc.file, key_node.start_mark.line + 1, dotted(path),
-                                        f"key {key!r} must be a string; quote it"))
+                problems.append(
+                    Problem(
+                        doc.file, key_node.start_mark.line + 1, dotted(path), f"key {key!r} must be a string; quote it"
+                    )
+                )
                 key = str(key)
             if key in out:
-                problems.append(Problem(doc.file, key_node.start_mark.line + 1, dotted(path + (key,)),
-                                        "duplicate key; the earlier value would be silently lost"))
+                problems.append(
+                    Problem(
+                        doc.file,
+                        key_node.start_mark.line + 1,
+                        dotted(path + (key,)),
+                        "duplicate key; the earlier value would be silently lost",
+                    )
+                )
             # A field's line is its key's line: where a person reads `critical: 5%`.
             doc.lines[path + (key,)] = key_node.start_mark.line + 1
             out[key] = _build(value_node, path + (key,), loader, doc, problems)
@@ -118,17 +127,24 @@ def load_file(path: Path, root: Path | None = None, cache: Any = None) -> tuple[
     key = cache.key(["parse", name, text])
     hit = cache.load(key)
     if hit is not None:
-        return Document(name, hit["data"], {tuple(p): line for p, line in hit["lines"]}, key), \
-            [Problem(*p) for p in hit["problems"]]
+        return Document(name, hit["data"], {tuple(p): line for p, line in hit["lines"]}, key), [
+            Problem(*p) for p in hit["problems"]
+        ]
     doc, problems = parse(text, name)
     doc.digest = key
-    try:   # YAML may give values JSON would not keep as they are (dates): those are not kept
+    try:  # YAML may give values JSON would not keep as they are (dates): those are not kept
         keep = orjson.loads(orjson.dumps(doc.data)) == doc.data
     except TypeError:
         keep = False
     if keep:
-        cache.store(key, {"data": doc.data, "lines": [[list(p), line] for p, line in doc.lines.items()],
-                          "problems": [[p.file, p.line, p.path, p.message] for p in problems]})
+        cache.store(
+            key,
+            {
+                "data": doc.data,
+                "lines": [[list(p), line] for p, line in doc.lines.items()],
+                "problems": [[p.file, p.line, p.path, p.message] for p in problems],
+            },
+        )
     return doc, problems
 
 
@@ -151,7 +167,7 @@ class MarkdownDocument(Document):
 
     body: str = ""
     body_line: int = 1
-    folder: Path | None = None   # where the file is: its images (img/...) are read relative to it
+    folder: Path | None = None  # where the file is: its images (img/...) are read relative to it
 
 
 def load_markdown(path: Path, root: Path | None = None) -> tuple[MarkdownDocument, list[Problem]]:
@@ -164,12 +180,19 @@ def load_markdown(path: Path, root: Path | None = None) -> tuple[MarkdownDocumen
     lines = text.splitlines(keepends=True)
     end = next((i for i, line in enumerate(lines[1:], 1) if line.rstrip() == "---"), None)
     if not lines or lines[0].rstrip() != "---" or end is None:
-        return MarkdownDocument(name, None), [Problem(name, 1, "", "no front matter: the file must start with a "
-                                                                   "`---` line, then YAML, then another `---` line")]
+        return MarkdownDocument(name, None), [
+            Problem(
+                name,
+                1,
+                "",
+                "no front matter: the file must start with a `---` line, then YAML, then another `---` line",
+            )
+        ]
     # The opening `---` becomes an empty line, so the parser's line numbers are the .md file's.
     doc, problems = parse("\n" + "".join(lines[1:end]), name)
-    return MarkdownDocument(name, doc.data, doc.lines, body="".join(lines[end + 1:]), body_line=end + 2,
-                            folder=path.parent), problems
+    return MarkdownDocument(
+        name, doc.data, doc.lines, body="".join(lines[end + 1 :]), body_line=end + 2, folder=path.parent
+    ), problems
 
 
 def postmortems_dir(root: Path, settings: Document | None) -> Path:
@@ -202,8 +225,9 @@ def load_catalog(root: Path, cache: Any = None) -> RawCatalog:
         paths = sorted((root / folder).glob("*.yaml")) + sorted((root / folder).glob("*.yml"))
         return [d for d in (one(p, memo) for p in sorted(paths)) if d is not None]
 
-    catalog = RawCatalog(root, one(root / "vigil.yaml"), one(root / "departments.yaml"),
-                         many("services", cache), many("profiles"))
+    catalog = RawCatalog(
+        root, one(root / "vigil.yaml"), one(root / "departments.yaml"), many("services", cache), many("profiles")
+    )
     for path in sorted(postmortems_dir(root, catalog.settings).glob("*.md")):
         if path.name.lower() != "readme.md":
             doc, found = load_markdown(path, root.parent)

@@ -17,8 +17,17 @@ from vigil.catalog.load import Document
 from vigil.errors import Problem
 
 # What the catalog stages read, under src/vigil/.
-HASHED = ("catalog", "profiles", "schema", "cache.py", "model.py", "units.py", "promql.py", "errors.py",
-          "defaults.yaml")
+HASHED = (
+    "catalog",
+    "profiles",
+    "schema",
+    "cache.py",
+    "model.py",
+    "units.py",
+    "promql.py",
+    "errors.py",
+    "defaults.yaml",
+)
 
 
 class CatalogCache(ContentCache):

@@ -63,8 +63,11 @@ def input_series(samples_by_instance: dict[str, list[Sample]], job: str = JOB) -
                 # rejected by promtool's series notation; no profile reads such info metrics.
                 continue
             labels = {**dict(s.labels), "job": job, "instance": instance}
-            values = (f"{_number(s.value)}+{_number(s.value / 1000)}x{STEPS}" if s.counter and s.value == s.value
-                      else f"{_number(s.value)}x{STEPS}")
+            values = (
+                f"{_number(s.value)}+{_number(s.value / 1000)}x{STEPS}"
+                if s.counter and s.value == s.value
+                else f"{_number(s.value)}x{STEPS}"
+            )
             out.append({"series": s.name + "{" + promql.matchers(labels) + "}", "values": values})
     return sorted(out, key=lambda x: x["series"])
 
@@ -74,10 +77,19 @@ def evaluate(samples_by_instance: dict[str, list[Sample]], checks: dict[str, str
     if not checks:
         return {}
     exprs = {key: f"({check}) or vector(0)" for key, check in checks.items()}
-    test = {"evaluation_interval": "1m", "tests": [{
-        "interval": "1m", "input_series": input_series(samples_by_instance, job),
-        "promql_expr_test": [{"expr": e, "eval_time": EVAL_TIME, "exp_samples": [{"labels": "{}", "value": 1}]}
-                             for e in exprs.values()]}]}
+    test = {
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": input_series(samples_by_instance, job),
+                "promql_expr_test": [
+                    {"expr": e, "eval_time": EVAL_TIME, "exp_samples": [{"labels": "{}", "value": 1}]}
+                    for e in exprs.values()
+                ],
+            }
+        ],
+    }
     with tempfile.TemporaryDirectory(prefix="vigil-probe-") as tmp:
         path = Path(tmp) / "probe.test.yaml"
         path.write_text(yaml.safe_dump(test, sort_keys=False, width=1 << 20))

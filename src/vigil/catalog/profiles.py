@@ -89,8 +89,9 @@ def convention_ref(service: dict[str, Any], index: int) -> str | None:
     return ref.get("convention") if isinstance(ref, dict) else None
 
 
-def _pick_fields(fields: dict[str, Field], names: tuple[str, ...], prof: Profile,
-                 convention: str | None) -> dict[str, Field]:
+def _pick_fields(
+    fields: dict[str, Field], names: tuple[str, ...], prof: Profile, convention: str | None
+) -> dict[str, Field]:
     """A profile metric's or SLI's fields with every convention map reduced to one value."""
     order = [c.name for c in prof.conventions]
     out: dict[str, Field] = {}
@@ -153,7 +154,7 @@ def service_slis(service: Document, profiles: dict[str, Profile]) -> dict[str, t
     out: dict[str, tuple[str, dict[str, Field]]] = {}
     for i, name, _prefix in profile_refs(service.data):
         prof = profiles.get(name)
-        for sid, fields in (prof.slis.items() if prof else []):
+        for sid, fields in prof.slis.items() if prof else []:
             picked = _pick_fields(fields, SLI_FIELDS, prof, convention_ref(service.data, i))  # type: ignore[arg-type]
             # An SLI the pinned convention cannot compute is not offered (another profile's may be).
             if "errors" in picked and "total" in picked:

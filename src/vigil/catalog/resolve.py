@@ -24,15 +24,31 @@ from vigil.catalog.profiles import Field, profile_refs, service_metrics, service
 from vigil.catalog.validate import Validated
 from vigil.model import Absent, Burn, Dashboard, Metric, Model, Service, Settings, Slo, SloRecords, Threshold
 
-GRAFANA_UNITS = {"ratio": "percentunit", "seconds": "s", "bytes": "bytes", "bytes_per_second": "Bps",
-                 "per_second": "ops", "count": "short"}
-HUMANIZE = {"ratio": "humanizePercentage", "seconds": "humanizeDuration", "bytes": "humanize1024",
-            "bytes_per_second": "humanize1024", "per_second": "humanize", "count": "humanize"}
+GRAFANA_UNITS = {
+    "ratio": "percentunit",
+    "seconds": "s",
+    "bytes": "bytes",
+    "bytes_per_second": "Bps",
+    "per_second": "ops",
+    "count": "short",
+}
+HUMANIZE = {
+    "ratio": "humanizePercentage",
+    "seconds": "humanizeDuration",
+    "bytes": "humanize1024",
+    "bytes_per_second": "humanize1024",
+    "per_second": "humanize",
+    "count": "humanize",
+}
 # SLO recording rules, as Sloth names them (level:metric:operation); an SLO's series are told apart
 # by their `service` and `slo` labels.
-SLO_ERROR_RECORD = "slo:sli_error:ratio_rate"   # + the window
-SLO_RECORDS = {"objective": "slo:objective:ratio", "budget": "slo:error_budget:ratio",
-               "burn_rate": "slo:burn_rate:ratio_rate1h", "remaining": "slo:error_budget:remaining_ratio"}
+SLO_ERROR_RECORD = "slo:sli_error:ratio_rate"  # + the window
+SLO_RECORDS = {
+    "objective": "slo:objective:ratio",
+    "budget": "slo:error_budget:ratio",
+    "burn_rate": "slo:burn_rate:ratio_rate1h",
+    "remaining": "slo:error_budget:remaining_ratio",
+}
 PANELS_PER_SERVICE_HEADER = 10  # panel ids below this are the dashboard header's (issue: dashboards)
 
 
@@ -82,14 +98,20 @@ def _duration(value: Any) -> tuple[str, float]:
 def resolve_settings(raw: dict[str, Any] | None) -> Settings:
     d = defaults()
     raw = raw or {}
-    get = lambda k: raw.get(k, d[k])  # noqa: E731
+    get = lambda k: raw.get(k, d[k])
     ev, ev_s = _duration(get("evaluation_interval"))
     sc, sc_s = _duration(get("scrape_interval"))
-    return Settings(grafana_url=str(get("grafana_url")).rstrip("/"), datasource_uid=str(get("datasource_uid")),
-                    evaluation_interval=ev, evaluation_interval_seconds=ev_s, scrape_interval=sc,
-                    scrape_interval_seconds=sc_s, baseline_interval=_duration(d["baseline_interval"])[0],
-                    runbook_base_url=str(get("runbook_base_url")).rstrip("/"),
-                    extra_labels={k: str(v) for k, v in sorted((get("extra_labels") or {}).items())})
+    return Settings(
+        grafana_url=str(get("grafana_url")).rstrip("/"),
+        datasource_uid=str(get("datasource_uid")),
+        evaluation_interval=ev,
+        evaluation_interval_seconds=ev_s,
+        scrape_interval=sc,
+        scrape_interval_seconds=sc_s,
+        baseline_interval=_duration(d["baseline_interval"])[0],
+        runbook_base_url=str(get("runbook_base_url")).rstrip("/"),
+        extra_labels={k: str(v) for k, v in sorted((get("extra_labels") or {}).items())},
+    )
 
 
 def _fors(value: Any) -> dict[str, tuple[str, float]]:
@@ -103,8 +125,15 @@ def _expr(template: str, selector: str, window: str) -> str:
     return " ".join(template.replace("$selector", selector).replace("$window", window).split())
 
 
-def resolve_metric(mid: str, fields: dict[str, Field], profile: str, service: dict[str, Any],
-                   panel_id: int, dash_url: str, runbook: str) -> Metric:
+def resolve_metric(
+    mid: str,
+    fields: dict[str, Field],
+    profile: str,
+    service: dict[str, Any],
+    panel_id: int,
+    dash_url: str,
+    runbook: str,
+) -> Metric:
     v = {k: f.value for k, f in fields.items()}
     d = defaults()
     unit = v.get("unit", d["metric"]["unit"])
@@ -124,51 +153,96 @@ def resolve_metric(mid: str, fields: dict[str, Field], profile: str, service: di
     for lvl in ("warning", "critical"):
         if lvl in v:
             x = units.parse_quantity(v[lvl], unit)
-            thresholds.append({"severity": lvl, "value": x, "promql": units.promql_number(x),
-                               "text": units.format_quantity(x, unit), "for": fors[lvl][0], "for_seconds": fors[lvl][1],
-                               "alert": name + suffix})
+            thresholds.append(
+                {
+                    "severity": lvl,
+                    "value": x,
+                    "promql": units.promql_number(x),
+                    "text": units.format_quantity(x, unit),
+                    "for": fors[lvl][0],
+                    "for_seconds": fors[lvl][1],
+                    "alert": name + suffix,
+                }
+            )
     trend = None
     if v.get("trend"):
         t = {**d["trend"], **v["trend"]}
         within, within_s = _duration(t["within"])
         tw, _ = _duration(t["window"])
         tf, tf_s = _duration(t["for"])
-        trend = {"within": within, "within_seconds": int(within_s), "window": tw, "for": tf, "for_seconds": tf_s,
-                 "record": f"{level}:{mid}:predict_linear{within}", "alert": f"{name}Trending{suffix}"}
+        trend = {
+            "within": within,
+            "within_seconds": int(within_s),
+            "window": tw,
+            "for": tf,
+            "for_seconds": tf_s,
+            "record": f"{level}:{mid}:predict_linear{within}",
+            "alert": f"{name}Trending{suffix}",
+        }
     anomaly = None
     if v.get("anomaly"):
         a = {**d["anomaly"], **v["anomaly"]}
         baseline, _ = _duration(a["baseline"])
         af, af_s = _duration(a["for"])
         skip, skip_s = _duration(a["skip_recent"])
-        anomaly = {"sensitivity": float(a["sensitivity"]), "sensitivity_promql": units.promql_number(float(a["sensitivity"])),
-                   "baseline": baseline, "skip_recent": skip, "skip_recent_seconds": skip_s, "for": af, "for_seconds": af_s,
-                   "avg_record": f"{level}:{mid}:{operation}_avg_over_time{baseline}",
-                   "stddev_record": f"{level}:{mid}:{operation}_stddev_over_time{baseline}",
-                   "alert": f"{name}Anomaly"}
+        anomaly = {
+            "sensitivity": float(a["sensitivity"]),
+            "sensitivity_promql": units.promql_number(float(a["sensitivity"])),
+            "baseline": baseline,
+            "skip_recent": skip,
+            "skip_recent_seconds": skip_s,
+            "for": af,
+            "for_seconds": af_s,
+            "avg_record": f"{level}:{mid}:{operation}_avg_over_time{baseline}",
+            "stddev_record": f"{level}:{mid}:{operation}_stddev_over_time{baseline}",
+            "alert": f"{name}Anomaly",
+        }
     absent = None
     if v.get("absent"):
         spec = v["absent"] if isinstance(v["absent"], dict) else {}
         af, af_s = _duration(spec.get("for", d["absent"]["for"]))
         absent = {"for": af, "for_seconds": af_s, "alert": f"{name}Absent"}
-    return Metric(id=mid, camel=name, title=v.get("title", mid.replace("_", " ").capitalize()),
-                  description=" ".join(str(v.get("description", "")).split()), profile=profile, unit=unit,
-                  grafana_unit=GRAFANA_UNITS[unit], humanize=HUMANIZE[unit], direction=direction,
-                  comparator=">" if direction == "above" else "<",
-                  expr=_expr(template, service["_selector"], window), record=record, by=by, window=window,
-                  thresholds=thresholds, trend=trend, anomaly=anomaly, absent=absent, panel_id=panel_id,
-                  dashboard_url=f"{dash_url}?viewPanel={panel_id}", runbook_url=f"{runbook}#{mid}", test=v.get("test"))
+    return Metric(
+        id=mid,
+        camel=name,
+        title=v.get("title", mid.replace("_", " ").capitalize()),
+        description=" ".join(str(v.get("description", "")).split()),
+        profile=profile,
+        unit=unit,
+        grafana_unit=GRAFANA_UNITS[unit],
+        humanize=HUMANIZE[unit],
+        direction=direction,
+        comparator=">" if direction == "above" else "<",
+        expr=_expr(template, service["_selector"], window),
+        record=record,
+        by=by,
+        window=window,
+        thresholds=thresholds,
+        trend=trend,
+        anomaly=anomaly,
+        absent=absent,
+        panel_id=panel_id,
+        dashboard_url=f"{dash_url}?viewPanel={panel_id}",
+        runbook_url=f"{runbook}#{mid}",
+        test=v.get("test"),
+    )
 
 
-def resolve_slo(slo: dict[str, Any], sli: tuple[str, dict[str, Field]], service: dict[str, Any],
-                panel_id: int, dash_url: str, runbook: str) -> Slo:
+def resolve_slo(
+    slo: dict[str, Any],
+    sli: tuple[str, dict[str, Field]],
+    service: dict[str, Any],
+    panel_id: int,
+    dash_url: str,
+    runbook: str,
+) -> Slo:
     d = defaults()["slo"]
     profile, fields = sli
     objective = units.parse_quantity(slo["objective"], "ratio")
     budget = 1 - objective
     threshold = units.parse_quantity(slo["threshold"], "seconds") if "threshold" in slo else None
     le = le_matcher(threshold) if threshold is not None else ""
-    fill = lambda text: " ".join(text.replace("$selector", service["_selector"]).replace("$le", le).split())  # noqa: E731
+    fill = lambda text: " ".join(text.replace("$selector", service["_selector"]).replace("$le", le).split())
     alerts: list[Burn] = []
     # The generators read the 5m ratio (30-day attainment) and the 1h ratio (the burn-rate record)
     # whatever windows the alerts use, so those two are always recorded.
@@ -180,32 +254,68 @@ def resolve_slo(slo: dict[str, Any], sli: tuple[str, dict[str, Field]], service:
         for w in spec["windows"]:
             short, long = _duration(w["short"])[0], _duration(w["long"])[0]
             windows.update((short, long))
-            burn_windows.append({"short": short, "long": long, "factor": float(w["factor"]),
-                                 "promql": units.promql_number(round(w["factor"] * budget, 12))})
+            burn_windows.append(
+                {
+                    "short": short,
+                    "long": long,
+                    "factor": float(w["factor"]),
+                    "promql": units.promql_number(round(w["factor"] * budget, 12)),
+                }
+            )
         f, f_s = _duration(spec["for"])
-        alerts.append({"severity": severity, "for": f, "for_seconds": f_s, "windows": burn_windows,
-                       "alert": camel(slo["name"]) + "ErrorBudgetBurn"})
+        alerts.append(
+            {
+                "severity": severity,
+                "for": f,
+                "for_seconds": f_s,
+                "windows": burn_windows,
+                "alert": camel(slo["name"]) + "ErrorBudgetBurn",
+            }
+        )
     test = fields["test"].value if "test" in fields else None
     if test and threshold is not None:
         test = [{**s, "series": s["series"].replace("$threshold", units.promql_number(threshold))} for s in test]
     name = slo["name"]
     period = _duration(d["period"])[0]
-    records = SloRecords(error_ratio={w: SLO_ERROR_RECORD + w for w in sorted({*windows, period}, key=units.parse_duration)},
-                         **SLO_RECORDS)  # type: ignore[typeddict-item]
+    records = SloRecords(
+        error_ratio={w: SLO_ERROR_RECORD + w for w in sorted({*windows, period}, key=units.parse_duration)},
+        **SLO_RECORDS,
+    )  # type: ignore[typeddict-item]
     description = slo.get("description") or str(fields["description"].value if "description" in fields else name)
-    return Slo(name=name, camel=camel(name), sli=slo.get("sli", name), profile=profile,
-               description=" ".join(description.replace("$threshold", units.format_quantity(threshold or 0, "seconds")).split()),
-               objective=objective, objective_promql=units.promql_number(round(objective, 12)),
-               objective_text=units.format_quantity(objective, "ratio"), budget=round(budget, 12),
-               budget_promql=units.promql_number(round(budget, 12)), threshold=threshold,
-               errors=fill(fields["errors"].value), total=fill(fields["total"].value),
-               windows=sorted(windows, key=units.parse_duration), period=period, alerts=alerts, records=records,
-               panel_id=panel_id, dashboard_url=f"{dash_url}?viewPanel={panel_id}", runbook_url=f"{runbook}#{name}",
-               test=test)
+    return Slo(
+        name=name,
+        camel=camel(name),
+        sli=slo.get("sli", name),
+        profile=profile,
+        description=" ".join(
+            description.replace("$threshold", units.format_quantity(threshold or 0, "seconds")).split()
+        ),
+        objective=objective,
+        objective_promql=units.promql_number(round(objective, 12)),
+        objective_text=units.format_quantity(objective, "ratio"),
+        budget=round(budget, 12),
+        budget_promql=units.promql_number(round(budget, 12)),
+        threshold=threshold,
+        errors=fill(fields["errors"].value),
+        total=fill(fields["total"].value),
+        windows=sorted(windows, key=units.parse_duration),
+        period=period,
+        alerts=alerts,
+        records=records,
+        panel_id=panel_id,
+        dashboard_url=f"{dash_url}?viewPanel={panel_id}",
+        runbook_url=f"{runbook}#{name}",
+        test=test,
+    )
 
 
-def resolve_service(doc_data: dict[str, Any], merged: dict[str, Any], slis: dict[str, Any],
-                    settings: Settings, depts: dict[str, dict[str, Any]]) -> Service:
+def resolve_service(
+    doc_data: dict[str, Any],
+    merged: dict[str, Any],
+    slis: dict[str, Any],
+    settings: Settings,
+    depts: dict[str, dict[str, Any]],
+) -> Service:
     data = dict(doc_data)
     selector = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in sorted(data["selector"].items())}
     data["_selector"] = render_selector(selector)
@@ -216,31 +326,62 @@ def resolve_service(doc_data: dict[str, Any], merged: dict[str, Any], slis: dict
     profiles = [p for _, p, _ in profile_refs(data)]
     order = {p: i for i, p in enumerate(profiles)}
     # Panel ids are stable: header panels first, then metrics in profile order, then SLOs.
-    items = sorted(((src.profile or "service", mid, src) for mid, src in merged.items()
-                    if src.fields.get("enabled", Field(True, None, ())).value is not False),  # type: ignore[arg-type]
-                   key=lambda t: (order.get(t[0], len(order)), t[1]))
-    metrics = [resolve_metric(mid, src.fields, prof, data, PANELS_PER_SERVICE_HEADER + i, dash_url, runbook)
-               for i, (prof, mid, src) in enumerate(items)]
+    items = sorted(
+        (
+            (src.profile or "service", mid, src)
+            for mid, src in merged.items()
+            if src.fields.get("enabled", Field(True, None, ())).value is not False
+        ),  # type: ignore[arg-type]
+        key=lambda t: (order.get(t[0], len(order)), t[1]),
+    )
+    metrics = [
+        resolve_metric(mid, src.fields, prof, data, PANELS_PER_SERVICE_HEADER + i, dash_url, runbook)
+        for i, (prof, mid, src) in enumerate(items)
+    ]
     first_slo = PANELS_PER_SERVICE_HEADER + len(metrics)
-    slos = [resolve_slo(slo, slis[slo.get("sli", slo["name"])], data, first_slo + i, dash_url, runbook)
-            for i, slo in enumerate(data.get("slos") or [])]
+    slos = [
+        resolve_slo(slo, slis[slo.get("sli", slo["name"])], data, first_slo + i, dash_url, runbook)
+        for i, slo in enumerate(data.get("slos") or [])
+    ]
     owner = depts[data["owner"]]
     tier = int(data.get("tier", 2))
     customer_facing = bool(data.get("customer_facing", False))
-    labels = {**settings["extra_labels"], **{k: str(v) for k, v in sorted((data.get("labels") or {}).items())},
-              "service": name, "team": data["owner"], "tier": str(tier), "customer_facing": str(customer_facing).lower()}
+    labels = {
+        **settings["extra_labels"],
+        **{k: str(v) for k, v in sorted((data.get("labels") or {}).items())},
+        "service": name,
+        "team": data["owner"],
+        "tier": str(tier),
+        "customer_facing": str(customer_facing).lower(),
+    }
     down_for, down_s = _duration(defaults()["service_down"]["for"])
-    return Service(name=name, camel=camel(name), description=" ".join(str(data.get("description", name)).split()),
-                   owner=data["owner"], owner_name=owner.get("name", data["owner"]), tier=tier,
-                   customer_facing=customer_facing, selector=selector, selector_promql=data["_selector"],
-                   profiles=profiles, dependencies=sorted(data.get("dependencies") or []), runbook_url=runbook,
-                   labels=dict(sorted(labels.items())),
-                   record_labels=dict(sorted({**settings["extra_labels"], "service": name}.items())),
-                   dashboard=Dashboard(uid=uid, title=name,
-                                       folder=data["owner"], folder_title=owner.get("name", data["owner"]),
-                                       folder_uid=folder_uid(data["owner"]), url=dash_url),
-                   service_down=Absent(**{"for": down_for, "for_seconds": down_s, "alert": "ServiceDown"}),
-                   metrics=metrics, slos=slos)
+    return Service(
+        name=name,
+        camel=camel(name),
+        description=" ".join(str(data.get("description", name)).split()),
+        owner=data["owner"],
+        owner_name=owner.get("name", data["owner"]),
+        tier=tier,
+        customer_facing=customer_facing,
+        selector=selector,
+        selector_promql=data["_selector"],
+        profiles=profiles,
+        dependencies=sorted(data.get("dependencies") or []),
+        runbook_url=runbook,
+        labels=dict(sorted(labels.items())),
+        record_labels=dict(sorted({**settings["extra_labels"], "service": name}.items())),
+        dashboard=Dashboard(
+            uid=uid,
+            title=name,
+            folder=data["owner"],
+            folder_title=owner.get("name", data["owner"]),
+            folder_uid=folder_uid(data["owner"]),
+            url=dash_url,
+        ),
+        service_down=Absent(**{"for": down_for, "for_seconds": down_s, "alert": "ServiceDown"}),
+        metrics=metrics,
+        slos=slos,
+    )
 
 
 def resolve_departments(data: dict[str, Any]) -> dict[str, Any]:
@@ -248,7 +389,7 @@ def resolve_departments(data: dict[str, Any]) -> dict[str, Any]:
     expanded to its long form, receivers named `<department>/<channel>`, the catch-all chosen."""
     from vigil.catalog.departments import DEFAULT_VERSION, catch_all
 
-    as_list = lambda x: x if isinstance(x, list) else ([] if x is None else [x])  # noqa: E731
+    as_list = lambda x: x if isinstance(x, list) else ([] if x is None else [x])
     base = {"group_wait": "30s", "group_interval": "5m", "repeat_interval": "4h", **(data.get("defaults") or {})}
     timings = {k: _duration(v)[0] for k, v in base.items()}
 
@@ -265,27 +406,53 @@ def resolve_departments(data: dict[str, Any]) -> dict[str, Any]:
             [(kind, conf)] = dept["channels"][name].items()
             needs_smtp = needs_smtp or (kind == "email" and not {"smarthost", "from"} <= set(conf))
             # Resolved notifications on by default: "it is over" is news to every department.
-            channels.append({"name": name, "receiver": f"{dept['id']}/{name}", "kind": kind,
-                             "config": {"send_resolved": True, **conf}})
-        departments.append({"id": dept["id"], "name": dept.get("name", dept["id"]), "role": dept["role"],
-                            "channels": channels, "active_hours": as_list(dept.get("active_hours")),
-                            **{k: _duration(dept.get(k, timings[k]))[0] for k in timings}})
+            channels.append(
+                {
+                    "name": name,
+                    "receiver": f"{dept['id']}/{name}",
+                    "kind": kind,
+                    "config": {"send_resolved": True, **conf},
+                }
+            )
+        departments.append(
+            {
+                "id": dept["id"],
+                "name": dept.get("name", dept["id"]),
+                "role": dept["role"],
+                "channels": channels,
+                "active_hours": as_list(dept.get("active_hours")),
+                **{k: _duration(dept.get(k, timings[k]))[0] for k in timings},
+            }
+        )
     # Alertmanager needs a mail server for email; without one in the catalog it comes from the
     # deploy environment, like any other ${ENV} reference.
-    smtp = {"smarthost": "${SMTP_SMARTHOST}", "from": "${SMTP_FROM}", **(data.get("smtp") or {})} if needs_smtp else None
+    smtp = (
+        {"smarthost": "${SMTP_SMARTHOST}", "from": "${SMTP_FROM}", **(data.get("smtp") or {})} if needs_smtp else None
+    )
     propagation = []
     for p in data.get("propagation") or []:
         when = p.get("when") or {}
-        propagation.append({"notify": as_list(p["notify"]), "channel": p["channel"],
-                            "severity": as_list(p.get("severity")) or ["critical", "warning", "info"],
-                            "when": {k: [str(x).lower() for x in as_list(when[k])] for k in sorted(when)}})
+        propagation.append(
+            {
+                "notify": as_list(p["notify"]),
+                "channel": p["channel"],
+                "severity": as_list(p.get("severity")) or ["critical", "warning", "info"],
+                "when": {k: [str(x).lower() for x in as_list(when[k])] for k in sorted(when)},
+            }
+        )
     dept_id, channel = catch_all(data) or ("", "")
-    return {"alertmanager_version": str(data.get("alertmanager_version", DEFAULT_VERSION)),
-            "defaults": timings, "smtp": smtp,
-            "time_intervals": {name: [interval(s) for s in as_list(spec)]
-                               for name, spec in sorted((data.get("time_intervals") or {}).items())},
-            "departments": sorted(departments, key=lambda d: d["id"]), "propagation": propagation,
-            "catch_all": {"department": dept_id, "channel": channel, "receiver": f"{dept_id}/{channel}"}}
+    return {
+        "alertmanager_version": str(data.get("alertmanager_version", DEFAULT_VERSION)),
+        "defaults": timings,
+        "smtp": smtp,
+        "time_intervals": {
+            name: [interval(s) for s in as_list(spec)]
+            for name, spec in sorted((data.get("time_intervals") or {}).items())
+        },
+        "departments": sorted(departments, key=lambda d: d["id"]),
+        "propagation": propagation,
+        "catch_all": {"department": dept_id, "channel": channel, "receiver": f"{dept_id}/{channel}"},
+    }
 
 
 def resolve(validated: Validated, cache: CatalogCache | None = None) -> Model:
@@ -300,12 +467,16 @@ def resolve(validated: Validated, cache: CatalogCache | None = None) -> Model:
     around = memo.context(settings, raw.departments.data, [d.data for d in raw.profiles])
     services = []
     for doc in sorted(raw.services, key=lambda d: d.data["name"]):
+
         def one(doc: Document = doc) -> Service:
             merged = service_metrics(doc, validated.profiles)
             slis = service_slis(doc, validated.profiles)
             return resolve_service(doc.data, merged, slis, settings, depts)
+
         services.append(cache.get_or_compute(["resolve", around, memo.doc_state(doc)], one) if cache else one())
-    model = Model(version=1, settings=settings, departments=resolve_departments(raw.departments.data), services=services)
+    model = Model(
+        version=1, settings=settings, departments=resolve_departments(raw.departments.data), services=services
+    )
     if raw.settings and "kubernetes" in raw.settings.data:
         # Only when asked for: a catalog without it keeps its model (and golden files) unchanged.
         model["kubernetes"] = resolve_kubernetes(raw.settings.data["kubernetes"])

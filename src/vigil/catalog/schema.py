@@ -27,10 +27,8 @@ _PATTERN_HELP = {
     # Kubernetes (the kubernetes: settings): DNS-1123 labels, label values, label/annotation keys.
     r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$": "is not a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit",
     r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$": "is not a Kubernetes label value: letters, digits, '-', '_' and '.', starting and ending with a letter or digit",
-    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$":
-        "is not a Kubernetes annotation key: [prefix/]name, the name letters, digits, '-', '_' and '.'",
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:\d{2})$":
-        "is not an RFC 3339 time with an offset, such as 2026-03-14T09:12:00Z or 2026-03-14T18:12:00+09:00",
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$": "is not a Kubernetes annotation key: [prefix/]name, the name letters, digits, '-', '_' and '.'",
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:\d{2})$": "is not an RFC 3339 time with an offset, such as 2026-03-14T09:12:00Z or 2026-03-14T18:12:00+09:00",
 }
 
 
@@ -47,8 +45,15 @@ def validator(name: str) -> jsonschema.Draft202012Validator:
 
 
 def _type_name(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "a number",
-            float: "a number", type(None): "nothing"}.get(type(value), type(value).__name__)
+    return {
+        dict: "a mapping",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        type(None): "nothing",
+    }.get(type(value), type(value).__name__)
 
 
 def _problems(doc: Document, error: ValidationError) -> list[Problem]:
@@ -68,7 +73,11 @@ def _problems(doc: Document, error: ValidationError) -> list[Problem]:
         return [doc.problem(path, f"missing required field '{missing}'")]
     if v == "enum":
         choices = ", ".join(map(str, schema["enum"]))
-        return [doc.problem(path, f"must be one of: {choices}; got {error.instance!r}{did_you_mean(error.instance, schema['enum'])}")]
+        return [
+            doc.problem(
+                path, f"must be one of: {choices}; got {error.instance!r}{did_you_mean(error.instance, schema['enum'])}"
+            )
+        ]
     if v == "type":
         want = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
         return [doc.problem(path, f"expected {' or '.join(want)}, got {_type_name(error.instance)}")]
@@ -76,7 +85,9 @@ def _problems(doc: Document, error: ValidationError) -> list[Problem]:
         helpful = _PATTERN_HELP.get(schema["pattern"], f"must match {schema['pattern']}")
         return [doc.problem(path, f"{error.instance!r} {helpful}")]
     if v == "propertyNames":
-        return [doc.problem(path + (error.instance,), f"{error.instance!r} is not allowed as a name here: {error.message}")]
+        return [
+            doc.problem(path + (error.instance,), f"{error.instance!r} is not allowed as a name here: {error.message}")
+        ]
     return [doc.problem(path, error.message)]
 
 

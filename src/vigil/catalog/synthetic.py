@@ -28,16 +28,31 @@ MIXES = {
 
 
 def departments_doc(n_departments: int = DEPARTMENTS) -> dict:
-    depts = [{
-        "id": f"team-{i:02d}", "name": f"Team {i}", "role": "engineering",
-        "channels": {"page": {"webhook": {"url": f"http://127.0.0.1:9/page/team-{i:02d}"}},
-                     "chat": {"webhook": {"url": f"http://127.0.0.1:9/chat/team-{i:02d}"}}},
-    } for i in range(n_departments)]
+    depts = [
+        {
+            "id": f"team-{i:02d}",
+            "name": f"Team {i}",
+            "role": "engineering",
+            "channels": {
+                "page": {"webhook": {"url": f"http://127.0.0.1:9/page/team-{i:02d}"}},
+                "chat": {"webhook": {"url": f"http://127.0.0.1:9/chat/team-{i:02d}"}},
+            },
+        }
+        for i in range(n_departments)
+    ]
     depts += [
-        {"id": "business", "role": "business", "channels": {"chat": {"email": {"to": "biz@example.com"}}},
-         "active_hours": "office-hours"},
+        {
+            "id": "business",
+            "role": "business",
+            "channels": {"chat": {"email": {"to": "biz@example.com"}}},
+            "active_hours": "office-hours",
+        },
         {"id": "cs", "role": "support", "channels": {"chat": {"webhook": {"url": "http://127.0.0.1:9/cs"}}}},
-        {"id": "operations", "role": "operations", "channels": {"chat": {"webhook": {"url": "http://127.0.0.1:9/ops"}}}},
+        {
+            "id": "operations",
+            "role": "operations",
+            "channels": {"chat": {"webhook": {"url": "http://127.0.0.1:9/ops"}}},
+        },
     ]
     return {
         "defaults": {"group_wait": "30s", "group_interval": "5m", "repeat_interval": "4h"},
@@ -46,7 +61,12 @@ def departments_doc(n_departments: int = DEPARTMENTS) -> dict:
         "propagation": [
             {"notify": "owner", "severity": "critical", "channel": "page"},
             {"notify": "owner", "severity": "warning", "channel": "chat"},
-            {"notify": ["business", "cs"], "severity": "critical", "channel": "chat", "when": {"customer_facing": True}},
+            {
+                "notify": ["business", "cs"],
+                "severity": "critical",
+                "channel": "chat",
+                "when": {"customer_facing": True},
+            },
         ],
     }
 
@@ -73,8 +93,9 @@ def service_doc(i: int, n: int, mix: str) -> dict:
 
 def write_catalog(root: Path, n: int, mix: str = "spine") -> Path:
     (root / "services").mkdir(parents=True, exist_ok=True)
-    (root / "vigil.yaml").write_text(yaml.safe_dump({"grafana_url": "http://grafana.example.com",
-                                                     "extra_labels": {"cluster": "synthetic"}}))
+    (root / "vigil.yaml").write_text(
+        yaml.safe_dump({"grafana_url": "http://grafana.example.com", "extra_labels": {"cluster": "synthetic"}})
+    )
     (root / "departments.yaml").write_text(yaml.safe_dump(departments_doc(), sort_keys=False))
     for i in range(n):
         doc = service_doc(i, n, mix)

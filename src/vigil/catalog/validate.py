@@ -5,20 +5,28 @@ Nothing after this stage checks user input again: resolve and the generators tru
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from vigil import units
-from vigil.catalog.load import Document, RawCatalog
-from vigil.catalog.profiles import (Field, Profile, build_profiles, builtin_documents, convention_ref,
-                                    profile_refs, service_metrics, service_slis)
-from vigil.catalog.schema import check_schema, did_you_mean
-from vigil.catalog import conventions
+from vigil.catalog import conventions, memo
 from vigil.catalog import departments as departments_check
-from vigil.catalog import memo
-from vigil.catalog.kubernetes import check as kubernetes_check
-from vigil.catalog.memo import CatalogCache
 from vigil.catalog import postmortems as postmortems_check
+from vigil.catalog.kubernetes import check as kubernetes_check
+from vigil.catalog.load import Document, RawCatalog
+from vigil.catalog.memo import CatalogCache
+from vigil.catalog.profiles import (
+    Field,
+    Profile,
+    build_profiles,
+    builtin_documents,
+    convention_ref,
+    profile_refs,
+    service_metrics,
+    service_slis,
+)
+from vigil.catalog.schema import check_schema, did_you_mean
 from vigil.errors import CatalogError, Problem
 
 # Labels that vigil sets itself on every alert (DESIGN.md); a catalog may not redefine them.
@@ -50,10 +58,16 @@ def _user_side(fields: dict[str, Field], service: Document, first: str, second: 
     return first, second
 
 
-def _check_metric(mid: str, fields: dict[str, Field], service: Document, owner_profile: str | None,
-                  problems: list[Problem], warnings: list[Problem]) -> None:
+def _check_metric(
+    mid: str,
+    fields: dict[str, Field],
+    service: Document,
+    owner_profile: str | None,
+    problems: list[Problem],
+    warnings: list[Problem],
+) -> None:
     """One merged metric: it must be complete, its units must parse, warning must come first."""
-    get = lambda k: fields[k].value if k in fields else None  # noqa: E731
+    get = lambda k: fields[k].value if k in fields else None
     if "expr" not in fields and get("enabled") is False:
         return  # the service's pinned convention has no such metric (catalog/conventions.py)
     if "expr" not in fields:
@@ -63,7 +77,9 @@ def _check_metric(mid: str, fields: dict[str, Field], service: Document, owner_p
         return
     expr = get("expr")
     if "$selector" not in expr:
-        problems.append(_problem_at(fields["expr"], "expr must use $selector, or the rule would match every service's series"))
+        problems.append(
+            _problem_at(fields["expr"], "expr must use $selector, or the rule would match every service's series")
+        )
     unit = get("unit") or "count"
     parsed: dict[str, float] = {}
     for level in ("warning", "critical"):
@@ -88,16 +104,29 @@ def _check_metric(mid: str, fields: dict[str, Field], service: Document, owner_p
         if (direction == "above" and w >= c) or (direction == "below" and w <= c):
             word = "above" if direction == "above" else "below"
             at, other = _user_side(fields, service, "warning", "critical")
-            came = "" if fields[other].doc is service else f" (from profile '{owner_profile}' at {_where(fields[other])})"
+            came = (
+                "" if fields[other].doc is service else f" (from profile '{owner_profile}' at {_where(fields[other])})"
+            )
             relation = "equals" if w == c else "is beyond"
-            problems.append(_problem_at(fields[at],
-                f"warning ({get('warning')}) {relation} critical ({get('critical')}){came}; for a metric where {word} "
-                f"is worse, warning must be {'lower' if word == 'above' else 'higher'} than critical"))
+            problems.append(
+                _problem_at(
+                    fields[at],
+                    f"warning ({get('warning')}) {relation} critical ({get('critical')}){came}; for a metric where {word} "
+                    f"is worse, warning must be {'lower' if word == 'above' else 'higher'} than critical",
+                )
+            )
     if get("trend") and "critical" not in parsed:
-        problems.append(_problem_at(fields["trend"], "a trend alert predicts the crossing of the critical threshold; set `critical`"))
+        problems.append(
+            _problem_at(
+                fields["trend"], "a trend alert predicts the crossing of the critical threshold; set `critical`"
+            )
+        )
     if (parsed or get("trend") or get("anomaly")) and "test" not in fields and get("enabled") is not False:
-        warnings.append(service.problem(("metrics", mid),
-            "no `test:` fixture, so its alerts get no generated promtool test (docs/profiles.md)"))
+        warnings.append(
+            service.problem(
+                ("metrics", mid), "no `test:` fixture, so its alerts get no generated promtool test (docs/profiles.md)"
+            )
+        )
 
 
 def _check_slos(service: Document, profiles: dict[str, Profile], problems: list[Problem]) -> None:
@@ -111,8 +140,12 @@ def _check_slos(service: Document, profiles: dict[str, Profile], problems: list[
         sli = slo.get("sli", name)
         if sli not in slis:
             where = "its profiles" if service.data.get("profiles") else "any profile (the service lists none)"
-            problems.append(service.problem(("slos", i, "sli" if "sli" in slo else "name"),
-                f"no SLI '{sli}' in {where}{did_you_mean(sli, slis)}; available: {', '.join(sorted(slis)) or 'none'}"))
+            problems.append(
+                service.problem(
+                    ("slos", i, "sli" if "sli" in slo else "name"),
+                    f"no SLI '{sli}' in {where}{did_you_mean(sli, slis)}; available: {', '.join(sorted(slis)) or 'none'}",
+                )
+            )
         elif slis[sli][1].get("needs_threshold", Field(False, service, ())).value and "threshold" not in slo:
             problems.append(service.problem(("slos", i), f"SLI '{sli}' needs a `threshold:` (e.g. 500ms)"))
         try:
@@ -128,11 +161,19 @@ def _check_slos(service: Document, profiles: dict[str, Profile], problems: list[
                 problems.append(service.problem(("slos", i, "threshold"), str(e)))
 
 
-def _check_service(service: Document, names: set[str], owners: set[str], profiles: dict[str, Profile],
-                   problems: list[Problem], warnings: list[Problem]) -> None:
+def _check_service(
+    service: Document,
+    names: set[str],
+    owners: set[str],
+    profiles: dict[str, Profile],
+    problems: list[Problem],
+    warnings: list[Problem],
+) -> None:
     data = service.data
     if data["owner"] not in owners:
-        problems.append(service.problem(("owner",), f"unknown department '{data['owner']}'{did_you_mean(data['owner'], owners)}"))
+        problems.append(
+            service.problem(("owner",), f"unknown department '{data['owner']}'{did_you_mean(data['owner'], owners)}")
+        )
     for i, dep in enumerate(data.get("dependencies") or []):
         if dep == data["name"]:
             problems.append(service.problem(("dependencies", i), "a service cannot depend on itself"))
@@ -144,23 +185,36 @@ def _check_service(service: Document, names: set[str], owners: set[str], profile
         elif (pinned := convention_ref(data, i)) is not None:
             problems += conventions.check_ref(service, i, name, pinned, [c.name for c in profiles[name].conventions])
     for key in set(data.get("labels") or {}) & set(CONTRACT_LABELS):
-        problems.append(service.problem(("labels", key), f"'{key}' is set by vigil on every alert; choose another label name"))
+        problems.append(
+            service.problem(("labels", key), f"'{key}' is set by vigil on every alert; choose another label name")
+        )
     merged = service_metrics(service, profiles)
     for mid, source in sorted(merged.items()):
         if source.collides_with:
-            problems.append(service.problem(("profiles",),
-                f"metric '{mid}' comes from both '{source.profile}' and '{source.collides_with}'; "
-                f"include one with a prefix, e.g. {{name: {source.collides_with}, prefix: {source.collides_with.replace('-', '_')}_}}"))
+            problems.append(
+                service.problem(
+                    ("profiles",),
+                    f"metric '{mid}' comes from both '{source.profile}' and '{source.collides_with}'; "
+                    f"include one with a prefix, e.g. {{name: {source.collides_with}, "
+                    f"prefix: {source.collides_with.replace('-', '_')}_}}",
+                )
+            )
         if mid in (data.get("metrics") or {}) and source.profile is None and "expr" not in source.fields:
-            problems.append(service.problem(("metrics", mid),
-                f"unknown metric '{mid}'{did_you_mean(mid, [m for m in merged if m != mid])}; to add a key metric of this service's own, give it an expr and a unit"))
+            problems.append(
+                service.problem(
+                    ("metrics", mid),
+                    f"unknown metric '{mid}'{did_you_mean(mid, [m for m in merged if m != mid])}; "
+                    "to add a key metric of this service's own, give it an expr and a unit",
+                )
+            )
             continue
         _check_metric(mid, source.fields, service, source.profile, problems, warnings)
     _check_slos(service, profiles, problems)
 
 
-def _remembered(cache: CatalogCache | None, parts: list[Any],
-                compute: Callable[[], tuple[list[Problem], list[Problem]]]) -> tuple[list[Problem], list[Problem]]:
+def _remembered(
+    cache: CatalogCache | None, parts: list[Any], compute: Callable[[], tuple[list[Problem], list[Problem]]]
+) -> tuple[list[Problem], list[Problem]]:
     """compute() → (problems, warnings), or what it gave before for the same parts."""
     if cache is None:
         return compute()
@@ -173,8 +227,9 @@ def _remembered(cache: CatalogCache | None, parts: list[Any],
     return found, warned
 
 
-def _semantic_despite_schema(doc: Document, schema_problems: list[Problem], names: set[str], owners: set[str],
-                             profiles: dict[str, Profile]) -> list[Problem]:
+def _semantic_despite_schema(
+    doc: Document, schema_problems: list[Problem], names: set[str], owners: set[str], profiles: dict[str, Profile]
+) -> list[Problem]:
     """The cross-reference problems of a service that also has schema problems, so that a user
     fixes the file in one round, not two. The checks assume a schema-valid document, so they run
     on the parts the schema did not object to, and whatever they cannot read is left to the
@@ -183,13 +238,13 @@ def _semantic_despite_schema(doc: Document, schema_problems: list[Problem], name
         return []
     bad = {p.path for p in schema_problems}
     data = {k: v for k, v in doc.data.items() if not any(b == k or b.startswith(f"{k}.") for b in bad)}
-    data.setdefault("owner", next(iter(owners), ""))   # a missing owner is the schema's problem
+    data.setdefault("owner", next(iter(owners), ""))  # a missing owner is the schema's problem
     data.setdefault("selector", {})
     found: list[Problem] = []
     try:
         _check_service(Document(doc.file, data, doc.lines), names, owners, profiles, found, [])
     except (KeyError, TypeError, AttributeError, ValueError):
-        return []   # too broken to read beyond what the schema said
+        return []  # too broken to read beyond what the schema said
     return [p for p in found if p.path not in bad]
 
 
@@ -202,7 +257,11 @@ def validate(raw: RawCatalog, cache: CatalogCache | None = None) -> Validated:
         problems += check_schema(raw.settings, "vigil")
         extra = (raw.settings.data or {}).get("extra_labels") or {} if isinstance(raw.settings.data, dict) else {}
         for key in set(extra) & set(CONTRACT_LABELS):
-            problems.append(raw.settings.problem(("extra_labels", key), f"'{key}' is set by vigil on every alert; choose another label name"))
+            problems.append(
+                raw.settings.problem(
+                    ("extra_labels", key), f"'{key}' is set by vigil on every alert; choose another label name"
+                )
+            )
     assert raw.departments is not None
     dep_problems = check_schema(raw.departments, "departments")
     problems += dep_problems
@@ -218,10 +277,12 @@ def validate(raw: RawCatalog, cache: CatalogCache | None = None) -> Validated:
     profiles = build_profiles(list(profile_docs) + [d for d in raw.profiles if isinstance(d.data, dict)])
 
     good_services = []
-    partial: list[tuple[Document, list[Problem]]] = []   # services with schema problems
+    partial: list[tuple[Document, list[Problem]]] = []  # services with schema problems
     seen: dict[str, Document] = {}
     for doc in raw.services:
-        found = _remembered(cache, ["schema", memo.doc_state(doc)], lambda doc=doc: (check_schema(doc, "service"), []))[0]
+        found = _remembered(cache, ["schema", memo.doc_state(doc)], lambda doc=doc: (check_schema(doc, "service"), []))[
+            0
+        ]
         problems += found
         if found:
             partial.append((doc, found))
@@ -229,7 +290,11 @@ def validate(raw: RawCatalog, cache: CatalogCache | None = None) -> Validated:
         name = doc.data["name"]
         if name in seen:
             first = seen[name]
-            problems.append(doc.problem(("name",), f"duplicate service '{name}' (also defined at {first.file}:{first.line(('name',))})"))
+            problems.append(
+                doc.problem(
+                    ("name",), f"duplicate service '{name}' (also defined at {first.file}:{first.line(('name',))})"
+                )
+            )
             continue
         seen[name] = doc
         good_services.append(doc)
@@ -256,8 +321,12 @@ def validate(raw: RawCatalog, cache: CatalogCache | None = None) -> Validated:
         warnings += warned
     for doc, schema_problems in partial:
         problems += _semantic_despite_schema(doc, schema_problems, names, owners, profiles)
-    if raw.settings is not None and isinstance(raw.settings.data, dict) and "kubernetes" in raw.settings.data \
-            and not check_schema(raw.settings, "vigil"):
+    if (
+        raw.settings is not None
+        and isinstance(raw.settings.data, dict)
+        and "kubernetes" in raw.settings.data
+        and not check_schema(raw.settings, "vigil")
+    ):
         problems += kubernetes_check(raw.settings, None if dep_problems else raw.departments, good_services)
     pm_problems, pm_warnings = postmortems_check.check(raw.postmortems, seen, owners, profiles)
     problems += pm_problems

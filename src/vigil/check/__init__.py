@@ -12,12 +12,13 @@ from disk); under `vigil check` they are read from the output directory. Tools t
 from __future__ import annotations
 
 from pathlib import Path
+
 from vigil.check import amtool, dashboards, folders, kubernetes, promtool
 from vigil.check import vmalert as vmalert_checks
 from vigil.check.report import Check, CheckReport
 from vigil.errors import CheckError
-from vigil.render.cache import Cache
 from vigil.render import Rendered
+from vigil.render.cache import Cache
 
 __all__ = ["Check", "CheckReport", "check_output", "describe", "registry", "run_checks"]
 
@@ -25,10 +26,20 @@ __all__ = ["Check", "CheckReport", "check_output", "describe", "registry", "run_
 def registry(vmalert: bool = False) -> list[Check]:
     """Every check, in the order they run: the cheap ones first, so a broken build fails fast.
     `vmalert`: also vmalert's, for rules evaluated by vmalert."""
-    return ([promtool.CheckRules(), amtool.CheckConfig(), amtool.RoutesTest(), dashboards.Lint(),
-             dashboards.AlertPanels(), folders.Folders(), kubernetes.Objects()]
-            + ([vmalert_checks.DryRun()] if vmalert else []) + [promtool.RuleTests()]
-            + ([vmalert_checks.RuleTests()] if vmalert else []))
+    return (
+        [
+            promtool.CheckRules(),
+            amtool.CheckConfig(),
+            amtool.RoutesTest(),
+            dashboards.Lint(),
+            dashboards.AlertPanels(),
+            folders.Folders(),
+            kubernetes.Objects(),
+        ]
+        + ([vmalert_checks.DryRun()] if vmalert else [])
+        + [promtool.RuleTests()]
+        + ([vmalert_checks.RuleTests()] if vmalert else [])
+    )
 
 
 def run_checks(report: CheckReport, *, slow: bool, vmalert: bool = False) -> CheckReport:
@@ -38,13 +49,20 @@ def run_checks(report: CheckReport, *, slow: bool, vmalert: bool = False) -> Che
         if slow or not check.slow:
             check.run(report)
     if report.problems:
-        raise CheckError("\n\n".join(f"{check_id}:\n" + "\n".join(report.problems[check_id])
-                                     for check_id in sorted(report.problems)))
+        raise CheckError(
+            "\n\n".join(f"{check_id}:\n" + "\n".join(report.problems[check_id]) for check_id in sorted(report.problems))
+        )
     return report
 
 
-def check_output(out: Path, *, tests: bool = True, cache_dir: Path | None = None,
-                 rendered: Rendered | None = None, vmalert: bool = False) -> CheckReport:
+def check_output(
+    out: Path,
+    *,
+    tests: bool = True,
+    cache_dir: Path | None = None,
+    rendered: Rendered | None = None,
+    vmalert: bool = False,
+) -> CheckReport:
     """Every check on the output directory `out` (the unit tests too unless tests=False). With a
     cache_dir, checks already known to pass are not run again. `rendered`: what the build rendered
     into `out`, still in memory."""

@@ -72,8 +72,12 @@ def matched_labels(route: dict[str, Any]) -> set[str] | None:
 def _amtool_hint(config_text: str) -> str:
     target = _TARGET.search(config_text)
     have = tools.versions(["amtool"])["amtool"]
-    return (f"\n(amtool is `{have}`; this config is written for Alertmanager {target[1]} or later. "
-            "An older amtool does not know newer fields: install a matching one.)" if target else "")
+    return (
+        f"\n(amtool is `{have}`; this config is written for Alertmanager {target[1]} or later. "
+        "An older amtool does not know newer fields: install a matching one.)"
+        if target
+        else ""
+    )
 
 
 def _checkable_config(text: str, tmp: Path) -> tuple[Path, dict[str, Any]]:
@@ -111,8 +115,11 @@ class CheckConfig:
             path, _ = _checkable_config(text, Path(tmp))
             result = tools.run("amtool", ["check-config", str(path)])
         if not result.ok:
-            report.fail(self.id, f"{layout.ALERTMANAGER_CONFIG}:\n{result.output.strip()}"
-                        + (_amtool_hint(text) if "not found in type" in result.output else ""))
+            report.fail(
+                self.id,
+                f"{layout.ALERTMANAGER_CONFIG}:\n{result.output.strip()}"
+                + (_amtool_hint(text) if "not found in type" in result.output else ""),
+            )
         elif report.cache:
             report.cache.store(key, True)
 
@@ -129,8 +136,10 @@ class RoutesTest:
         if not report.paths(layout.ALERTMANAGER_DIR, ".test.yaml"):
             report.fail(self.id, f"{layout.ROUTING_CASES}: missing; run `vigil build`")
             return
-        key, known = _known(report, ["amtool routes test", report.digest(layout.ALERTMANAGER_CONFIG),
-                                     report.digest(layout.ROUTING_CASES)])
+        key, known = _known(
+            report,
+            ["amtool routes test", report.digest(layout.ALERTMANAGER_CONFIG), report.digest(layout.ROUTING_CASES)],
+        )
         if known is not None:
             report.checked[self.id] = known
             return
@@ -162,11 +171,15 @@ def _run_cases(config: Path, cases: list[dict[str, Any]], keep: set[str] | None)
         result = tools.run("amtool", args + [f'{k}="{_quote(v)}"' for k, v in labels])
         if result.ok:
             return None
-        got = next((line for line in result.output.splitlines() if line and not line.startswith(("WARNING", "Warning"))), "")
+        got = next(
+            (line for line in result.output.splitlines() if line and not line.startswith(("WARNING", "Warning"))), ""
+        )
         names = runs[key]
         more = f" (and {len(names) - 1} more with the same routed labels)" if len(names) > 1 else ""
-        return (f"routing case '{names[0]}'{more}: expected receivers {receivers}, amtool routed to {got or '?'}\n"
-                f"  labels: {dict(labels)}")
+        return (
+            f"routing case '{names[0]}'{more}: expected receivers {receivers}, amtool routed to {got or '?'}\n"
+            f"  labels: {dict(labels)}"
+        )
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         return [f for f in pool.map(one, sorted(runs)) if f]

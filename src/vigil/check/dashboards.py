@@ -18,8 +18,9 @@ against the panels they link to) and `dashboard/folders` (vigil.check.folders).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
@@ -55,17 +56,27 @@ def shape_problems(doc: Any) -> list[str]:
     against Grafana's full schema when it is present."""
     if not _is(doc, dict):
         return ["(top): not a JSON object"]
-    problems = [f"{key}: missing, or not a {kind.__name__}"
-                for key, kind in (("uid", str), ("title", str), ("tags", list), ("schemaVersion", int),
-                                  ("panels", list), ("templating", dict), ("annotations", dict))
-                if not _is(doc.get(key), kind)]
+    problems = [
+        f"{key}: missing, or not a {kind.__name__}"
+        for key, kind in (
+            ("uid", str),
+            ("title", str),
+            ("tags", list),
+            ("schemaVersion", int),
+            ("panels", list),
+            ("templating", dict),
+            ("annotations", dict),
+        )
+        if not _is(doc.get(key), kind)
+    ]
     if problems:
         return problems
     if not _UID.fullmatch(doc["uid"]):
         problems.append(f"uid: {doc['uid']!r} is not 1-40 characters of [a-z0-9-]")
     if doc["schemaVersion"] < MIN_SCHEMA_VERSION:
-        problems.append(f"schemaVersion: {doc['schemaVersion']} is older than {MIN_SCHEMA_VERSION} "
-                        "(datasources referenced by uid)")
+        problems.append(
+            f"schemaVersion: {doc['schemaVersion']} is older than {MIN_SCHEMA_VERSION} (datasources referenced by uid)"
+        )
     if "vigil" not in doc["tags"]:
         problems.append("tags: no `vigil` tag (the dashboards dropdown and deploy find vigil's dashboards by it)")
     for key in ("templating", "annotations"):
@@ -87,8 +98,12 @@ def shape_problems(doc: Any) -> list[str]:
         steps = p.get("fieldConfig", {}).get("defaults", {}).get("thresholds", {}).get("steps")
         if steps is not None:
             values = [s.get("value") for s in steps]
-            if not values or values[0] is not None or any(v is None for v in values[1:]) \
-                    or values[1:] != sorted(values[1:]):
+            if (
+                not values
+                or values[0] is not None
+                or any(v is None for v in values[1:])
+                or values[1:] != sorted(values[1:])
+            ):
                 problems.append(f"{where}: threshold steps must start with a null base and rise: {values}")
     return problems
 
@@ -113,8 +128,9 @@ def grid_problems(doc: dict[str, Any]) -> list[str]:
             g = p["gridPos"]
             x, y, w, h = g["x"], g["y"], g["w"], g["h"]
             if w < 1 or h < 1 or x < 0 or y < 0 or x + w > GRID_COLUMNS:
-                problems.append(f"panel {p['id']}: gridPos x={x} w={w} y={y} h={h} is outside the "
-                                f"{GRID_COLUMNS}-column grid")
+                problems.append(
+                    f"panel {p['id']}: gridPos x={x} w={w} y={y} h={h} is outside the {GRID_COLUMNS}-column grid"
+                )
             for oid, ox, oy, ow, oh in placed:
                 if x < ox + ow and ox < x + w and y < oy + oh and oy < y + h:
                     problems.append(f"panel {p['id']} overlaps panel {oid}")
@@ -150,8 +166,10 @@ def datasource_problems(doc: dict[str, Any]) -> list[str]:
         if var and var.group(1) not in variables:
             problems.append(f"{where}: datasource ${{{var.group(1)}}} is not a datasource variable of this dashboard")
         elif not var and uid not in defaults | BUILTIN_DATASOURCES:
-            problems.append(f"{where}: unknown datasource uid {uid!r} (known: "
-                            f"{', '.join(sorted(defaults | {'$' + v for v in variables}))})")
+            problems.append(
+                f"{where}: unknown datasource uid {uid!r} (known: "
+                f"{', '.join(sorted(defaults | {'$' + v for v in variables}))})"
+            )
     return problems
 
 
@@ -194,8 +212,10 @@ def _threshold_problem(panel: dict[str, Any], alert: dict[str, Any]) -> str | No
     # Above (>): the step at the threshold colours the bad side. Below (<): the step before it does.
     colour = steps[at[0]]["color"] if match["op"] == ">" else steps[at[0] - 1]["color"]
     if colour != PALETTE[severity]:
-        return (f"the {'step at' if match['op'] == '>' else 'region below'} {match['number']} is {colour}, "
-                f"not {PALETTE[severity]} ({severity})")
+        return (
+            f"the {'step at' if match['op'] == '>' else 'region below'} {match['number']} is {colour}, "
+            f"not {PALETTE[severity]} ({severity})"
+        )
     return None
 
 
@@ -319,7 +339,9 @@ class AlertPanels:
             if passed:
                 continue
             doc = dashboards.doc(rel)
-            if not _is(doc, dict) or Lint.id in report.problems and any(p.startswith(rel) for p in report.problems[Lint.id]):
+            if not _is(doc, dict) or (
+                Lint.id in report.problems and any(p.startswith(rel) for p in report.problems[Lint.id])
+            ):
                 continue  # the lint already says what is wrong with it
             problems = alert_panel_problems(group, {uid: doc})
             for problem in problems:

@@ -23,8 +23,11 @@ def folder_problems(manifest_text: str | None, file_uids: set[str]) -> list[str]
             problems.append(f"{layout.FOLDERS_FILE}: dashboard {uid} is in {placed.count(uid)} folders, not 1")
     problems += [f"{layout.FOLDERS_FILE}: dashboard {uid} has no file" for uid in sorted(set(placed) - file_uids)]
     folder_uids = [f["uid"] for f in manifest["folders"]]
-    problems += [f"{layout.FOLDERS_FILE}: folder uid {uid} is not unique among folders and dashboards"
-                 for uid in sorted(set(folder_uids)) if folder_uids.count(uid) > 1 or uid in file_uids]
+    problems += [
+        f"{layout.FOLDERS_FILE}: folder uid {uid} is not unique among folders and dashboards"
+        for uid in sorted(set(folder_uids))
+        if folder_uids.count(uid) > 1 or uid in file_uids
+    ]
     return problems
 
 

@@ -23,9 +23,10 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 import jsonschema
 import orjson
@@ -46,10 +47,15 @@ KINDS = {("monitoring.coreos.com/v1", "PrometheusRule"), ("v1", "ConfigMap"), ("
 SCHEMAS_ENV = "VIGIL_K8S_SCHEMAS"
 # Credentials by receiver kind, as Alertmanager names them: in the Secret they may only be a
 # ${NAME} reference (vigil writes *_file paths or references; this guards against a hand edit).
-CREDENTIALS = {"slack_configs": ("api_url",), "pagerduty_configs": ("routing_key", "service_key"),
-               "opsgenie_configs": ("api_key",), "email_configs": ("auth_password",),
-               "msteams_configs": ("webhook_url",), "msteamsv2_configs": ("webhook_url",),
-               "global": ("smtp_auth_password", "slack_api_url", "opsgenie_api_key")}
+CREDENTIALS = {
+    "slack_configs": ("api_url",),
+    "pagerduty_configs": ("routing_key", "service_key"),
+    "opsgenie_configs": ("api_key",),
+    "email_configs": ("auth_password",),
+    "msteams_configs": ("webhook_url",),
+    "msteamsv2_configs": ("webhook_url",),
+    "global": ("smtp_auth_password", "slack_api_url", "opsgenie_api_key"),
+}
 
 
 @cache
@@ -60,8 +66,10 @@ def crd_validator(folder: str, name: str) -> jsonschema.Draft7Validator:
 
 def crd_problems(obj: Any, folder: Path, name: str = "prometheusrule.v1.schema.json") -> list[str]:
     """Where `obj` breaks a CRD's own OpenAPI schema (converted to JSON Schema)."""
-    return [f"{'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}"
-            for e in crd_validator(str(folder), name).iter_errors(obj)]
+    return [
+        f"{'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}"
+        for e in crd_validator(str(folder), name).iter_errors(obj)
+    ]
 
 
 def metadata_problems(obj: dict[str, Any]) -> list[str]:
@@ -69,8 +77,10 @@ def metadata_problems(obj: dict[str, Any]) -> list[str]:
     meta = obj.get("metadata")
     if not isinstance(meta, dict):
         return ["metadata: missing"]
-    found = [kube_names.name_problem(str(meta.get("name", ""))),
-             kube_names.dns_label_problem(str(meta.get("namespace", "")), "a namespace")]
+    found = [
+        kube_names.name_problem(str(meta.get("name", ""))),
+        kube_names.dns_label_problem(str(meta.get("namespace", "")), "a namespace"),
+    ]
     for label, value in (meta.get("labels") or {}).items():
         found += [kube_names.key_problem(str(label)), kube_names.label_value_problem(str(value))]
     annotations = meta.get("annotations") or {}
@@ -86,9 +96,11 @@ def _rule_size_problem(spec_text: str) -> str | None:
     size = len(spec_text.encode())
     if size <= kube_names.PROMETHEUS_RULE_MAX_BYTES:
         return None
-    return (f"{kube_names.kib(size)} of rules, over prometheus-operator's limit of "
-            f"{kube_names.kib(kube_names.PROMETHEUS_RULE_MAX_BYTES)} per PrometheusRule "
-            "(it would refuse the object); split the service, or leave out metrics it does not need")
+    return (
+        f"{kube_names.kib(size)} of rules, over prometheus-operator's limit of "
+        f"{kube_names.kib(kube_names.PROMETHEUS_RULE_MAX_BYTES)} per PrometheusRule "
+        "(it would refuse the object); split the service, or leave out metrics it does not need"
+    )
 
 
 def _credential_problems(config: Any) -> list[str]:
@@ -99,8 +111,12 @@ def _credential_problems(config: Any) -> list[str]:
     for receiver in (config.get("receivers") or []) if isinstance(config, dict) else []:
         for kind, fields in CREDENTIALS.items():
             for conf in receiver.get(kind) or []:
-                problems += [f"receiver {receiver.get('name')}: {kind}.{f}: a credential written into the Secret; "
-                             "use a *_file path or ${NAME}" for f in fields if f in conf and "${" not in str(conf[f])]
+                problems += [
+                    f"receiver {receiver.get('name')}: {kind}.{f}: a credential written into the Secret; "
+                    "use a *_file path or ${NAME}"
+                    for f in fields
+                    if f in conf and "${" not in str(conf[f])
+                ]
     return problems
 
 
@@ -123,8 +139,10 @@ def _same_as(out: Path, rel: str, text: str, view: Callable[[str], str] = lambda
 
 class Objects:
     id: ClassVar[str] = "kubernetes/objects"
-    description: ClassVar[str] = ("Kubernetes objects (names, labels, sizes, kustomization; the same artefacts, "
-                                  "with promtool and amtool on what they embed)")
+    description: ClassVar[str] = (
+        "Kubernetes objects (names, labels, sizes, kustomization; the same artefacts, "
+        "with promtool and amtool on what they embed)"
+    )
     slow: ClassVar[bool] = False
 
     def run(self, report: CheckReport) -> None:
@@ -142,7 +160,7 @@ def check_kubernetes(out: Path, report: CheckReport) -> None:
     root = out / DIR
     if not root.exists():
         return
-    fail = lambda rel, msg: report.fail(Objects.id, f"{DIR}/{rel}: {msg}")  # noqa: E731
+    fail = lambda rel, msg: report.fail(Objects.id, f"{DIR}/{rel}: {msg}")
     files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.yaml"))
     listed: list[str] = []
     if "kustomization.yaml" not in files:
@@ -184,7 +202,9 @@ def check_kubernetes(out: Path, report: CheckReport) -> None:
                     continue
                 problems = [_rule_size_problem(rules)]
                 if schemas:
-                    problems += [f"CRD schema: {p}" for p in crd_problems(yaml.load(text, Loader=_Loader), Path(schemas))]
+                    problems += [
+                        f"CRD schema: {p}" for p in crd_problems(yaml.load(text, Loader=_Loader), Path(schemas))
+                    ]
                 for p in filter(None, problems):
                     fail(rel, p)
                 service = Path(rel).stem
@@ -206,7 +226,9 @@ def check_kubernetes(out: Path, report: CheckReport) -> None:
             _merge(report, amtool, "Alertmanager Secret")
     report.checked[Objects.id] = sum(counts.values())
     if schemas:
-        report.stats.setdefault(Objects.id, {})["PrometheusRules validated against the CRD schema"] = counts["PrometheusRule"]
+        report.stats.setdefault(Objects.id, {})["PrometheusRules validated against the CRD schema"] = counts[
+            "PrometheusRule"
+        ]
 
 
 def _check_configmap(out: Path, rel: str, obj: dict[str, Any], report: CheckReport, fail: Any) -> str | None:
@@ -221,10 +243,16 @@ def _check_configmap(out: Path, rel: str, obj: dict[str, Any], report: CheckRepo
     uid = key.removesuffix(".json")
     size = len(str(text).encode())
     if size > kube_names.CONFIGMAP_MAX_BYTES:
-        advice = ("it lists every service (about 2 KiB each): set `overview: false` under kubernetes: in vigil.yaml "
-                  "and import output/grafana/dashboards/{uid}.json another way" if uid == OVERVIEW_UID
-                  else "split the service or leave out metrics it does not need")
-        fail(rel, f"dashboard {uid} is {kube_names.kib(size)}, over the 1 MiB a ConfigMap can hold; {advice.format(uid=uid)}")
+        advice = (
+            "it lists every service (about 2 KiB each): set `overview: false` under kubernetes: in vigil.yaml "
+            "and import output/grafana/dashboards/{uid}.json another way"
+            if uid == OVERVIEW_UID
+            else "split the service or leave out metrics it does not need"
+        )
+        fail(
+            rel,
+            f"dashboard {uid} is {kube_names.kib(size)}, over the 1 MiB a ConfigMap can hold; {advice.format(uid=uid)}",
+        )
         return None
     # Client-side `kubectl apply` (and Argo CD's default sync) stores the whole object, compact, in
     # the last-applied-configuration annotation, which may not pass 256 KiB.
@@ -233,7 +261,8 @@ def _check_configmap(out: Path, rel: str, obj: dict[str, Any], report: CheckRepo
         report.warnings.append(
             f"{DIR}/{rel}: dashboard {uid} is {kube_names.kib(applied)} as an object, over the 256 KiB that client-side "
             "`kubectl apply` can record in its last-applied annotation: apply with server-side apply "
-            "(`kubectl apply --server-side`; Argo CD sync option ServerSideApply=true; Flux always does)")
+            "(`kubectl apply --server-side`; Argo CD sync option ServerSideApply=true; Flux always does)"
+        )
     try:
         doc = orjson.loads(text)
     except orjson.JSONDecodeError as e:
@@ -264,4 +293,4 @@ def _check_secret(out: Path, rel: str, obj: dict[str, Any], embedded: Path, fail
     (embedded / CONFIG).write_text(text, encoding="utf-8")
     if (out / CASES).exists():
         shutil.copyfile(out / CASES, embedded / CASES)
-    return _same_as(out, CONFIG, text, bare)   # the Secret keeps bare ${NAME} for Flux (amrefs.py)
+    return _same_as(out, CONFIG, text, bare)  # the Secret keeps bare ${NAME} for Flux (amrefs.py)

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, ClassVar, Iterable
+from typing import ClassVar
 
 from vigil import layout, tools
 from vigil.check.report import CheckReport
 from vigil.render.cache import Cache
-
 
 _TEAM = re.compile(r"\n\s+team: (\S+)\n")
 
@@ -74,8 +74,12 @@ def check_rules(report: CheckReport) -> None:
     cache = report.cache or Cache(None)
     keys = {group[0]: cache.key(["promtool check rules", version, shape]) for shape, group in shapes.items()}
     firsts = {group[0]: group for group in shapes.values() if not (report.cache and cache.load(keys[group[0]]))}
-    bad_shapes = [first for result in tools.run_parallel("promtool", ["check", "rules"], sorted(firsts), cwd=out)
-                  if not result.ok for first in _failed_files(result, firsts)]
+    bad_shapes = [
+        first
+        for result in tools.run_parallel("promtool", ["check", "rules"], sorted(firsts), cwd=out)
+        if not result.ok
+        for first in _failed_files(result, firsts)
+    ]
     for first in set(firsts) - set(bad_shapes):
         cache.store(keys[first], True)
     again = sorted(rel for first in bad_shapes for rel in firsts[first])
@@ -106,9 +110,17 @@ def run_rule_tests(report: CheckReport) -> None:
     files = [Path(rel).name for rel in report.paths(layout.TESTS_DIR, ".test.yaml")]
     version = tools.version("promtool") if report.cache else ""
     # A test that passed before (same test and rule file, same promtool) passes again.
-    known = {f: report.passed_before(["promtool test rules file", version,
-                                      report.digest(layout.test_file(layout.service_of_test_file(f))),
-                                      report.digest(layout.rule_file(layout.service_of_test_file(f)))]) for f in files}
+    known = {
+        f: report.passed_before(
+            [
+                "promtool test rules file",
+                version,
+                report.digest(layout.test_file(layout.service_of_test_file(f))),
+                report.digest(layout.rule_file(layout.service_of_test_file(f))),
+            ]
+        )
+        for f in files
+    }
     todo = [f for f in files if not known[f][1]]
     shapes = _by_shape(report, {f: layout.service_of_test_file(f) for f in todo}, [layout.test_file, layout.rule_file])
     cache = report.cache or Cache(None)
@@ -126,7 +138,9 @@ def run_rule_tests(report: CheckReport) -> None:
     # (promtool 3 no longer prints the file it is testing).
     retried = sorted(f for first in failed for f in firsts[first])
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        for name, result in zip(retried, pool.map(lambda f: tools.run("promtool", ["test", "rules", f], cwd=tests), retried)):
+        for name, result in zip(
+            retried, pool.map(lambda f: tools.run("promtool", ["test", "rules", f], cwd=tests), retried)
+        ):
             if not result.ok:
                 report.fail(check_id, f"{name}:\n" + _only_failures(result.output))
     for f in set(todo) - set(retried):
@@ -145,8 +159,12 @@ def _passed_tests(result: tools.Result, files: Iterable[str]) -> list[str]:
         verdicts = re.findall(r"^  (SUCCESS|FAILED)", result.output, re.M)
         given = [a for a in result.args[3:] if a in set(files)]
         return [f for f, v in zip(given, verdicts) if v == "SUCCESS"] if len(verdicts) == len(given) else []
-    return [f for f in files if f in result.args and any(b.split("\n", 1)[0].strip().endswith(f) and "SUCCESS" in b
-                                                         and "FAILED" not in b for b in blocks)]
+    return [
+        f
+        for f in files
+        if f in result.args
+        and any(b.split("\n", 1)[0].strip().endswith(f) and "SUCCESS" in b and "FAILED" not in b for b in blocks)
+    ]
 
 
 def _failed_files(result: tools.Result, candidates: Iterable[str]) -> list[str]:

@@ -14,10 +14,10 @@ from vigil.render.files import Files
 @dataclass
 class CheckReport:
     out: Path
-    checked: dict[str, int] = field(default_factory=dict)          # check id → how many things it checked
+    checked: dict[str, int] = field(default_factory=dict)  # check id → how many things it checked
     stats: dict[str, dict[str, int]] = field(default_factory=dict)  # check id → further counts (shapes, cached)
-    problems: dict[str, list[str]] = field(default_factory=dict)    # check id → what failed, for people
-    warnings: list[str] = field(default_factory=list)               # worth saying, not failing for
+    problems: dict[str, list[str]] = field(default_factory=dict)  # check id → what failed, for people
+    warnings: list[str] = field(default_factory=list)  # worth saying, not failing for
     # Where passed checks are remembered by content, so that a rebuild re-runs only what changed.
     # None: run everything.
     cache: Cache | None = None
@@ -34,8 +34,11 @@ class CheckReport:
     def paths(self, directory: str, suffix: str) -> list[str]:
         """The artefacts (paths under output/) in one directory of vigil.layout, sorted."""
         if self.artefacts is not None:
-            return sorted(p for p in self.artefacts if p.startswith(directory + "/") and p.endswith(suffix)
-                          and "/" not in p[len(directory) + 1:])
+            return sorted(
+                p
+                for p in self.artefacts
+                if p.startswith(directory + "/") and p.endswith(suffix) and "/" not in p[len(directory) + 1 :]
+            )
         return sorted(str(p.relative_to(self.out)) for p in (self.out / directory).glob(f"*{suffix}"))
 
     def text(self, rel: str) -> str | None:
@@ -72,8 +75,8 @@ class CheckReport:
 
 
 class Check(Protocol):
-    id: ClassVar[str]            # namespace/name, as pint names its checks
-    description: ClassVar[str]   # what a passing count means, for people
-    slow: ClassVar[bool]         # minutes for a thousand services: `vigil check` and `build --test` only
+    id: ClassVar[str]  # namespace/name, as pint names its checks
+    description: ClassVar[str]  # what a passing count means, for people
+    slow: ClassVar[bool]  # minutes for a thousand services: `vigil check` and `build --test` only
 
     def run(self, report: CheckReport) -> None: ...

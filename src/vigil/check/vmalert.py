@@ -56,5 +56,9 @@ def unittest(tests: Path, name: str) -> tools.Result:
     $TMPDIR/vmalert-unittest, which two runs at once must not share. It stops at the first
     failing file, so each file runs alone and every failure is named."""
     with tempfile.TemporaryDirectory(prefix="vigil-vmalert-tool-") as tmp:
-        return tools.run("vmalert-tool", ["unittest", "-disableAlertgroupLabel", f"-httpListenPort={free_port()}",
-                                          f"-files={name}"], cwd=tests, env={"TMPDIR": tmp})
+        return tools.run(
+            "vmalert-tool",
+            ["unittest", "-disableAlertgroupLabel", f"-httpListenPort={free_port()}", f"-files={name}"],
+            cwd=tests,
+            env={"TMPDIR": tmp},
+        )

@@ -7,8 +7,8 @@ and reloads again.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from vigil.deploy import amconfig
 from vigil.deploy.http import Client, HttpSettings
@@ -20,8 +20,14 @@ from vigil.errors import DeployError
 class AlertmanagerTarget:
     name = "alertmanager"
 
-    def __init__(self, url: str, config_file: Path, build: Path, env: Mapping[str, str] = os.environ,
-                 http: HttpSettings = HttpSettings()):
+    def __init__(
+        self,
+        url: str,
+        config_file: Path,
+        build: Path,
+        env: Mapping[str, str] = os.environ,
+        http: HttpSettings = HttpSettings(),
+    ):
         self.url = url.rstrip("/")
         self.config_file = Path(config_file)
         self.where = f"{self.url}, {self.config_file}"
@@ -38,16 +44,17 @@ class AlertmanagerTarget:
 
     def plan(self, prune: bool) -> Plan:
         plan = Plan(self.name, self.where)
-        text = self.wanted()    # missing secrets fail here, before anything is pushed
+        text = self.wanted()  # missing secrets fail here, before anything is pushed
         current = self.config_file.read_text(encoding="utf-8") if self.config_file.exists() else None
         plan.owned_live = 1 if current is not None else 0
         if current == text:
             plan.unchanged = 1
             plan.needs_reload = not self.loaded_is(text)
         else:
-            plan.changes = amconfig.changes(amconfig.parse(current) if current is not None else None,
-                                            amconfig.parse(text)) or []
-            if not plan.changes:   # same config, other bytes (formatting, comments): still rewrite it
+            plan.changes = (
+                amconfig.changes(amconfig.parse(current) if current is not None else None, amconfig.parse(text)) or []
+            )
+            if not plan.changes:  # same config, other bytes (formatting, comments): still rewrite it
                 plan.changes = amconfig.changes(None, amconfig.parse(text))
         return plan
 
@@ -80,8 +87,9 @@ class AlertmanagerTarget:
         response = self.reloader.request("POST", "/-/reload")
         result.writes += 1
         if response.status_code != 200:
-            raise DeployError(f"Alertmanager rejected the reload (HTTP {response.status_code}): "
-                              f"{response.text.strip()[:1000]}")
+            raise DeployError(
+                f"Alertmanager rejected the reload (HTTP {response.status_code}): {response.text.strip()[:1000]}"
+            )
 
     def loaded_is(self, text: str) -> bool:
         status = self.api.expect(self.api.request("GET", "/api/v2/status"), 200).json()

@@ -5,12 +5,13 @@ with what is live, and described without ever printing a value (a value may be a
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from vigil.layout import ALERTMANAGER_CONFIG as CONFIG
 from vigil.deploy import rules, secrets
 from vigil.deploy.plan import ADD, CHANGE, REMOVE, Change
+from vigil.layout import ALERTMANAGER_CONFIG as CONFIG
 
 
 def resolved(build: Path, env: Mapping[str, str]) -> str:
@@ -52,8 +53,9 @@ def loaded_matches(ours: Any, live: Any, key: str = "") -> bool:
     lists have the same length and match item by item.
     """
     if isinstance(ours, dict):
-        return isinstance(live, dict) and all(k in live and loaded_matches(v, live[k], k) for k, v in ours.items()
-                                             if v not in (None, [], {}))
+        return isinstance(live, dict) and all(
+            k in live and loaded_matches(v, live[k], k) for k, v in ours.items() if v not in (None, [], {})
+        )
     if isinstance(ours, list):
         if not isinstance(live, list) or len(ours) != len(live):
             return False

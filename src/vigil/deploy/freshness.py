@@ -15,13 +15,14 @@ from pathlib import Path
 
 from vigil.errors import StaleOutputError
 
-SHOWN = 20     # files named in the message at most; the count says how many more
+SHOWN = 20  # files named in the message at most; the count says how many more
 
 
 def require_fresh(catalog: Path, out: Path, cache: Path | None) -> None:
     """StaleOutputError unless `out` holds exactly what `catalog` builds to with this vigil."""
     from vigil.build import stale_files
-    stale = stale_files(catalog, out, cache)          # an invalid catalog stops here (CatalogError)
+
+    stale = stale_files(catalog, out, cache)  # an invalid catalog stops here (CatalogError)
     if not out.is_dir():
         raise StaleOutputError(f"{out}: no such directory; run `vigil build` (or deploy a fresh build with --build)")
     if stale:
@@ -29,4 +30,5 @@ def require_fresh(catalog: Path, out: Path, cache: Path | None) -> None:
         raise StaleOutputError(
             f"{out} is not what {catalog} builds to with this vigil: {len(stale)} file(s) differ; nothing was pushed. "
             "Run `vigil build` and review the change, or deploy a fresh build explicitly with --build:\n  "
-            + "\n  ".join(stale[:SHOWN] + more))
+            + "\n  ".join(stale[:SHOWN] + more)
+        )

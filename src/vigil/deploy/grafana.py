@@ -21,20 +21,21 @@ is a thousand round trips, each mostly waiting on the server.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import orjson
 
-from vigil.layout import DASHBOARDS_DIR, FOLDERS_FILE
 from vigil.deploy import jsondiff, pool
 from vigil.deploy.http import Client, HttpSettings, loads
 from vigil.deploy.plan import ADD, CHANGE, REMOVE, Change, Plan, Result
 from vigil.errors import DeployError
+from vigil.layout import DASHBOARDS_DIR, FOLDERS_FILE
 
 TAG = "vigil"
-SERVER_FIELDS = ("id", "version")   # Grafana owns these; they are not part of what vigil generates
+SERVER_FIELDS = ("id", "version")  # Grafana owns these; they are not part of what vigil generates
 PAGE = 1000
 
 Wanted = tuple[dict[str, str], dict[str, str], dict[str, dict[str, Any]]]
@@ -52,8 +53,17 @@ def folder_of(live: dict[str, Any]) -> str:
 class GrafanaTarget:
     name = "grafana"
 
-    def __init__(self, url: str, build: Path, revision: str, http: HttpSettings = HttpSettings(), *,
-                 token: str | None = None, user: str | None = None, password: str | None = None):
+    def __init__(
+        self,
+        url: str,
+        build: Path,
+        revision: str,
+        http: HttpSettings = HttpSettings(),
+        *,
+        token: str | None = None,
+        user: str | None = None,
+        password: str | None = None,
+    ):
         self.where = url.rstrip("/")
         self.build = build
         self.revision = revision
@@ -72,8 +82,15 @@ class GrafanaTarget:
     def from_env(cls, env: Mapping[str, str], build: Path, revision: str, http: HttpSettings) -> GrafanaTarget:
         if not env.get("GRAFANA_TOKEN") and not env.get("GRAFANA_USER"):
             raise DeployError("GRAFANA_URL is set without GRAFANA_TOKEN or GRAFANA_USER/GRAFANA_PASSWORD")
-        return cls(env["GRAFANA_URL"], build, revision, http, token=env.get("GRAFANA_TOKEN"),
-                   user=env.get("GRAFANA_USER"), password=env.get("GRAFANA_PASSWORD"))
+        return cls(
+            env["GRAFANA_URL"],
+            build,
+            revision,
+            http,
+            token=env.get("GRAFANA_TOKEN"),
+            user=env.get("GRAFANA_USER"),
+            password=env.get("GRAFANA_PASSWORD"),
+        )
 
     # --- what the build has -------------------------------------------------------------------
 
@@ -85,8 +102,9 @@ class GrafanaTarget:
             folders = {f["uid"]: f["title"] for f in doc.get("folders", [])}
             placement = {uid: f["uid"] for f in doc.get("folders", []) for uid in f["dashboards"]}
             placement.update({uid: "" for uid in doc.get("general", [])})
-            dashboards = {p.stem: orjson.loads(p.read_bytes())
-                          for p in sorted((self.build / DASHBOARDS_DIR).glob("*.json"))}
+            dashboards = {
+                p.stem: orjson.loads(p.read_bytes()) for p in sorted((self.build / DASHBOARDS_DIR).glob("*.json"))
+            }
             for uid in dashboards:
                 placement.setdefault(uid, "")
             self._wanted = folders, placement, dashboards
@@ -97,8 +115,11 @@ class GrafanaTarget:
     def search(self, **params: Any) -> list[dict[str, Any]]:
         hits: list[dict[str, Any]] = []
         for page in range(1, 1000):
-            got = loads(self.api.expect(self.api.request("GET", "/api/search", params={**params, "limit": PAGE,
-                                                                                       "page": page}), 200))
+            got = loads(
+                self.api.expect(
+                    self.api.request("GET", "/api/search", params={**params, "limit": PAGE, "page": page}), 200
+                )
+            )
             hits += got
             if len(got) < PAGE:
                 return hits
@@ -122,7 +143,7 @@ class GrafanaTarget:
                 plan.changes.append(Change(CHANGE, "folder", f"{uid} ({live['title']} → {title})"))
         everything = self.search(type="dash-db")
         by_uid = {h["uid"]: h for h in everything}
-        titled: dict[tuple[str, str], list[str]] = {}     # (folder, lower-case title) → uids: no n² scan
+        titled: dict[tuple[str, str], list[str]] = {}  # (folder, lower-case title) → uids: no n² scan
         for h in everything:
             titled.setdefault((h.get("folderUid") or "", h["title"].lower()), []).append(h["uid"])
         existing: list[str] = []
@@ -130,16 +151,19 @@ class GrafanaTarget:
             folder = placement[uid]
             clash = [other for other in titled.get((folder, doc["title"].lower()), []) if other != uid]
             if clash:
-                plan.conflicts.append(f"dashboard {uid}: {clash[0]} already has the title "
-                                      f"'{doc['title']}' in folder '{folder or 'General'}'; refusing to replace it")
+                plan.conflicts.append(
+                    f"dashboard {uid}: {clash[0]} already has the title "
+                    f"'{doc['title']}' in folder '{folder or 'General'}'; refusing to replace it"
+                )
             hit = by_uid.get(uid)
             if hit is not None and TAG not in (hit.get("tags") or []):
-                plan.conflicts.append(f"dashboard {uid} exists without the `{TAG}` tag: it is not vigil's; "
-                                      "refusing to overwrite it")
+                plan.conflicts.append(
+                    f"dashboard {uid} exists without the `{TAG}` tag: it is not vigil's; refusing to overwrite it"
+                )
             elif hit is not None:
                 existing.append(uid)
         compared = self._compare(existing, placement, dashboards)
-        for uid in dashboards:             # sorted by uid, whichever read finished first
+        for uid in dashboards:  # sorted by uid, whichever read finished first
             if uid not in by_uid:
                 plan.changes.append(Change(ADD, "dashboard", uid, [f"in {placement[uid] or 'General'}"]))
             elif uid in compared:
@@ -156,8 +180,9 @@ class GrafanaTarget:
                 (plan.changes if prune else plan.stale).append(change)
         return plan
 
-    def _compare(self, uids: list[str], placement: dict[str, str],
-                 dashboards: dict[str, dict[str, Any]]) -> dict[str, list[str] | None]:
+    def _compare(
+        self, uids: list[str], placement: dict[str, str], dashboards: dict[str, dict[str, Any]]
+    ) -> dict[str, list[str] | None]:
         """Read every existing dashboard of ours (in the pool) and compare it with the build:
         uid → None when unchanged, else the change's detail lines. Keeps the live copy of the
         changed ones only (memory: a thousand parsed dashboards are hundreds of MB)."""
@@ -166,7 +191,7 @@ class GrafanaTarget:
         def compare(uid: str) -> None:
             live = self.read(uid)
             folder, doc = placement[uid], dashboards[uid]
-            if live is None:     # deleted since the search: the save creates it again
+            if live is None:  # deleted since the search: the save creates it again
                 compared[uid] = ["deleted in Grafana since the search; saved again"]
                 return
             moved = folder_of(live) != folder
@@ -174,11 +199,19 @@ class GrafanaTarget:
                 compared[uid] = None
                 return
             self._live[uid] = live
-            compared[uid] = ([f"moves to folder {folder or 'General'}"] if moved else []) + \
-                jsondiff.diff(normalised(live["dashboard"]), normalised(doc), f"grafana/{uid}", f"build/{uid}")
+            compared[uid] = ([f"moves to folder {folder or 'General'}"] if moved else []) + jsondiff.diff(
+                normalised(live["dashboard"]), normalised(doc), f"grafana/{uid}", f"build/{uid}"
+            )
 
-        _raise(pool.run(uids, pool.naming(lambda uid: f"dashboard {uid}", compare), self.workers,
-                        label="grafana: reading dashboards", show=self.show_progress))
+        _raise(
+            pool.run(
+                uids,
+                pool.naming(lambda uid: f"dashboard {uid}", compare),
+                self.workers,
+                label="grafana: reading dashboards",
+                show=self.show_progress,
+            )
+        )
         return compared
 
     # --- apply ----------------------------------------------------------------------------------
@@ -204,12 +237,14 @@ class GrafanaTarget:
         def push_board(change: Change) -> None:
             uid = change.name
             if change.kind == REMOVE:
-                previous = self.read(uid)     # the content a rollback would restore
+                previous = self.read(uid)  # the content a rollback would restore
                 if previous is None:
                     return
                 if TAG not in (previous["dashboard"].get("tags") or []):
-                    raise DeployError(f"dashboard {uid} lost the `{TAG}` tag since the plan: it is not vigil's "
-                                      "any more; not deleting it")
+                    raise DeployError(
+                        f"dashboard {uid} lost the `{TAG}` tag since the plan: it is not vigil's "
+                        "any more; not deleting it"
+                    )
                 journal.intend(BoardUndo(uid, previous, None, ""))
                 self.api.expect(self.api.request("DELETE", f"/api/dashboards/uid/{uid}"), 200)
                 journal.wrote()
@@ -218,11 +253,16 @@ class GrafanaTarget:
                 self._save(uid, dashboards[uid], placement[uid], message, journal)
 
         boards = [c for c in plan.changes if c.what == "dashboard"]
-        named = lambda c: f"{c.what} {c.name.split(' ', 1)[0]}"  # noqa: E731
+        named = lambda c: f"{c.what} {c.name.split(' ', 1)[0]}"
         done = pool.run([c for c in plan.changes if c.what == "folder"], pool.naming(named, push_folder), self.workers)
-        if not done.failed:      # every folder exists before the first dashboard is saved into it
-            saved = pool.run(boards, pool.naming(named, push_board), self.workers, label="grafana dashboards",
-                             show=self.show_progress)
+        if not done.failed:  # every folder exists before the first dashboard is saved into it
+            saved = pool.run(
+                boards,
+                pool.naming(named, push_board),
+                self.workers,
+                label="grafana dashboards",
+                show=self.show_progress,
+            )
             done.done += saved.done
             done.failures += saved.failures
             done.interrupted = saved.interrupted
@@ -240,15 +280,16 @@ class GrafanaTarget:
         response = self.api.send_json("POST", "/api/dashboards/db", body)
         if response.status_code == 412:
             status = _json(response).get("status", "")
-            why = {"version-mismatch": "it was changed in Grafana while vigil deployed; deploy again",
-                   "name-exists": "another dashboard in the folder has its title"}.get(status, response.text[:300])
+            why = {
+                "version-mismatch": "it was changed in Grafana while vigil deployed; deploy again",
+                "name-exists": "another dashboard in the folder has its title",
+            }.get(status, response.text[:300])
             raise DeployError(f"Grafana refused dashboard {uid} ({status or 412}): {why}")
         self.api.expect(response, 200)
         journal.wrote()
         live = self.read(uid)
         if live is None or normalised(live["dashboard"]) != normalised(doc) or folder_of(live) != folder:
             raise DeployError(f"Grafana saved dashboard {uid}, but reading it back shows different content")
-
 
     # --- rollback ------------------------------------------------------------------------------
 
@@ -261,9 +302,14 @@ class GrafanaTarget:
         message = message.replace("vigil deploy", "vigil rollback", 1)
         boards = [u for u in reversed(intents) if isinstance(u, BoardUndo)]
         folders = [u for u in reversed(intents) if isinstance(u, FolderUndo)]
-        failures = pool.run(boards, lambda u: self._undo_board(u, message, journal), self.workers,
-                            label="grafana: rolling back", show=self.show_progress).failures
-        if not failures:      # a folder is emptied of our dashboards before it can be removed
+        failures = pool.run(
+            boards,
+            lambda u: self._undo_board(u, message, journal),
+            self.workers,
+            label="grafana: rolling back",
+            show=self.show_progress,
+        ).failures
+        if not failures:  # a folder is emptied of our dashboards before it can be removed
             failures = pool.run(folders, lambda u: self._undo_folder(u, journal), self.workers).failures
         result.writes += journal.writes
         return pool.rollback_sentence("Grafana", failures, len(intents), result)
@@ -274,7 +320,7 @@ class GrafanaTarget:
         before = None if undo.previous is None else (folder_of(undo.previous), normalised(undo.previous["dashboard"]))
         ours = None if undo.ours is None else (undo.folder, normalised(undo.ours))
         if state == before:
-            return               # the write never happened, or is undone already
+            return  # the write never happened, or is undone already
         if state != ours:
             raise DeployError(f"dashboard {undo.uid} was changed by someone else during the deploy; left as it is")
         if undo.previous is None:
@@ -283,24 +329,29 @@ class GrafanaTarget:
             dashboard = {**normalised(undo.previous["dashboard"]), "id": None}
             if live is not None:
                 dashboard["version"] = live["dashboard"].get("version")
-            body = {"dashboard": dashboard, "folderUid": folder_of(undo.previous), "message": message,
-                    "overwrite": False}
+            body = {
+                "dashboard": dashboard,
+                "folderUid": folder_of(undo.previous),
+                "message": message,
+                "overwrite": False,
+            }
             self.api.expect(self.api.send_json("POST", "/api/dashboards/db", body), 200)
         journal.wrote()
 
     def _undo_folder(self, undo: FolderUndo, journal: pool.Journal[None]) -> None:
         response = self.api.request("GET", f"/api/folders/{undo.uid}")
         live = None if response.status_code == 404 else loads(self.api.expect(response, 200))
-        if undo.previous is None:           # created by this deploy
+        if undo.previous is None:  # created by this deploy
             if live is None:
                 return
             if live["title"] != undo.title:
                 raise DeployError(f"folder {undo.uid} was changed by someone else during the deploy; left as it is")
             if self.search(folderUIDs=undo.uid):
-                raise DeployError(f"folder {undo.uid}, created by this deploy, holds dashboards that are not "
-                                  "from it; left in place")
+                raise DeployError(
+                    f"folder {undo.uid}, created by this deploy, holds dashboards that are not from it; left in place"
+                )
             self.api.expect(self.api.request("DELETE", f"/api/folders/{undo.uid}"), 200)
-        else:                               # renamed by this deploy
+        else:  # renamed by this deploy
             if live is None or live["title"] not in (undo.title, undo.previous["title"]):
                 raise DeployError(f"folder {undo.uid} was changed by someone else during the deploy; left as it is")
             if live["title"] == undo.previous["title"]:
@@ -313,16 +364,16 @@ class GrafanaTarget:
 @dataclass(frozen=True)
 class FolderUndo:
     uid: str
-    previous: dict[str, Any] | None    # the folder as the plan read it; None: this deploy creates it
-    title: str                         # the title this deploy gives it
+    previous: dict[str, Any] | None  # the folder as the plan read it; None: this deploy creates it
+    title: str  # the title this deploy gives it
 
 
 @dataclass(frozen=True)
 class BoardUndo:
     uid: str
-    previous: dict[str, Any] | None    # GET answer before the deploy; None: this deploy creates it
-    ours: dict[str, Any] | None        # what this deploy saves; None: this deploy deletes it
-    folder: str                        # where this deploy saves it
+    previous: dict[str, Any] | None  # GET answer before the deploy; None: this deploy creates it
+    ours: dict[str, Any] | None  # what this deploy saves; None: this deploy deletes it
+    folder: str  # where this deploy saves it
 
 
 def _raise(outcome: pool.Outcome[Any]) -> None:

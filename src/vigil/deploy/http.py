@@ -30,18 +30,31 @@ RETRY_STATUSES = (500, 502, 503, 504)
 
 @dataclass(frozen=True)
 class HttpSettings:
-    timeout: float = 30.0        # seconds, per request (connect and read)
-    retries: int = 4             # after the first try
-    backoff: float = 0.5         # seconds: 0.5, 1, 2, 4 between tries
-    workers: int = 8             # requests in flight to one target at most (pool.py), and its connections
+    timeout: float = 30.0  # seconds, per request (connect and read)
+    retries: int = 4  # after the first try
+    backoff: float = 0.5  # seconds: 0.5, 1, 2, 4 between tries
+    workers: int = 8  # requests in flight to one target at most (pool.py), and its connections
 
 
-def session(settings: HttpSettings, *, retry_status: bool = True, headers: dict[str, str] | None = None,
-            auth: tuple[str, str] | None = None, url: str | None = None) -> requests.Session:
-    retry = Retry(total=settings.retries, connect=settings.retries, read=settings.retries,
-                  status=settings.retries if retry_status else 0, backoff_factor=settings.backoff,
-                  status_forcelist=RETRY_STATUSES if retry_status else (), allowed_methods=None,
-                  raise_on_status=False, respect_retry_after_header=True)
+def session(
+    settings: HttpSettings,
+    *,
+    retry_status: bool = True,
+    headers: dict[str, str] | None = None,
+    auth: tuple[str, str] | None = None,
+    url: str | None = None,
+) -> requests.Session:
+    retry = Retry(
+        total=settings.retries,
+        connect=settings.retries,
+        read=settings.retries,
+        status=settings.retries if retry_status else 0,
+        backoff_factor=settings.backoff,
+        status_forcelist=RETRY_STATUSES if retry_status else (),
+        allowed_methods=None,
+        raise_on_status=False,
+        respect_retry_after_header=True,
+    )
     s = requests.Session()
     size = max(1, settings.workers)
     adapter = HTTPAdapter(max_retries=retry, pool_maxsize=size, pool_block=True)
@@ -62,7 +75,7 @@ def _environment_once(s: requests.Session, url: str) -> None:
     env = s.merge_environment_settings(url, {}, None, None, None)
     s.proxies.update(env["proxies"])
     s.verify = env["verify"]
-    if not s.auth:          # as requests does per request: ~/.netrc only without explicit auth
+    if not s.auth:  # as requests does per request: ~/.netrc only without explicit auth
         s.auth = requests.utils.get_netrc_auth(url)
     s.trust_env = False
 
@@ -71,8 +84,16 @@ class Client:
     """A base URL, a session and the settings: every call has a timeout and turns transport
     failures (after the retries) into a DeployError naming the target."""
 
-    def __init__(self, name: str, url: str, settings: HttpSettings, *, retry_status: bool = True,
-                 headers: dict[str, str] | None = None, auth: tuple[str, str] | None = None):
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        settings: HttpSettings,
+        *,
+        retry_status: bool = True,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+    ):
         self.name = name
         self.url = url.rstrip("/")
         self.settings = settings
@@ -82,8 +103,9 @@ class Client:
         try:
             return self.session.request(method, self.url + path, timeout=self.settings.timeout, **kwargs)
         except requests.RequestException as e:
-            raise DeployError(f"{self.name}: {method} {self.url}{path} failed after {self.settings.retries} "
-                              f"retries: {_reason(e)}") from e
+            raise DeployError(
+                f"{self.name}: {method} {self.url}{path} failed after {self.settings.retries} retries: {_reason(e)}"
+            ) from e
 
     def send_json(self, method: str, path: str, body: Any) -> requests.Response:
         return self.request(method, path, data=dumps(body), headers={"Content-Type": "application/json"})
@@ -91,15 +113,17 @@ class Client:
     def expect(self, response: requests.Response, *codes: int) -> requests.Response:
         if response.status_code not in codes:
             hint = " (check the credentials)" if response.status_code in (401, 403) else ""
-            raise DeployError(f"{self.name}: {response.request.method} {response.url}: HTTP "
-                              f"{response.status_code}{hint}: {response.text.strip()[:500]}")
+            raise DeployError(
+                f"{self.name}: {response.request.method} {response.url}: HTTP "
+                f"{response.status_code}{hint}: {response.text.strip()[:500]}"
+            )
         return response
 
 
 def dumps(body: Any) -> bytes:
     try:
         return orjson.dumps(body)
-    except (TypeError, orjson.JSONEncodeError):   # what orjson refuses (ints over 64 bits ...), json takes
+    except (TypeError, orjson.JSONEncodeError):  # what orjson refuses (ints over 64 bits ...), json takes
         return json.dumps(body).encode()
 
 
@@ -107,7 +131,7 @@ def loads(response: requests.Response) -> Any:
     try:
         return orjson.loads(response.content)
     except orjson.JSONDecodeError:
-        return json.loads(response.content)   # the same value, or the same error, as json would give
+        return json.loads(response.content)  # the same value, or the same error, as json would give
 
 
 def _reason(e: requests.RequestException) -> str:

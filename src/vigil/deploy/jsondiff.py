@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import difflib
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
-_GONE = object()       # the side of an added or removed key or list item
+_GONE = object()  # the side of an added or removed key or list item
 
 
 def diff(old: Any, new: Any, a: str, b: str, limit: int = 40) -> list[str]:
@@ -69,7 +70,7 @@ def _pairs(old: list[Any], olds: range, new: list[Any], news: range) -> dict[int
     ident.pop(None, None)
     pairs: dict[int, int] = {}
     for i in olds:
-        j = ident.pop(_ident(old[i]), None)     # pop: each new item pairs with one old item at most
+        j = ident.pop(_ident(old[i]), None)  # pop: each new item pairs with one old item at most
         if j is not None:
             pairs[i] = j
     return pairs

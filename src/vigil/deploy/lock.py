@@ -12,9 +12,9 @@ import hashlib
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from vigil.errors import DeployError
 
@@ -34,10 +34,11 @@ def held(path: Path) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
-            raise DeployError(f"another deploy to these targets is running ({holder}; lock {path}); "
-                              "wait for it to finish") from None
+            raise DeployError(
+                f"another deploy to these targets is running ({holder}; lock {path}); wait for it to finish"
+            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}".encode(), 0)
         yield
     finally:
-        os.close(fd)   # closing the descriptor releases the lock
+        os.close(fd)  # closing the descriptor releases the lock

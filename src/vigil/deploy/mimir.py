@@ -16,10 +16,11 @@ the Alertmanager configuration API for the routes. Every call carries the tenant
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import quote
 
 from vigil import layout
@@ -29,9 +30,9 @@ from vigil.deploy.plan import ADD, CHANGE, REMOVE, Change, Plan, Result
 from vigil.errors import DeployError
 from vigil.render.jsonnet import parallel_map
 
-PREFIX = "/prometheus"   # Mimir's default -http.prometheus-http-prefix
+PREFIX = "/prometheus"  # Mimir's default -http.prometheus-http-prefix
 YAML = {"Content-Type": "application/yaml"}
-Groups = dict[str, dict[str, dict[str, Any]]]    # namespace → group name → group
+Groups = dict[str, dict[str, dict[str, Any]]]  # namespace → group name → group
 
 
 def _client(address: str, tenant: str, http: HttpSettings) -> Client:
@@ -57,7 +58,7 @@ class MimirRulerTarget:
         self.api = _client(address, tenant, http)
         self.show_progress = False
         self._wanted: Groups | None = None
-        self._live: Groups = {}       # as the plan read it: what a rollback restores
+        self._live: Groups = {}  # as the plan read it: what a rollback restores
 
     def wanted(self) -> Groups:
         """{namespace (the service): {group name: group}}. Parsed once, for the plan and the apply:
@@ -70,7 +71,7 @@ class MimirRulerTarget:
 
     def live(self) -> Groups:
         response = self.api.request("GET", f"{PREFIX}/config/v1/rules")
-        if response.status_code == 404:     # "no rule groups found"
+        if response.status_code == 404:  # "no rule groups found"
             return {}
         doc = rules.load_yaml(self.api.expect(response, 200).text) or {}
         return {ns: {str(g["name"]): g for g in groups or []} for ns, groups in doc.items()}
@@ -96,8 +97,10 @@ class MimirRulerTarget:
         plan.owned_live = sum(len(live[ns]) for ns in owned)
         for ns, groups in sorted(wanted.items()):
             if ns in live and ns not in owned:
-                plan.conflicts.append(f"namespace {ns} holds groups that are not vigil's "
-                                      f"({', '.join(sorted(live[ns]))}): refusing to change it")
+                plan.conflicts.append(
+                    f"namespace {ns} holds groups that are not vigil's "
+                    f"({', '.join(sorted(live[ns]))}): refusing to change it"
+                )
                 continue
             for name, group in groups.items():
                 current = live.get(ns, {}).get(name)
@@ -109,7 +112,9 @@ class MimirRulerTarget:
                     plan.unchanged += 1
         for ns in sorted(owned):
             for name in sorted(set(live[ns]) - set(wanted.get(ns, {}))):
-                (plan.changes if prune else plan.stale).append(Change(REMOVE, "rule group", f"{ns}/{name}", pruned=True))
+                (plan.changes if prune else plan.stale).append(
+                    Change(REMOVE, "rule group", f"{ns}/{name}", pruned=True)
+                )
         return plan
 
     def apply(self, plan: Plan, result: Result) -> None:
@@ -128,17 +133,26 @@ class MimirRulerTarget:
                 if ours is None:
                     self.api.expect(self.api.request("DELETE", f"{_path(ns)}/{quote(name, safe='')}"), 202, 200)
                 else:
-                    self.api.expect(self.api.request("POST", _path(ns), data=rules.dump_group(ours).encode(),
-                                                     headers=YAML), 202, 200)
+                    self.api.expect(
+                        self.api.request("POST", _path(ns), data=rules.dump_group(ours).encode(), headers=YAML),
+                        202,
+                        200,
+                    )
                 journal.wrote()
             live = self.namespace(ns)
             wrong = [c.name for c in by_ns[ns] if _verify(c, {ns: live}, wanted)]
             if wrong:
-                raise DeployError(f"Mimir does not return what vigil set for {len(wrong)} group(s): "
-                                  f"{', '.join(wrong[:5])}")
+                raise DeployError(
+                    f"Mimir does not return what vigil set for {len(wrong)} group(s): {', '.join(wrong[:5])}"
+                )
 
-        outcome = pool.run(list(by_ns), pool.naming(lambda ns: f"namespace {ns}", push), self.workers,
-                           label="mimir namespaces", show=self.show_progress)
+        outcome = pool.run(
+            list(by_ns),
+            pool.naming(lambda ns: f"namespace {ns}", push),
+            self.workers,
+            label="mimir namespaces",
+            show=self.show_progress,
+        )
         finished = set(outcome.done)
         result.applied += [c for c in plan.changes if c.name.split("/", 1)[0] in finished]
         result.writes += journal.writes
@@ -161,17 +175,24 @@ class MimirRulerTarget:
                 if _same(current, undo.previous):
                     continue
                 if not _same(current, undo.ours):
-                    raise DeployError(f"rule group {ns}/{undo.name} was changed by someone else during the deploy; "
-                                      "left as it is")
+                    raise DeployError(
+                        f"rule group {ns}/{undo.name} was changed by someone else during the deploy; left as it is"
+                    )
                 if undo.previous is None:
                     self.api.expect(self.api.request("DELETE", f"{_path(ns)}/{quote(undo.name, safe='')}"), 202, 200)
                 else:
-                    self.api.expect(self.api.request("POST", _path(ns), data=rules.dump_group(undo.previous).encode(),
-                                                     headers=YAML), 202, 200)
+                    self.api.expect(
+                        self.api.request(
+                            "POST", _path(ns), data=rules.dump_group(undo.previous).encode(), headers=YAML
+                        ),
+                        202,
+                        200,
+                    )
                 journal.wrote()
 
-        failures = pool.run(sorted(by_ns), undo_ns, self.workers, label="mimir: rolling back",
-                            show=self.show_progress).failures
+        failures = pool.run(
+            sorted(by_ns), undo_ns, self.workers, label="mimir: rolling back", show=self.show_progress
+        ).failures
         result.writes += journal.writes
         return pool.rollback_sentence("Mimir", failures, len(intents), result)
 
@@ -180,8 +201,8 @@ class MimirRulerTarget:
 class GroupUndo:
     ns: str
     name: str
-    previous: dict[str, Any] | None    # as the plan read it; None: this deploy creates it
-    ours: dict[str, Any] | None        # what this deploy sets; None: this deploy deletes it
+    previous: dict[str, Any] | None  # as the plan read it; None: this deploy creates it
+    ours: dict[str, Any] | None  # what this deploy sets; None: this deploy deletes it
 
 
 def _parse_files(paths: list[str]) -> list[dict[str, dict[str, Any]]]:
@@ -211,8 +232,14 @@ def _verify(change: Change, live: Groups, wanted: Groups) -> bool:
 class MimirAlertmanagerTarget:
     name = "mimir-alertmanager"
 
-    def __init__(self, address: str, tenant: str, build: Path, env: Mapping[str, str] = os.environ,
-                 http: HttpSettings = HttpSettings()):
+    def __init__(
+        self,
+        address: str,
+        tenant: str,
+        build: Path,
+        env: Mapping[str, str] = os.environ,
+        http: HttpSettings = HttpSettings(),
+    ):
         self.where = f"{address.rstrip('/')}/api/v1/alerts, tenant {tenant}"
         self.build = build
         self.env = env
@@ -246,7 +273,9 @@ class MimirAlertmanagerTarget:
             if self._previous:
                 self._post(self._previous, result)
             result.status = "rolled back"
-            raise DeployError("Mimir's Alertmanager does not return the config vigil set; the previous one was posted back")
+            raise DeployError(
+                "Mimir's Alertmanager does not return the config vigil set; the previous one was posted back"
+            )
 
     def _post(self, doc: dict[str, Any], result: Result) -> None:
         body = rules.dump_yaml(doc)

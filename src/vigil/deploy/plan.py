@@ -18,11 +18,11 @@ SIGN = {ADD: "+", CHANGE: "~", REMOVE: "-"}
 
 @dataclass
 class Change:
-    kind: str                 # add | change | remove
-    what: str                 # "rule group", "dashboard", "folder", "config", "receiver" ...
+    kind: str  # add | change | remove
+    what: str  # "rule group", "dashboard", "folder", "config", "receiver" ...
     name: str
-    detail: list[str] = field(default_factory=list)   # a unified diff or a note, never a secret
-    pruned: bool = False      # a removal of an object vigil owns that the build no longer has
+    detail: list[str] = field(default_factory=list)  # a unified diff or a note, never a secret
+    pruned: bool = False  # a removal of an object vigil owns that the build no longer has
 
     def line(self) -> str:
         return f"  {SIGN[self.kind]} {self.what} {self.name}"
@@ -30,14 +30,14 @@ class Change:
 
 @dataclass
 class Plan:
-    target: str                                   # "prometheus", "alertmanager", "grafana", "mimir" ...
-    where: str                                    # the URL or path, for the report
+    target: str  # "prometheus", "alertmanager", "grafana", "mimir" ...
+    where: str  # the URL or path, for the report
     changes: list[Change] = field(default_factory=list)
-    stale: list[Change] = field(default_factory=list)     # removals held back because --prune is off
-    conflicts: list[str] = field(default_factory=list)    # foreign objects in the way: nothing is pushed
+    stale: list[Change] = field(default_factory=list)  # removals held back because --prune is off
+    conflicts: list[str] = field(default_factory=list)  # foreign objects in the way: nothing is pushed
     unchanged: int = 0
-    owned_live: int = 0                           # objects of ours that are live now
-    needs_reload: bool = False                    # files are current but the server did not load them
+    owned_live: int = 0  # objects of ours that are live now
+    needs_reload: bool = False  # files are current but the server did not load them
 
     @property
     def empty(self) -> bool:
@@ -55,8 +55,8 @@ class Plan:
 class Result:
     target: str
     where: str
-    status: str = "not attempted"   # ok | unchanged | failed | rolled back | dry run | not attempted
-    writes: int = 0                 # files written or removed, reloads, API calls that change state
+    status: str = "not attempted"  # ok | unchanged | failed | rolled back | dry run | not attempted
+    writes: int = 0  # files written or removed, reloads, API calls that change state
     applied: list[Change] = field(default_factory=list)
     message: str = ""
 
@@ -78,8 +78,12 @@ class Target(Protocol):
 
 def summary(plan: Plan) -> str:
     counts = {k: sum(1 for c in plan.changes if c.kind == k) for k in (ADD, CHANGE, REMOVE)}
-    parts = [f"{counts[ADD]} to add", f"{counts[CHANGE]} to change", f"{counts[REMOVE]} to remove",
-             f"{plan.unchanged} unchanged"]
+    parts = [
+        f"{counts[ADD]} to add",
+        f"{counts[CHANGE]} to change",
+        f"{counts[REMOVE]} to remove",
+        f"{plan.unchanged} unchanged",
+    ]
     if plan.stale:
         parts.append(f"{len(plan.stale)} no longer built (kept; --prune removes them)")
     if plan.needs_reload:

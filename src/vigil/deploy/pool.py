@@ -17,9 +17,10 @@ Failure semantics are what rollback needs:
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generic, Sequence, TypeVar
+from typing import Any, Generic, TypeVar
 
 import click
 
@@ -29,12 +30,11 @@ T = TypeVar("T")
 U = TypeVar("U")
 
 
-
 @dataclass
 class Outcome(Generic[T]):
-    done: list[T] = field(default_factory=list)                          # completed, in the input order
+    done: list[T] = field(default_factory=list)  # completed, in the input order
     failures: list[tuple[T, BaseException]] = field(default_factory=list)  # in the input order
-    interrupted: BaseException | None = None                              # Ctrl-C while running
+    interrupted: BaseException | None = None  # Ctrl-C while running
 
     @property
     def failed(self) -> bool:
@@ -66,8 +66,9 @@ class Journal(Generic[U]):
             self.writes += n
 
 
-def run(items: Sequence[T], task: Callable[[T], object], workers: int, *, label: str = "",
-        show: bool = False) -> Outcome[T]:
+def run(
+    items: Sequence[T], task: Callable[[T], object], workers: int, *, label: str = "", show: bool = False
+) -> Outcome[T]:
     """Run `task` on every item with at most `workers` at a time; stop starting new ones at the
     first failure (or Ctrl-C) and wait for the running ones. Never raises for a task's failure: the
     caller rolls back from its journal, then raises (Ctrl-C comes back as `outcome.interrupted`)."""
@@ -97,8 +98,10 @@ def run(items: Sequence[T], task: Callable[[T], object], workers: int, *, label:
             running[pool.submit(task, item)] = item
 
     workers = max(1, workers)
-    with _bar(len(items), label, show) as bar, \
-            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vigil-deploy") as pool:
+    with (
+        _bar(len(items), label, show) as bar,
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vigil-deploy") as pool,
+    ):
         try:
             top_up(pool)
             while running:
@@ -107,7 +110,7 @@ def run(items: Sequence[T], task: Callable[[T], object], workers: int, *, label:
                     settle(future)
                 bar.update(len(finished))
                 top_up(pool)
-        except BaseException as interrupt:   # Ctrl-C while waiting: drain, so the caller can roll back
+        except BaseException as interrupt:  # Ctrl-C while waiting: drain, so the caller can roll back
             outcome.interrupted = interrupt
             for future in list(running):
                 wait([future])
@@ -133,8 +136,9 @@ def fail_after(outcome: Outcome[Any], rollback: Callable[[], str]) -> None:
 def rollback_sentence(target: str, failures: list[tuple[Any, BaseException]], changes: int, result: Any) -> str:
     """What the report says after a rollback; marks `result` rolled back when every undo worked."""
     if failures:
-        return (f"rolling back failed, {target} holds part of this deploy: "
-                + "; ".join(sorted(str(e) for _, e in failures)))
+        return f"rolling back failed, {target} holds part of this deploy: " + "; ".join(
+            sorted(str(e) for _, e in failures)
+        )
     result.status = "rolled back"
     return f"rolled back the {changes} change(s) it had started"
 
@@ -142,6 +146,7 @@ def rollback_sentence(target: str, failures: list[tuple[Any, BaseException]], ch
 def naming(describe: Callable[[T], str], task: Callable[[T], object]) -> Callable[[T], object]:
     """The task, with its DeployError saying which object it is about (a transport error names a
     URL, and many requests share one: every dashboard is saved to /api/dashboards/db)."""
+
     def named(item: T) -> object:
         try:
             return task(item)
@@ -150,6 +155,7 @@ def naming(describe: Callable[[T], str], task: Callable[[T], object]) -> Callabl
             if what.split(" ", 1)[-1] in str(e):
                 raise
             raise DeployError(f"{what}: {e}") from e
+
     return named
 
 

@@ -23,4 +23,6 @@ class PrometheusTarget(RuleFilesTarget):
         if response.status_code == 403:
             raise DeployError("Prometheus refused /-/reload: start it with --web.enable-lifecycle")
         if response.status_code != 200:
-            raise DeployError(f"Prometheus rejected the reload (HTTP {response.status_code}): {response.text.strip()[:1000]}")
+            raise DeployError(
+                f"Prometheus rejected the reload (HTTP {response.status_code}): {response.text.strip()[:1000]}"
+            )

@@ -6,8 +6,8 @@ Read from the environment CI systems set, or from the repository's files; vigil 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 ENV_VARS = ("VIGIL_REVISION", "GITHUB_SHA", "CI_COMMIT_SHA", "GIT_COMMIT", "BUILD_VCS_NUMBER")
 
@@ -18,7 +18,7 @@ def revision(start: Path, env: Mapping[str, str] = os.environ) -> str:
             return env[var][:12]
     for root in [start.resolve(), *start.resolve().parents]:
         git = root / ".git"
-        if git.is_file():   # a worktree: "gitdir: <path>"
+        if git.is_file():  # a worktree: "gitdir: <path>"
             git = (root / git.read_text().split(":", 1)[1].strip()).resolve()
         if git.is_dir():
             return _head(git) or "unknown"

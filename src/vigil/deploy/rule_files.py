@@ -24,10 +24,10 @@ from vigil.errors import DeployError
 
 
 class RuleFilesTarget:
-    name = "prometheus"          # --only prometheus: the rules, wherever they go
-    engine: str                  # "Prometheus", "vmalert": for messages
-    dir_variable: str            # the environment variable that names the directory
-    reads_dir: str               # where the engine is told to read the directory
+    name = "prometheus"  # --only prometheus: the rules, wherever they go
+    engine: str  # "Prometheus", "vmalert": for messages
+    dir_variable: str  # the environment variable that names the directory
+    reads_dir: str  # where the engine is told to read the directory
 
     def __init__(self, url: str, rules_dir: Path, build: Path, http: HttpSettings = HttpSettings()):
         self.url = url.rstrip("/")
@@ -54,14 +54,18 @@ class RuleFilesTarget:
             if name not in live:
                 plan.changes.append(Change(ADD, "rule file", name, [f"groups: {', '.join(rules.group_names(text))}"]))
             elif name not in owned:
-                plan.conflicts.append(f"{self.rules_dir / name} exists and is not vigil's (its groups are not "
-                                      f"vigil-{name.removesuffix('.yaml')}*): refusing to overwrite it")
+                plan.conflicts.append(
+                    f"{self.rules_dir / name} exists and is not vigil's (its groups are not "
+                    f"vigil-{name.removesuffix('.yaml')}*): refusing to overwrite it"
+                )
             elif live[name] != text:
                 plan.changes.append(Change(CHANGE, "rule file", name, _diff(live[name], text, name)))
             else:
                 plan.unchanged += 1
         for name in sorted(set(owned) - set(wanted)):
-            change = Change(REMOVE, "rule file", name, [f"groups: {', '.join(rules.group_names(owned[name]))}"], pruned=True)
+            change = Change(
+                REMOVE, "rule file", name, [f"groups: {', '.join(rules.group_names(owned[name]))}"], pruned=True
+            )
             (plan.changes if prune else plan.stale).append(change)
         if plan.empty and not plan.conflicts:
             plan.needs_reload = bool(self.mismatch(wanted))
@@ -118,10 +122,16 @@ class RuleFilesTarget:
         """None when the groups loaded from our files are exactly the generated ones, rule for rule;
         otherwise what differs."""
         body = self.api.expect(self.api.request("GET", "/api/v1/rules"), 200).json()
-        loaded = {key: len(group.get("rules") or []) for group in body["data"]["groups"]
-                  if (key := self.ours(group)) is not None}
-        expected = {(name, str(g["name"])): len(g.get("rules") or [])
-                    for name, text in wanted.items() for g in rules.groups_of(text)}
+        loaded = {
+            key: len(group.get("rules") or [])
+            for group in body["data"]["groups"]
+            if (key := self.ours(group)) is not None
+        }
+        expected = {
+            (name, str(g["name"])): len(g.get("rules") or [])
+            for name, text in wanted.items()
+            for g in rules.groups_of(text)
+        }
         # Stale files of ours that prune kept are on disk and loaded too: they are not a mismatch.
         extra = {k for k in set(loaded) - set(expected) if (self.rules_dir / k[0]).exists() and k[0] not in wanted}
         missing = sorted(set(expected) - set(loaded))
@@ -131,8 +141,10 @@ class RuleFilesTarget:
             return None
         parts = []
         if missing:
-            parts.append(f"{len(missing)} generated group(s) are not loaded ({_names(missing)}); is "
-                         f"{self.rules_dir} in {self.reads_dir}?")
+            parts.append(
+                f"{len(missing)} generated group(s) are not loaded ({_names(missing)}); is "
+                f"{self.rules_dir} in {self.reads_dir}?"
+            )
         if unexpected:
             parts.append(f"{len(unexpected)} group(s) loaded that the files no longer have ({_names(unexpected)})")
         if counts:
@@ -155,6 +167,7 @@ def _names(keys: list[tuple[str, str]], limit: int = 5) -> str:
 
 
 def _diff(old: str, new: str, name: str, limit: int = 60) -> list[str]:
-    lines = list(difflib.unified_diff(old.splitlines(), new.splitlines(), f"live/{name}", f"build/{name}",
-                                      n=1, lineterm=""))
+    lines = list(
+        difflib.unified_diff(old.splitlines(), new.splitlines(), f"live/{name}", f"build/{name}", n=1, lineterm="")
+    )
     return lines[:limit] + ([f"... {len(lines) - limit} more lines"] if len(lines) > limit else [])

@@ -18,7 +18,7 @@ from vigil.layout import RULES_DIR
 from vigil.render import yamlout
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]*$")
-_Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml: ten times faster
+_Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ten times faster
 _Dumper: type = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 

@@ -20,10 +20,10 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
 
 from vigil.deploy import lock
 from vigil.deploy.http import HttpSettings
@@ -35,13 +35,13 @@ from vigil.errors import DeployError
 @dataclass
 class Options:
     catalog: Path
-    from_dir: Path | None = None      # deploy this built directory instead of building the catalog
-    out: Path = Path("output")        # the reviewed output, pushed when it is what the catalog builds to
-    fresh: bool = False               # --build: push the catalog built afresh instead of `out`
+    from_dir: Path | None = None  # deploy this built directory instead of building the catalog
+    out: Path = Path("output")  # the reviewed output, pushed when it is what the catalog builds to
+    fresh: bool = False  # --build: push the catalog built afresh instead of `out`
     only: Sequence[str] = ()
     prune: bool = False
     dry_run: bool = False
-    unit_tests: bool = True           # the generated promtool tests, as `vigil check` runs them
+    unit_tests: bool = True  # the generated promtool tests, as `vigil check` runs them
     verbose: bool = False
     progress: bool = False
     http: HttpSettings = field(default_factory=HttpSettings)
@@ -52,11 +52,11 @@ class Options:
 class Report:
     plans: list[Plan] = field(default_factory=list)
     results: list[Result] = field(default_factory=list)
-    lines: list[str] = field(default_factory=list)    # what to print, in order
+    lines: list[str] = field(default_factory=list)  # what to print, in order
 
     @property
     def failed(self) -> bool:
-        return any(not r.ok for r in self.results)   # "not attempted" is a failure too
+        return any(not r.ok for r in self.results)  # "not attempted" is a failure too
 
     @property
     def writes(self) -> int:
@@ -73,6 +73,7 @@ def built(options: Options) -> Iterator[Path]:
     from vigil.build import build
     from vigil.check import check_output
     from vigil.deploy.freshness import require_fresh
+
     if options.from_dir is not None and options.fresh:
         raise DeployError("--from and --build exclude each other: push a directory, or the catalog built afresh")
     if options.from_dir is not None:
@@ -101,13 +102,15 @@ def targets_from_env(build: Path, options: Options, env: Mapping[str, str] = os.
     from vigil.deploy.grafana import GrafanaTarget
     from vigil.deploy.mimir import MimirAlertmanagerTarget, MimirRulerTarget
     from vigil.deploy.prometheus import PrometheusTarget
+
     http, rev = options.http, revision(options.catalog, env)
     found: dict[str, Target] = {}
     if env.get("ALERTMANAGER_CONFIG_FILE") or env.get("ALERTMANAGER_URL"):
         if not (env.get("ALERTMANAGER_URL") and env.get("ALERTMANAGER_CONFIG_FILE")):
             raise DeployError("set both ALERTMANAGER_URL and ALERTMANAGER_CONFIG_FILE (or neither)")
-        found["alertmanager"] = AlertmanagerTarget(env["ALERTMANAGER_URL"], Path(env["ALERTMANAGER_CONFIG_FILE"]),
-                                                   build, env, http)
+        found["alertmanager"] = AlertmanagerTarget(
+            env["ALERTMANAGER_URL"], Path(env["ALERTMANAGER_CONFIG_FILE"]), build, env, http
+        )
     elif env.get("MIMIR_ADDRESS"):
         found["alertmanager"] = MimirAlertmanagerTarget(env["MIMIR_ADDRESS"], _tenant(env), build, env, http)
     if env.get("GRAFANA_URL"):
@@ -118,16 +121,20 @@ def targets_from_env(build: Path, options: Options, env: Mapping[str, str] = os.
         if not (env.get("PROMETHEUS_URL") and env.get("PROMETHEUS_RULES_DIR")):
             raise DeployError("set both PROMETHEUS_URL and PROMETHEUS_RULES_DIR (or neither)")
         if env.get("VMALERT_URL") or env.get("VMALERT_RULES_DIR"):
-            raise DeployError("set PROMETHEUS_URL/PROMETHEUS_RULES_DIR or VMALERT_URL/VMALERT_RULES_DIR, not both: "
-                              "the rules go to one evaluator")
+            raise DeployError(
+                "set PROMETHEUS_URL/PROMETHEUS_RULES_DIR or VMALERT_URL/VMALERT_RULES_DIR, not both: "
+                "the rules go to one evaluator"
+            )
         found["prometheus"] = PrometheusTarget(env["PROMETHEUS_URL"], Path(env["PROMETHEUS_RULES_DIR"]), build, http)
     elif env.get("VMALERT_URL") or env.get("VMALERT_RULES_DIR"):
         found["prometheus"] = vmalert_target(build, env, http)
     if not found:
-        raise DeployError("no target configured: set PROMETHEUS_URL and PROMETHEUS_RULES_DIR, VMALERT_URL and "
-                          "VMALERT_RULES_DIR, MIMIR_ADDRESS and "
-                          "MIMIR_TENANT_ID, ALERTMANAGER_URL and ALERTMANAGER_CONFIG_FILE, or GRAFANA_URL "
-                          "(docs/deploy.md)")
+        raise DeployError(
+            "no target configured: set PROMETHEUS_URL and PROMETHEUS_RULES_DIR, VMALERT_URL and "
+            "VMALERT_RULES_DIR, MIMIR_ADDRESS and "
+            "MIMIR_TENANT_ID, ALERTMANAGER_URL and ALERTMANAGER_CONFIG_FILE, or GRAFANA_URL "
+            "(docs/deploy.md)"
+        )
     missing = [name for name in options.only if name not in found]
     if missing:
         raise DeployError(f"--only {', '.join(missing)}: not configured (docs/deploy.md lists the variables)")
@@ -136,10 +143,16 @@ def targets_from_env(build: Path, options: Options, env: Mapping[str, str] = os.
 
 def vmalert_target(build: Path, env: Mapping[str, str], http: HttpSettings) -> Target:
     from vigil.deploy.vmalert import VmalertTarget
+
     if not (env.get("VMALERT_URL") and env.get("VMALERT_RULES_DIR")):
         raise DeployError("set both VMALERT_URL and VMALERT_RULES_DIR (or neither)")
-    return VmalertTarget(env["VMALERT_URL"], Path(env["VMALERT_RULES_DIR"]), build, http,
-                         auth_key=env.get("VMALERT_RELOAD_AUTH_KEY") or None)
+    return VmalertTarget(
+        env["VMALERT_URL"],
+        Path(env["VMALERT_RULES_DIR"]),
+        build,
+        http,
+        auth_key=env.get("VMALERT_RELOAD_AUTH_KEY") or None,
+    )
 
 
 def _tenant(env: Mapping[str, str]) -> str:
@@ -151,14 +164,17 @@ def _tenant(env: Mapping[str, str]) -> str:
 def plan_all(targets: list[Target], options: Options, report: Report) -> None:
     """Plan every target (read-only); refuse conflicts and a prune that would empty a target."""
     for target in targets:
-        setattr(target, "show_progress", options.progress)   # reading a thousand dashboards takes a while
+        target.show_progress = options.progress  # reading a thousand dashboards takes a while
         plan = target.plan(options.prune)
         report.plans.append(plan)
         report.lines += format_plan(plan, options.verbose)
     problems = [f"{p.target}: {c}" for p in report.plans for c in p.conflicts]
-    problems += [f"{p.target}: --prune would delete all {p.owned_live} of vigil's objects there and keep none; "
-                 "refusing (an empty or wrong build?). Deploy without --prune first, then prune."
-                 for p in report.plans if options.prune and p.prune_empties_target()]
+    problems += [
+        f"{p.target}: --prune would delete all {p.owned_live} of vigil's objects there and keep none; "
+        "refusing (an empty or wrong build?). Deploy without --prune first, then prune."
+        for p in report.plans
+        if options.prune and p.prune_empties_target()
+    ]
     if problems:
         raise DeployError("nothing was pushed:\n  " + "\n  ".join(problems))
 
@@ -168,7 +184,7 @@ def diff(options: Options, env: Mapping[str, str] = os.environ) -> Report:
     with built(options) as build:
         targets = targets_from_env(build, options, env)
         for target in targets:
-            setattr(target, "show_progress", options.progress)
+            target.show_progress = options.progress
             plan = target.plan(options.prune)
             report.plans.append(plan)
             report.lines += format_plan(plan, options.verbose)
@@ -206,4 +222,4 @@ def _apply(targets: list[Target], report: Report, options: Options) -> None:
             if result.status == "not attempted":
                 result.status = "failed"
             result.message = str(e)
-            return   # later targets stay "not attempted"
+            return  # later targets stay "not attempted"

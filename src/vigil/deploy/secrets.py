@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -30,8 +31,10 @@ def resolve(text: str, env: Mapping[str, str], what: str) -> str:
     """The text with every ${NAME} replaced; DeployError listing every missing name."""
     missing = [name for name in references(text) if name not in env]
     if missing:
-        raise DeployError(f"{what} references environment variables that are not set: {', '.join(missing)} "
-                          "(set them for the deploy; secrets are never stored in the catalog or output/)")
+        raise DeployError(
+            f"{what} references environment variables that are not set: {', '.join(missing)} "
+            "(set them for the deploy; secrets are never stored in the catalog or output/)"
+        )
     # Substituted in the parsed document, not in the text: a secret with a quote, a colon or a
     # newline in it stays one string value and cannot change the config's structure.
     header = "".join(line for line in text.splitlines(keepends=True)[:3] if line.startswith("#"))
@@ -45,7 +48,7 @@ def _substitute(data: Any, env: Mapping[str, str]) -> Any:
     if isinstance(data, list):
         return [_substitute(v, env) for v in data]
     if isinstance(data, str):
-        whole = SHAPED.fullmatch(data)   # a reference shaped for amtool (amrefs.py) is the whole value
+        whole = SHAPED.fullmatch(data)  # a reference shaped for amtool (amrefs.py) is the whole value
         return env[whole[1]] if whole else REFERENCE.sub(lambda m: env[m[1]], data)
     return data
 

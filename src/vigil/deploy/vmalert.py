@@ -26,13 +26,13 @@ from vigil.deploy.plan import Result
 from vigil.deploy.rule_files import RuleFilesTarget
 from vigil.errors import DeployError
 
-POLLS, POLL_INTERVAL = 100, 0.1    # an upper bound on waiting for vmalert to act on the reload
+POLLS, POLL_INTERVAL = 100, 0.1  # an upper bound on waiting for vmalert to act on the reload
 
 
 @dataclass(frozen=True)
 class ReloadState:
-    total: float     # reload attempts
-    errors: float    # rejected ones
+    total: float  # reload attempts
+    errors: float  # rejected ones
 
 
 class VmalertTarget(RuleFilesTarget):
@@ -40,8 +40,9 @@ class VmalertTarget(RuleFilesTarget):
     dir_variable = "VMALERT_RULES_DIR"
     reads_dir = "vmalert's -rule flag"
 
-    def __init__(self, url: str, rules_dir: Path, build: Path, http: HttpSettings | None = None,
-                 auth_key: str | None = None):
+    def __init__(
+        self, url: str, rules_dir: Path, build: Path, http: HttpSettings | None = None, auth_key: str | None = None
+    ):
         super().__init__(url, rules_dir, build, http or HttpSettings())
         # vmalert -reloadAuthKey: /-/reload then wants ?authKey=... (a secret: never in a message).
         self.auth_key = auth_key
@@ -52,16 +53,21 @@ class VmalertTarget(RuleFilesTarget):
         response = self.reloader.request("POST", "/-/reload", params=params)
         result.writes += 1
         if response.status_code in (401, 403):
-            raise DeployError(f"vmalert refused /-/reload (HTTP {response.status_code}): set VMALERT_RELOAD_AUTH_KEY "
-                              "to its -reloadAuthKey")
+            raise DeployError(
+                f"vmalert refused /-/reload (HTTP {response.status_code}): set VMALERT_RELOAD_AUTH_KEY "
+                "to its -reloadAuthKey"
+            )
         if response.status_code != 200:
-            raise DeployError(f"vmalert rejected the reload (HTTP {response.status_code}): "
-                              f"{response.text.strip()[:1000]}")
+            raise DeployError(
+                f"vmalert rejected the reload (HTTP {response.status_code}): {response.text.strip()[:1000]}"
+            )
         for _ in range(POLLS):
             now = self.reload_state()
             if now.errors > before.errors:
-                raise DeployError("vmalert rejected the rule files (vmalert_config_last_reload_errors_total went up; "
-                                  "its log says why: `cannot parse configuration file`)")
+                raise DeployError(
+                    "vmalert rejected the rule files (vmalert_config_last_reload_errors_total went up; "
+                    "its log says why: `cannot parse configuration file`)"
+                )
             if now.total > before.total and self.loaded_rules() == self.disk_rules():
                 return
             time.sleep(POLL_INTERVAL)
@@ -69,23 +75,35 @@ class VmalertTarget(RuleFilesTarget):
 
     def disk_rules(self) -> dict[tuple[str, str], list[tuple[str, str]]]:
         """{(file, group): [(rule name, expression)]} of vigil's files in the directory."""
-        return {(name, str(g["name"])): [(str(r.get("record") or r.get("alert")), str(r["expr"]).strip())
-                                          for r in g.get("rules") or []]
-                for name, text in self.live_files().items() if rules.owned_file(name, text)
-                for g in rules.groups_of(text)}
+        return {
+            (name, str(g["name"])): [
+                (str(r.get("record") or r.get("alert")), str(r["expr"]).strip()) for r in g.get("rules") or []
+            ]
+            for name, text in self.live_files().items()
+            if rules.owned_file(name, text)
+            for g in rules.groups_of(text)
+        }
 
     def loaded_rules(self) -> dict[tuple[str, str], list[tuple[str, str]]]:
         """The same, as vmalert's /api/v1/rules shows what it loaded from the directory."""
         body = self.api.expect(self.api.request("GET", "/api/v1/rules"), 200).json()
-        return {key: [(str(r["name"]), str(r["query"]).strip()) for r in group.get("rules") or []]
-                for group in body["data"]["groups"] if (key := self.ours(group)) is not None}
+        return {
+            key: [(str(r["name"]), str(r["query"]).strip()) for r in group.get("rules") or []]
+            for group in body["data"]["groups"]
+            if (key := self.ours(group)) is not None
+        }
 
     def reload_state(self) -> ReloadState:
         text = self.api.expect(self.api.request("GET", "/metrics"), 200).text
-        values = {s.name: s.value for family in text_string_to_metric_families(text) for s in family.samples
-                  if s.name.startswith("vmalert_config_last_reload")}
+        values = {
+            s.name: s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.name.startswith("vmalert_config_last_reload")
+        }
         try:
-            return ReloadState(values["vmalert_config_last_reload_total"],
-                               values["vmalert_config_last_reload_errors_total"])
+            return ReloadState(
+                values["vmalert_config_last_reload_total"], values["vmalert_config_last_reload_errors_total"]
+            )
         except KeyError as e:
             raise DeployError(f"{self.url}/metrics has no {e.args[0]}: is VMALERT_URL a vmalert?") from e

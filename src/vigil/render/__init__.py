@@ -9,25 +9,26 @@ them back.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from vigil.model import Model
 from vigil.render import alertmanager, dashboards, kubernetes, postmortems, prometheus
 from vigil.render.cache import Cache
-from vigil.render.prometheus import Alert
 from vigil.render.files import Files
+from vigil.render.prometheus import Alert
 
 Timer = Callable[[str], AbstractContextManager[Any]]
 
 
 @dataclass
 class Rendered:
-    files: Files                                            # path under output/ → text (and digest)
+    files: Files  # path under output/ → text (and digest)
     warnings: list[str] = field(default_factory=list)
-    alerts: list[Alert] = field(default_factory=list)       # every alerting rule, with its rule file
-    parsed: dict[str, Any] = field(default_factory=dict)    # objects still in memory, by path
+    alerts: list[Alert] = field(default_factory=list)  # every alerting rule, with its rule file
+    parsed: dict[str, Any] = field(default_factory=dict)  # objects still in memory, by path
 
 
 def render_all(model: Model, cache: Cache, timer: Timer = lambda stage: nullcontext()) -> Rendered:
@@ -41,7 +42,7 @@ def render_all(model: Model, cache: Cache, timer: Timer = lambda stage: nullcont
     rendered.files.add(postmortems.render(model))
     if "kubernetes" in model:
         with timer("kubernetes"):
-            objects, warnings = kubernetes.render(model, rendered.files)   # wraps the artefacts above
+            objects, warnings = kubernetes.render(model, rendered.files)  # wraps the artefacts above
             rendered.files.add(objects)
             rendered.warnings += warnings
     return rendered

@@ -51,9 +51,16 @@ def service_alerts(service: Service) -> list[dict[str, str]]:
     """The labels (alertname included) of every alert generators/prometheus.jsonnet gives the
     service. Worked out from the model, not by parsing the rendered rules (a thousand services'
     rules take many seconds to parse); tests/check/test_alertmanager.py proves the two agree."""
+
     def alert(name: str, severity: str, key_metric: str, kind: str, **extra: str) -> dict[str, str]:
-        return {**service["labels"], "alertname": name, "severity": severity, "key_metric": key_metric,
-                "kind": kind, **extra}
+        return {
+            **service["labels"],
+            "alertname": name,
+            "severity": severity,
+            "key_metric": key_metric,
+            "kind": kind,
+            **extra,
+        }
 
     out = [alert(service["service_down"]["alert"], "critical", "up", "absent")]
     for m in service["metrics"]:
@@ -65,7 +72,9 @@ def service_alerts(service: Service) -> list[dict[str, str]]:
         if m["absent"]:
             out.append(alert(m["absent"]["alert"], "warning", m["id"], "absent"))
     for slo in service["slos"]:
-        out += [alert(burn["alert"], burn["severity"], slo["name"], "slo_burn", slo=slo["name"]) for burn in slo["alerts"]]
+        out += [
+            alert(burn["alert"], burn["severity"], slo["name"], "slo_burn", slo=slo["name"]) for burn in slo["alerts"]
+        ]
     return out
 
 
@@ -80,10 +89,14 @@ def service_cases(service: Service, departments: dict[str, Any]) -> list[dict[st
         for labels in alerts:
             if labels["severity"] == severity:
                 by_kind.setdefault(labels["kind"], labels)
-        picked = [(f"{service['name']} {severity} {kind} ({labels['alertname']})", labels)
-                  for kind, labels in sorted(by_kind.items())]
+        picked = [
+            (f"{service['name']} {severity} {kind} ({labels['alertname']})", labels)
+            for kind, labels in sorted(by_kind.items())
+        ]
         if not picked:
-            picked = [(f"{service['name']} {severity} (no such alert yet)", {**service["labels"], "severity": severity})]
+            picked = [
+                (f"{service['name']} {severity} (no such alert yet)", {**service["labels"], "severity": severity})
+            ]
         for title, labels in picked:
             labels = dict(sorted(labels.items()))
             cases.append({"name": title, "labels": labels, "receivers": expected_receivers(departments, labels)})
@@ -99,9 +112,11 @@ def render(model: Model, files: Files, parsed: dict[str, Any] | None = None) -> 
     def config() -> Artefacts:
         doc = shaped(evaluate("alertmanager.jsonnet", departments=departments, owners=owners(model), settings=settings))
         version = departments["alertmanager_version"]
-        note = (f"# Written for Alertmanager {version} or later (alertmanager_version in departments.yaml).\n"
-                "# ${NAME} references are resolved by `vigil deploy`; *_file paths are read by Alertmanager.\n")
-        return {CONFIG: HEADER + note + to_yaml(doc)[len(HEADER):]}
+        note = (
+            f"# Written for Alertmanager {version} or later (alertmanager_version in departments.yaml).\n"
+            "# ${NAME} references are resolved by `vigil deploy`; *_file paths are read by Alertmanager.\n"
+        )
+        return {CONFIG: HEADER + note + to_yaml(doc)[len(HEADER) :]}
 
     def cases() -> Artefacts:
         doc = {"cases": [c for s in model["services"] for c in service_cases(s, departments)]}

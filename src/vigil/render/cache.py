@@ -10,8 +10,21 @@ from vigil.render.jsonnet import generators_dir
 # What rendering and checking read, under src/vigil/: editing any of it invalidates every cached
 # render and check result. tests/test_architecture.py proves every module that render/ and check/
 # import is in it.
-HASHED = ("render", "check", "cache.py", "tools.py", "layout.py", "model.py", "units.py", "promql.py", "kube_names.py", "amrefs.py",
-          "selectors.py", "errors.py", "defaults.yaml")
+HASHED = (
+    "render",
+    "check",
+    "cache.py",
+    "tools.py",
+    "layout.py",
+    "model.py",
+    "units.py",
+    "promql.py",
+    "kube_names.py",
+    "amrefs.py",
+    "selectors.py",
+    "errors.py",
+    "defaults.yaml",
+)
 
 
 @cache

@@ -29,43 +29,71 @@ PALETTE: dict[str, str] = {
     "critical": "red",
     "warning": "orange",
     "ok": "green",
-    "trend": "purple",   # the predict_linear projection
-    "band": "blue",      # the anomaly baseline band
+    "trend": "purple",  # the predict_linear projection
+    "band": "blue",  # the anomaly baseline band
 }
 OVERVIEW_UID = "vigil-overview"
 
 # What a dependant's dashboard and the overview read of a service: leaving out the rest keeps the
 # Jsonnet input (and the cache key) small, so editing one service re-renders only what shows it.
-_METRIC_KEYS = ("id", "title", "description", "unit", "grafana_unit", "direction", "record", "by", "thresholds",
-                "panel_id", "dashboard_url")
+_METRIC_KEYS = (
+    "id",
+    "title",
+    "description",
+    "unit",
+    "grafana_unit",
+    "direction",
+    "record",
+    "by",
+    "thresholds",
+    "panel_id",
+    "dashboard_url",
+)
 
 
 def dependency_view(service: Service) -> dict[str, Any]:
     """A dependency as its dependants draw it: each key metric against its thresholds, without the
     trend and anomaly overlays (they stay on its own dashboard, one click away)."""
-    return {"name": service["name"], "description": service["description"], "dashboard": service["dashboard"],
-            "metrics": [{**{k: m[k] for k in _METRIC_KEYS}, "trend": None, "anomaly": None}  # type: ignore[literal-required]
-                        for m in service["metrics"]]}
+    return {
+        "name": service["name"],
+        "description": service["description"],
+        "dashboard": service["dashboard"],
+        "metrics": [
+            {**{k: m[k] for k in _METRIC_KEYS}, "trend": None, "anomaly": None}  # type: ignore[literal-required]
+            for m in service["metrics"]
+        ],
+    }
 
 
 def overview_view(service: Service) -> dict[str, Any]:
-    return {"name": service["name"], "description": service["description"], "tier": service["tier"],
-            "customer_facing": service["customer_facing"], "dashboard": service["dashboard"],
-            "slos": [slo["name"] for slo in service["slos"]],
-            # The least budget left among its SLOs: every SLO's `remaining` record has one name.
-            "budget_record": service["slos"][0]["records"]["remaining"] if service["slos"] else None}
+    return {
+        "name": service["name"],
+        "description": service["description"],
+        "tier": service["tier"],
+        "customer_facing": service["customer_facing"],
+        "dashboard": service["dashboard"],
+        "slos": [slo["name"] for slo in service["slos"]],
+        # The least budget left among its SLOs: every SLO's `remaining` record has one name.
+        "budget_record": service["slos"][0]["records"]["remaining"] if service["slos"] else None,
+    }
 
 
 def overview_link(model: Model) -> dict[str, str]:
-    return {"uid": OVERVIEW_UID, "title": "Service overview",
-            "url": f"{model['settings']['grafana_url']}/d/{OVERVIEW_UID}/overview"}
+    return {
+        "uid": OVERVIEW_UID,
+        "title": "Service overview",
+        "url": f"{model['settings']['grafana_url']}/d/{OVERVIEW_UID}/overview",
+    }
 
 
 def service_view(service: Service) -> dict[str, Any]:
     """The service as its dashboard reads it: without the raw PromQL and the test fixtures, which
     it does not draw (a smaller Jsonnet input, and a cache key that ignores them)."""
-    return {**service, "metrics": [{k: v for k, v in m.items() if k not in ("expr", "test")} for m in service["metrics"]],
-            "slos": [{k: v for k, v in s.items() if k not in ("errors", "total", "test")} for s in service["slos"]]}
+    return {
+        **service,
+        "metrics": [{k: v for k, v in m.items() if k not in ("expr", "test")} for m in service["metrics"]],
+        "slos": [{k: v for k, v in s.items() if k not in ("errors", "total", "test")} for s in service["slos"]],
+    }
 
 
 def render(model: Model, cache: Cache, files: Files) -> None:
@@ -76,8 +104,10 @@ def render(model: Model, cache: Cache, files: Files) -> None:
     _check_uids(model)
     todo: list[tuple[str, dict[str, Any]]] = []
     for service in model["services"]:
-        job = {"service": service_view(service),
-               "deps": [dependency_view(by_name[d]) for d in service["dependencies"] if d in by_name]}
+        job = {
+            "service": service_view(service),
+            "deps": [dependency_view(by_name[d]) for d in service["dependencies"] if d in by_name],
+        }
         key = cache.key(["grafana", job, settings, PALETTE, overview])
         hit = cache.load(key)
         if hit is None or not files.add_remembered(hit):
@@ -93,6 +123,7 @@ def render(model: Model, cache: Cache, files: Files) -> None:
     def both() -> Artefacts:
         doc = evaluate("overview.jsonnet", services=services, settings=settings, palette=PALETTE, overview=overview)
         return {dashboard_path(OVERVIEW_UID): to_json(doc["dashboard"]), FOLDERS_FILE: to_json(doc["folders"])}
+
     files.remembered_or(["grafana-overview", services, settings, PALETTE, overview], both)
 
 
@@ -108,9 +139,14 @@ def _render_chunk(chunk: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[Ar
 def _check_uids(model: Model) -> None:
     """Two dashboards (or a dashboard and a folder: older Grafana stores both in one table) with one
     uid would overwrite each other, in output/ and in Grafana."""
-    uids = Counter([OVERVIEW_UID] + [s["dashboard"]["uid"] for s in model["services"]]
-                   + sorted({s["dashboard"]["folder_uid"] for s in model["services"]}))
+    uids = Counter(
+        [OVERVIEW_UID]
+        + [s["dashboard"]["uid"] for s in model["services"]]
+        + sorted({s["dashboard"]["folder_uid"] for s in model["services"]})
+    )
     clashes = sorted(uid for uid, n in uids.items() if n > 1)
     if clashes:
-        raise RenderError(f"dashboard/folder uid used twice: {', '.join(clashes)} "
-                          f"(`{OVERVIEW_UID}` is the overview's; rename the service or department)")
+        raise RenderError(
+            f"dashboard/folder uid used twice: {', '.join(clashes)} "
+            f"(`{OVERVIEW_UID}` is the overview's; rename the service or department)"
+        )

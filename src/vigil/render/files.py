@@ -8,8 +8,8 @@ output instead of writing it again; the checks skip what passed with the same di
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import Any, Callable
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 from vigil.cache import ContentCache, digest
 from vigil.render.serialise import Artefacts

@@ -9,16 +9,16 @@ from __future__ import annotations
 import importlib.resources
 import multiprocessing
 import os
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import _gojsonnet
 import orjson
 
 from vigil.errors import RenderError
-
 
 
 def generators_dir() -> Path:
@@ -42,10 +42,12 @@ def evaluate_each(program: str, items: list[dict[str, Any]], **shared: Any) -> l
     names = sorted(shared)
     decoded = ", ".join(f"{n}: std.parseJson({n})" for n in names)
     call = ", ".join([f"{k}=item.{k}" for k in sorted(items[0])] + [f"{n}=shared.{n}" for n in names])
-    snippet = (f"local program = import '{program}';\n"
-               f"function(items, {', '.join(names)})\n"
-               f"  local shared = {{ {decoded} }};\n"
-               f"  [program({call}) for item in std.parseJson(items)]")
+    snippet = (
+        f"local program = import '{program}';\n"
+        f"function(items, {', '.join(names)})\n"
+        f"  local shared = {{ {decoded} }};\n"
+        f"  [program({call}) for item in std.parseJson(items)]"
+    )
     tla = {k: orjson.dumps(v).decode() for k, v in {"items": items, **shared}.items()}
     try:
         text = _gojsonnet.evaluate_snippet(program, snippet, jpathdir=[str(generators_dir())], tla_vars=tla)

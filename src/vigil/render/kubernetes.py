@@ -38,7 +38,7 @@ RULES_DIR = f"{DIR}/prometheusrules"
 DASHBOARDS_DIR = f"{DIR}/dashboards"
 SECRET = f"{DIR}/alertmanager-secret.yaml"
 KUSTOMIZATION = f"{DIR}/kustomization.yaml"
-SECRET_KEY = "alertmanager.yaml"   # the key prometheus-operator reads (alertmanagerConfigFile)
+SECRET_KEY = "alertmanager.yaml"  # the key prometheus-operator reads (alertmanagerConfigFile)
 RULE_API = "monitoring.coreos.com/v1"
 SERVICE_LABEL = "vigil.dev/service"
 TEAM_LABEL = "vigil.dev/team"
@@ -49,7 +49,7 @@ _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # Flux's post-build substitution replaces every ${name} in what it applies, an unknown one with
 # nothing: dashboards read `${datasource}`. Only the Secret's ${NAME} references are meant for it.
 NO_SUBSTITUTION = {"kustomize.toolkit.fluxcd.io/substitute": "disabled"}
-_LINE_START = re.compile(r"^(?=.)", re.M)   # the start of a non-empty line ('.' is never '\n')
+_LINE_START = re.compile(r"^(?=.)", re.M)  # the start of a non-empty line ('.' is never '\n')
 _INDENTATION = re.compile(r"\n +")
 
 
@@ -65,8 +65,12 @@ def literal(text: str, indent: str) -> str:
     """`text` as the value after a key: a literal block (`|`) when YAML reads it back unchanged,
     else a double-quoted scalar. Generated JSON and YAML always qualify: their control characters
     are escaped inside their own strings, so every line is printable."""
-    if (text.endswith("\n") and not text.endswith("\n\n") and text[:1] not in (" ", "\n", "")
-            and text.replace("\n", "").isprintable()):
+    if (
+        text.endswith("\n")
+        and not text.endswith("\n\n")
+        and text[:1] not in (" ", "\n", "")
+        and text.replace("\n", "").isprintable()
+    ):
         return "|\n" + indented(text, indent)
     return yamlout.scalar(text) + "\n"
 
@@ -91,9 +95,18 @@ def prometheus_rule(k8s: dict[str, Any], service: dict[str, Any], rules_text: st
     """The PrometheusRule of one service. Its spec is the rule file's own text indented under
     `spec:` (vigil's YAML has no multi-line scalars, so indenting each line keeps the meaning)."""
     labels = {**k8s["labels"], **k8s["rule_labels"], SERVICE_LABEL: service["name"], TEAM_LABEL: service["owner"]}
-    head = _head({"apiVersion": RULE_API, "kind": "PrometheusRule",
-                  "metadata": {"name": rule_name(service["name"]), "namespace": k8s["namespace"], "labels": labels,
-                               "annotations": NO_SUBSTITUTION}})
+    head = _head(
+        {
+            "apiVersion": RULE_API,
+            "kind": "PrometheusRule",
+            "metadata": {
+                "name": rule_name(service["name"]),
+                "namespace": k8s["namespace"],
+                "labels": labels,
+                "annotations": NO_SUBSTITUTION,
+            },
+        }
+    )
     return head + "spec:\n" + indented(body(rules_text), "  ")
 
 
@@ -124,8 +137,14 @@ def alertmanager_secret(k8s: dict[str, Any], text: str) -> str:
     `stringData`, not base64 `data`: it holds no secret value (only *_file paths and ${NAME}
     references), so reviewers can read its diff, and Flux's post-build substitution can fill the
     ${NAME} references, which it could not inside base64."""
-    head = _head({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                  "metadata": {"name": k8s["alertmanager_secret"], "namespace": k8s["namespace"], "labels": k8s["labels"]}})
+    head = _head(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "Opaque",
+            "metadata": {"name": k8s["alertmanager_secret"], "namespace": k8s["namespace"], "labels": k8s["labels"]},
+        }
+    )
     return head + f"stringData:\n  {SECRET_KEY}: " + literal(text, "    ")
 
 
@@ -140,9 +159,9 @@ def render(model: Model, artefacts: Mapping[str, str]) -> tuple[Artefacts, list[
             out[f"{RULES_DIR}/{service['name']}.yaml"] = prometheus_rule(k8s, service, rules)  # type: ignore[arg-type]
     prefix = GRAFANA_DASHBOARDS_DIR + "/"
     for path in sorted(p for p in artefacts if p.startswith(prefix) and p.endswith(".json")):
-        uid = path[len(prefix):-len(".json")]
+        uid = path[len(prefix) : -len(".json")]
         if uid not in by_uid and not k8s["overview"]:
-            continue   # the overview, left out on request: it grows with every service
+            continue  # the overview, left out on request: it grows with every service
         out[f"{DASHBOARDS_DIR}/{uid}.yaml"] = dashboard_configmap(k8s, uid, artefacts[path], by_uid.get(uid))  # type: ignore[arg-type]
     warnings: list[str] = []
     if ALERTMANAGER_CONFIG in artefacts:
@@ -155,8 +174,16 @@ def render(model: Model, artefacts: Mapping[str, str]) -> tuple[Artefacts, list[
                 f"{SECRET}: the references {', '.join('${' + n + '}' for n in names)} stay in the Secret as "
                 "written, and Alertmanager does not expand them: have your GitOps tool substitute them (Flux: "
                 "postBuild.substituteFrom), or use *_file paths to Secrets mounted through "
-                "alertmanagerSpec.secrets (docs/kubernetes.md)")
-    resources = sorted(path[len(DIR) + 1:] for path in out)
-    out[KUSTOMIZATION] = HEADER + yamlout.dump({"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-                                                "namespace": k8s["namespace"], "resources": resources}, first=_FIRST)
+                "alertmanagerSpec.secrets (docs/kubernetes.md)"
+            )
+    resources = sorted(path[len(DIR) + 1 :] for path in out)
+    out[KUSTOMIZATION] = HEADER + yamlout.dump(
+        {
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            "namespace": k8s["namespace"],
+            "resources": resources,
+        },
+        first=_FIRST,
+    )
     return out, warnings

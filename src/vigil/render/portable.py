@@ -18,8 +18,8 @@ This module simulates the variants and searches such timelines; testcases.py bui
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 from vigil.model import Metric
 from vigil.render.simulate import humanize, observed
@@ -41,13 +41,23 @@ def same_text(fn: str, values: Iterable[float]) -> bool:
 def record_variants(metric: Metric, xs: list[float | None], k: int, n: int) -> list[float]:
     """The metric's record at step k as the engines compute it: the window of Prometheus 2 and the
     left-open window (one sample or increment fewer) of Prometheus 3 and VictoriaMetrics."""
-    windowed = isinstance(metric["test"], dict) or any(s["type"] == "counter" for s in metric["test"]) or "[" in metric["expr"]
+    windowed = (
+        isinstance(metric["test"], dict) or any(s["type"] == "counter" for s in metric["test"]) or "[" in metric["expr"]
+    )
     sizes = (n, max(1, n - 1)) if windowed else (n,)
     return [observed(metric["test"], metric["expr"], xs, k, size) for size in sizes]
 
 
-def predictions(metric: Metric, xs: list[float | None], k: int, n: int, tw: int, within: float,
-                first: int, lags: Iterable[int] = range(LAG + 1)) -> list[float]:
+def predictions(
+    metric: Metric,
+    xs: list[float | None],
+    k: int,
+    n: int,
+    tw: int,
+    within: float,
+    first: int,
+    lags: Iterable[int] = range(LAG + 1),
+) -> list[float]:
     """predict_linear(record[tw], within) at step k under every variant: the record's window, the
     trend window left-open, and the alert reading a record `lag` evaluations old."""
     out = []
@@ -74,10 +84,10 @@ def sli_variants(xs: list[float | None], k: int, n: int) -> list[float]:
     which for a fixture linear in x is the mean of x over the increments in the window (or over
     all data, when there is less)."""
     out = []
-    for lag in range(2):   # the SLO alerts read records of the raw series: one evaluation of lag
+    for lag in range(2):  # the SLO alerts read records of the raw series: one evaluation of lag
         for size in (n, n - 1):
             j = k - lag
-            part = [x for x in xs[max(1, j - size + 1):j + 1] if x is not None]
+            part = [x for x in xs[max(1, j - size + 1) : j + 1] if x is not None]
             if part:
                 out.append(sum(part) / len(part))
     return out
@@ -87,13 +97,14 @@ def sli_variants(xs: list[float | None], k: int, n: int) -> list[float]:
 @dataclass(frozen=True)
 class TrendPlan:
     xs: list[float | None]
-    k: int                 # the step at which the alert is asserted firing
-    predicted: float       # the value its annotation shows
-    flat_len: int          # steps of flat line before the climb (0: none, a case of its own shows it)
+    k: int  # the step at which the alert is asserted firing
+    predicted: float  # the value its annotation shows
+    flat_len: int  # steps of flat line before the climb (0: none, a case of its own shows it)
 
 
-def trend_plan(metric: Metric, crit: float, flat: float, flat_len: int, first: int, n: int, tw: int, tf: int,
-               within: float) -> TrendPlan | None:
+def trend_plan(
+    metric: Metric, crit: float, flat: float, flat_len: int, first: int, n: int, tw: int, tf: int, within: float
+) -> TrendPlan | None:
     """A slow creep that stays short of crit while its prediction is past crit for all of `for`
     (after the flat line just short of the first threshold and a short climb, for a windowed record).
 
@@ -104,7 +115,7 @@ def trend_plan(metric: Metric, crit: float, flat: float, flat_len: int, first: i
     up = metric["direction"] == "above"
     sign = 1.0 if up else -1.0
     beyond: Callable[[float], bool] = (lambda v: v > crit) if up else (lambda v: v < crit)
-    room = within - tf - n - 4   # steps of creep the prediction looks ahead beyond `for`
+    room = within - tf - n - 4  # steps of creep the prediction looks ahead beyond `for`
     if room <= 0:
         return None
     windowed = len(record_variants(metric, [flat] * (n + 2), n + 1, n)) > 1
@@ -117,32 +128,38 @@ def trend_plan(metric: Metric, crit: float, flat: float, flat_len: int, first: i
     # climb: a steeper fit, a prediction further past crit).
     creeps = [tf + LAG + 6] if not windowed else [n + tw + extra + LAG + 4 for extra in (0, tf)]
     for creep, eps in ((c, e) for c in creeps for e in (2e-3, 1e-3, 5e-4, 2e-4, 1e-4, 5e-5)):
-        gap = eps * scale                       # how far x still is from crit at the assertion
-        slope = sign * 1.5 * gap / room         # the prediction is past crit for all of `for`
+        gap = eps * scale  # how far x still is from crit at the assertion
+        slope = sign * 1.5 * gap / room  # the prediction is past crit for all of `for`
         end = crit - sign * gap
         start = end - slope * creep
         if not windowed:
             xs: list[float | None] = [start + slope * i for i in range(creep + 1)]
         elif (start - flat) * sign <= 0:
-            return None   # the creep would start below the flat line: no climb left to show
+            return None  # the creep would start below the flat line: no climb left to show
         else:
             climb = max(3, n)
-            xs = ([flat] * flat_len + [flat + (start - flat) * (i + 1) / climb for i in range(climb)]
-                  + [start + slope * (i + 1) for i in range(creep)])
+            xs = (
+                [flat] * flat_len
+                + [flat + (start - flat) * (i + 1) / climb for i in range(climb)]
+                + [start + slope * (i + 1) for i in range(creep)]
+            )
         k = len(xs) - 1
-        held = all(beyond(p) for j in range(k - tf - LAG - 1, k + 1) for p in predictions(metric, xs, j, n, tw, within, first))
+        held = all(
+            beyond(p) for j in range(k - tf - LAG - 1, k + 1) for p in predictions(metric, xs, j, n, tw, within, first)
+        )
         short = not any(beyond(v) for v in record_variants(metric, xs, k, n))
         shown = predictions(metric, xs, k, n, tw, within, first)
         if held and short and same_text(metric["humanize"], shown):
-            return TrendPlan(xs, k, predictions(metric, xs, k, n, tw, within, first, lags=(0,))[0],
-                             flat_len if windowed else 0)
+            return TrendPlan(
+                xs, k, predictions(metric, xs, k, n, tw, within, first, lags=(0,))[0], flat_len if windowed else 0
+            )
     return None
 
 
 # ------------------------------------------------------------------ SLO burn
 @dataclass(frozen=True)
 class Condition:
-    short: int   # steps
+    short: int  # steps
     long: int
     threshold: float
 
@@ -156,8 +173,8 @@ class BurnAlert:
 @dataclass(frozen=True)
 class SloPlan:
     xs: list[float | None]
-    page_alone: int    # step at which the page fires and the ticket is still pending
-    both: int          # step at which both fire, each on its first condition
+    page_alone: int  # step at which the page fires and the ticket is still pending
+    both: int  # step at which both fire, each on its first condition
     burn: float
 
 
@@ -166,7 +183,7 @@ def _holds(xs: list[float | None], k: int, cond: Condition, margin: float) -> bo
     margin, None when they might not."""
     shorts, longs = sli_variants(xs, k, cond.short), sli_variants(xs, k, cond.long)
     if len(shorts) < 4 or len(longs) < 4:
-        return None   # no rate yet on some engine
+        return None  # no rate yet on some engine
     if all(v > cond.threshold * (1 + margin) for v in shorts + longs):
         return True
     if any(v < cond.threshold * (1 - margin) for v in shorts) or any(v < cond.threshold * (1 - margin) for v in longs):
@@ -182,15 +199,16 @@ def _firing(xs: list[float | None], k: int, alert: BurnAlert) -> bool:
 def _not_firing(xs: list[float | None], k: int, alert: BurnAlert) -> bool:
     """Surely not firing at k: some step within the last `for` (less a margin) had every
     condition surely failing."""
-    return any(all(_holds(xs, j, c, 0.02) is False for c in alert.conditions)
-               for j in range(k - alert.for_steps + 2, k + 1))
+    return any(
+        all(_holds(xs, j, c, 0.02) is False for c in alert.conditions) for j in range(k - alert.for_steps + 2, k + 1)
+    )
 
 
 def _steady(xs: list[float | None], k: int, steps: int) -> bool:
     """x is constant over every variant of a window of `steps` increments ending at k."""
     if k - steps - LAG < 1:
-        return False   # the window reaches back before the first increment
-    return len(set(xs[k - steps - LAG:k + 1])) == 1
+        return False  # the window reaches back before the first increment
+    return len(set(xs[k - steps - LAG : k + 1])) == 1
 
 
 def slo_plan(budget: float, page: BurnAlert, ticket: BurnAlert, burns: list[float], fn: str) -> SloPlan | None:

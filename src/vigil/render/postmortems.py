@@ -23,8 +23,7 @@ from vigil.units import format_duration
 # link validation refuses javascript:, vbscript: and file: URLs.
 _MD = MarkdownIt("commonmark", {"html": False}).enable("table")
 
-FILTERS = (("service", "Service"), ("department", "Department"), ("metric", "Metric"),
-           ("dependency", "Middleware"))
+FILTERS = (("service", "Service"), ("department", "Department"), ("metric", "Metric"), ("dependency", "Middleware"))
 
 _CSS = """
 *{box-sizing:border-box}
@@ -94,51 +93,65 @@ _JS = """
 
 
 def _duration(seconds: float) -> str:
-    return format_duration(round(seconds))   # 12m30s, 1h5m, 2h: as Prometheus writes them
+    return format_duration(round(seconds))  # 12m30s, 1h5m, 2h: as Prometheus writes them
 
 
 def _attrs(pm: Postmortem) -> dict[str, list[str]]:
     """The values each filter matches, per postmortem."""
-    return {"service": [pm["service"]], "department": pm["departments"],
-            "metric": sorted({m["key_metric"] for m in pm["anomalous_metrics"]}),
-            "dependency": pm["dependencies_involved"]}
+    return {
+        "service": [pm["service"]],
+        "department": pm["departments"],
+        "metric": sorted({m["key_metric"] for m in pm["anomalous_metrics"]}),
+        "dependency": pm["dependencies_involved"],
+    }
 
 
 def _metric_link(m: dict[str, str], services: dict[str, Service]) -> str:
     label = escape(f"{m['service']} {m['key_metric']}")
-    metric = next((x for x in services[m["service"]]["metrics"] if x["id"] == m["key_metric"]), None) \
-        if m["service"] in services else None
+    metric = (
+        next((x for x in services[m["service"]]["metrics"] if x["id"] == m["key_metric"]), None)
+        if m["service"] in services
+        else None
+    )
     return f'<a href="{escape(metric["dashboard_url"])}">{label}</a>' if metric else label
 
 
 def _told(t: dict[str, str]) -> str:
-    return f'{t["at"]} {t["department"]}' + (f' by {t["channel"]}' if t["channel"] else "")
+    return f"{t['at']} {t['department']}" + (f" by {t['channel']}" if t["channel"] else "")
 
 
 def _peak(m: dict[str, str]) -> str:
-    return (f' peak {m["peak"]}' if m["peak"] else "") + (f' at {m["at"]}' if m["at"] else "")
+    return (f" peak {m['peak']}" if m["peak"] else "") + (f" at {m['at']}" if m["at"] else "")
 
 
 def _facts(pm: Postmortem, services: dict[str, Service]) -> str:
-    rows = [("Service", escape(pm["service"]) + f' <span class="meta">(owner {escape(pm["owner"])})</span>'),
-            ("Occurred", escape(pm["occurred"])),
-            ("Detected", f'{escape(pm["detected"])} by {escape(pm["detected_by"])}'
-                         + (f' (<code>{escape(pm["alert"])}</code>)' if pm["alert"] else "")
-                         + f' after {_duration(pm["time_to_detect_seconds"])}'),
-            ("Resolved", f'{escape(pm["resolved"])}, {_duration(pm["time_to_recover_seconds"])} after it began')]
+    rows = [
+        ("Service", escape(pm["service"]) + f' <span class="meta">(owner {escape(pm["owner"])})</span>'),
+        ("Occurred", escape(pm["occurred"])),
+        (
+            "Detected",
+            f"{escape(pm['detected'])} by {escape(pm['detected_by'])}"
+            + (f" (<code>{escape(pm['alert'])}</code>)" if pm["alert"] else "")
+            + f" after {_duration(pm['time_to_detect_seconds'])}",
+        ),
+        ("Resolved", f"{escape(pm['resolved'])}, {_duration(pm['time_to_recover_seconds'])} after it began"),
+    ]
     if pm["told"]:
         rows.append(("Told", "<br>".join(escape(_told(t)) for t in pm["told"])))
     if pm["anomalous_metrics"]:
-        rows.append(("Anomalous metrics", "<br>".join(
-            _metric_link(m, services) + escape(_peak(m))
-            for m in pm["anomalous_metrics"])))
+        rows.append(
+            (
+                "Anomalous metrics",
+                "<br>".join(_metric_link(m, services) + escape(_peak(m)) for m in pm["anomalous_metrics"]),
+            )
+        )
     if pm["dependencies_involved"]:
         rows.append(("Middleware", escape(", ".join(pm["dependencies_involved"]))))
     if pm["tags"]:
         rows.append(("Tags", "".join(f'<span class="tag">{escape(t)}</span>' for t in pm["tags"])))
     if pm["authors"]:
         rows.append(("Authors", escape(", ".join(pm["authors"]))))
-    rows.append(("Source", f'<code>{escape(pm["file"])}</code>'))
+    rows.append(("Source", f"<code>{escape(pm['file'])}</code>"))
     return '<table class="facts">' + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
 
 
@@ -155,34 +168,42 @@ def _markdown(pm: Postmortem) -> str:
 def _item(pm: Postmortem, services: dict[str, Service]) -> str:
     data = "".join(f' data-{k}="{escape(" ".join(v))}"' for k, v in _attrs(pm).items())
     draft = ' <span class="draft">draft</span>' if pm["status"] == "draft" else ""
-    return (f'<details class="pm" id="{escape(pm["id"])}"{data}>\n<summary>'
-            f'<span class="sev sev-{escape(pm["severity"])}">{escape(pm["severity"])}</span>'
-            f'<span class="meta">{escape(pm["occurred"][:10])} · {escape(pm["service"])}</span>'
-            f'<span class="title">{escape(pm["title"])}</span>{draft}</summary>\n'
-            f'<div class="body">\n{_facts(pm, services)}\n{_markdown(pm)}</div>\n</details>\n')
+    return (
+        f'<details class="pm" id="{escape(pm["id"])}"{data}>\n<summary>'
+        f'<span class="sev sev-{escape(pm["severity"])}">{escape(pm["severity"])}</span>'
+        f'<span class="meta">{escape(pm["occurred"][:10])} · {escape(pm["service"])}</span>'
+        f'<span class="title">{escape(pm["title"])}</span>{draft}</summary>\n'
+        f'<div class="body">\n{_facts(pm, services)}\n{_markdown(pm)}</div>\n</details>\n'
+    )
 
 
 def _select(key: str, label: str, values: list[str]) -> str:
     options = "".join(f'<option value="{escape(v)}">{escape(v)}</option>' for v in values)
-    return (f'<label>{label}<select id="f-{key}" data-filter="{key}"><option value="">all</option>'
-            f'{options}</select></label>')
+    return (
+        f'<label>{label}<select id="f-{key}" data-filter="{key}"><option value="">all</option>'
+        f"{options}</select></label>"
+    )
 
 
 def page(model: Model) -> str:
     postmortems = model.get("postmortems") or []
     services = {s["name"]: s for s in model["services"]}
     choices = {key: sorted({v for pm in postmortems for v in _attrs(pm)[key]}) for key, _ in FILTERS}
-    controls = ('<label>Search<input type="search" id="q" placeholder="words from any part of a postmortem"></label>'
-                + "".join(_select(key, label, choices[key]) for key, label in FILTERS)
-                + '<span id="count"></span>')
+    controls = (
+        '<label>Search<input type="search" id="q" placeholder="words from any part of a postmortem"></label>'
+        + "".join(_select(key, label, choices[key]) for key, label in FILTERS)
+        + '<span id="count"></span>'
+    )
     items = "".join(_item(pm, services) for pm in postmortems)
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-            "<title>Postmortems</title>\n<style>" + _CSS + "</style>\n</head>\n<body>\n"
-            "<header><h1>Postmortems</h1><p>Generated by vigil from the postmortems beside the catalog. "
-            "Do not edit: change the .md files and run <code>vigil build</code>.</p></header>\n<main>\n"
-            f'<div class="controls">{controls}</div>\n{items}<p id="empty" hidden>No postmortem matches.</p>\n'
-            "</main>\n<script>" + _JS + "</script>\n</body>\n</html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        "<title>Postmortems</title>\n<style>" + _CSS + "</style>\n</head>\n<body>\n"
+        "<header><h1>Postmortems</h1><p>Generated by vigil from the postmortems beside the catalog. "
+        "Do not edit: change the .md files and run <code>vigil build</code>.</p></header>\n<main>\n"
+        f'<div class="controls">{controls}</div>\n{items}<p id="empty" hidden>No postmortem matches.</p>\n'
+        "</main>\n<script>" + _JS + "</script>\n</body>\n</html>\n"
+    )
 
 
 def render(model: Model) -> Artefacts:

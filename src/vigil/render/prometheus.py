@@ -28,9 +28,12 @@ def rule_alerts(path: str, doc: Any) -> list[Alert]:
 
 def alert_view(rule: dict[str, Any]) -> dict[str, Any]:
     """What the alert ↔ panel check reads of an alert (the build hands it these, in memory)."""
-    return {"alert": rule["alert"], "expr": rule["expr"],
-            "labels": {k: rule["labels"][k] for k in ("severity", "kind") if k in rule["labels"]},
-            "annotations": {k: v for k, v in rule.get("annotations", {}).items() if k == "dashboard_url"}}
+    return {
+        "alert": rule["alert"],
+        "expr": rule["expr"],
+        "labels": {k: rule["labels"][k] for k in ("severity", "kind") if k in rule["labels"]},
+        "annotations": {k: v for k, v in rule.get("annotations", {}).items() if k == "dashboard_url"},
+    }
 
 
 _DASHBOARD_PATH = re.compile(r"^(?:[a-z][a-z0-9+.-]*://[^/?#]*)?[^?#]*?/d/([^/?#]+)")
@@ -44,8 +47,11 @@ def linked_uid(rule: dict[str, Any]) -> str | None:
 
 def _lean(service: Service) -> Service:
     """The service without its test fixtures: the generator needs none, and its input shrinks."""
-    return {**service, "metrics": [{k: v for k, v in m.items() if k != "test"} for m in service["metrics"]],  # type: ignore[typeddict-item]
-            "slos": [{k: v for k, v in s.items() if k != "test"} for s in service["slos"]]}
+    return {
+        **service,
+        "metrics": [{k: v for k, v in m.items() if k != "test"} for m in service["metrics"]],  # type: ignore[typeddict-item]
+        "slos": [{k: v for k, v in s.items() if k != "test"} for s in service["slos"]],
+    }
 
 
 def render_services(services: list[Service], settings: Settings) -> list[dict[str, Any]]:
@@ -56,10 +62,14 @@ def render_services(services: list[Service], settings: Settings) -> list[dict[st
         name = service["name"]
         tests, skipped = service_tests(service, settings, rules, layout.rule_file_from_test().format(service=name))
         rel = layout.rule_file(name)
-        out.append({"files": {rel: to_yaml(rules), layout.test_file(name): to_yaml(tests)},
-                    "warnings": skipped,
-                    # What the alert ↔ panel check reads of the alerts, so it need not parse them back.
-                    "alerts": [(rel, alert_view(rule)) for _, rule in rule_alerts(rel, rules)]})
+        out.append(
+            {
+                "files": {rel: to_yaml(rules), layout.test_file(name): to_yaml(tests)},
+                "warnings": skipped,
+                # What the alert ↔ panel check reads of the alerts, so it need not parse them back.
+                "alerts": [(rel, alert_view(rule)) for _, rule in rule_alerts(rel, rules)],
+            }
+        )
     return out
 
 
@@ -90,5 +100,5 @@ def render_all(model: Model, cache: Cache, files: Files, workers: int | None = N
     alerts: list[Alert] = []
     for name in sorted(results):
         warnings += results[name]["warnings"]
-        alerts += [(path, rule) for path, rule in results[name]["alerts"]]   # tuples again after the JSON cache
+        alerts += [(path, rule) for path, rule in results[name]["alerts"]]  # tuples again after the JSON cache
     return warnings, alerts

@@ -25,23 +25,24 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 
 from vigil import promql, units
 from vigil.errors import RenderError
 from vigil.model import Metric, Service
 
 INSTANCE = "test-1"
-_SERIES = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(?:\{(.*)\})?$')
+_SERIES = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(?:\{(.*)\})?$")
 _LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*,?')
 
 
 # ---------------------------------------------------------------- Go's humanize, as Prometheus has it
 def _g4(v: float) -> str:
     """Go's fmt %.4g (which matches C's, bar the exponent's minimum two digits, which both share)."""
-    return "%.4g" % v
+    return f"{v:.4g}"
 
 
 def humanize(fn: str, v: float) -> str:
@@ -105,14 +106,16 @@ def _duration(v: float) -> str:
 
 def render_template(text: str, value: float, labels: dict[str, str]) -> str:
     """Expand the small subset of Go templating that vigil's annotations use."""
+
     def sub(m: re.Match[str]) -> str:
         inner = m.group(1).strip()
         if inner.startswith("$labels."):
-            return labels.get(inner[len("$labels."):], "")
+            return labels.get(inner[len("$labels.") :], "")
         vm = re.fullmatch(r"\$value \| (\w+)", inner)
         if vm:
             return humanize(vm.group(1), value)
         raise RenderError(f"testgen cannot expand template {{{{{inner}}}}}")
+
     return re.sub(r"\{\{(.*?)\}\}", sub, text)
 
 
@@ -121,7 +124,7 @@ def render_template(text: str, value: float, labels: dict[str, str]) -> str:
 class Series:
     name: str
     labels: dict[str, str]
-    kind: str       # gauge | counter
+    kind: str  # gauge | counter
     a: float
     b: float
 
@@ -205,7 +208,9 @@ def _values(kind: str, a: float, b: float, xs: tuple[float | None, ...], interva
     return values_text(vals)
 
 
-def _histogram(fixture: dict[str, Any], xs: list[float | None], interval: float, labels: dict[str, str]) -> list[dict[str, str]]:
+def _histogram(
+    fixture: dict[str, Any], xs: list[float | None], interval: float, labels: dict[str, str]
+) -> list[dict[str, str]]:
     """Buckets placed so that histogram_quantile(q) of each phase equals its x: with bucket bounds
     L0 < L1 < ..., a phase whose observations all land in (L(k-1), Lk] has quantile
     L(k-1) + (Lk - L(k-1)) * q, solved for Lk."""
@@ -230,8 +235,12 @@ def _histogram(fixture: dict[str, Any], xs: list[float | None], interval: float,
             own_bound = bounds[levels.index(x)]
             total += (rate * interval if bound >= own_bound else 0.0) if vals else 0.0
             vals.append(total)
-        out.append({"series": Series(fixture["histogram"], {**labels, "le": le}, "counter", 0, 0).text(),
-                    "values": values_text(vals)})
+        out.append(
+            {
+                "series": Series(fixture["histogram"], {**labels, "le": le}, "counter", 0, 0).text(),
+                "values": values_text(vals),
+            }
+        )
     return out
 
 
@@ -243,9 +252,9 @@ def observed(metric_fixture: Any, expr: str, xs: list[float | None], k: int, win
     selector includes both ends). Plain gauges: x itself.
     """
     if isinstance(metric_fixture, dict) or any(s["type"] == "counter" for s in metric_fixture):
-        part = xs[k - window_steps + 1:k + 1]
+        part = xs[k - window_steps + 1 : k + 1]
     elif "[" in expr:
-        part = xs[k - window_steps:k + 1]
+        part = xs[k - window_steps : k + 1]
     else:
         part = [xs[k]]
     assert all(p is not None for p in part)
@@ -256,8 +265,19 @@ def observed(metric_fixture: Any, expr: str, xs: list[float | None], k: int, win
 _PLANS: dict[tuple[Any, ...], Any] = {}
 # Fields that name or link a metric but do not change its timeline: services that share a profile
 # share their plans, so a thousand services cost a handful of searches.
-_NAMING = {"id", "camel", "title", "description", "profile", "record", "panel_id", "dashboard_url", "runbook_url",
-           "expr", "grafana_unit"}
+_NAMING = {
+    "id",
+    "camel",
+    "title",
+    "description",
+    "profile",
+    "record",
+    "panel_id",
+    "dashboard_url",
+    "runbook_url",
+    "expr",
+    "grafana_unit",
+}
 
 
 def shape(metric: Metric) -> str:
@@ -291,7 +311,7 @@ def zscores(metric: Metric, xs: list[float | None], n: int, every: int, skip: in
     mean = sd = 0.0
     for k in range(len(xs)):
         if k % every == 0:
-            past = [r for r in records[:max(0, k - skip + 1)] if r is not None]
+            past = [r for r in records[: max(0, k - skip + 1)] if r is not None]
             if past:
                 mean = sum(past) / len(past)
                 sd = math.sqrt(sum((r - mean) ** 2 for r in past) / len(past))

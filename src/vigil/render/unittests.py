@@ -9,14 +9,24 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Callable
+from typing import Any
 
 from vigil.model import Metric, Service, Settings, Slo
 from vigil.render.portable import LAG, BurnAlert, Condition, slo_plan, trend_plan
-from vigil.render.simulate import (base_labels, humanize, memo, noise, observed, render_template, shape, synthesise,
-                                   zscores)
+from vigil.render.simulate import (
+    base_labels,
+    humanize,
+    memo,
+    noise,
+    observed,
+    render_template,
+    shape,
+    synthesise,
+    zscores,
+)
 from vigil.units import parse_duration
 
 Rules = dict[tuple[str, str, str], dict[str, Any]]  # (key_metric, kind, severity) → alert rule
@@ -57,8 +67,10 @@ def _time(step: int, interval: float) -> str:
 
 def _expected(rule: dict[str, Any], series_labels: dict[str, str], value: float) -> dict[str, Any]:
     labels = {**series_labels, **rule["labels"]}
-    return {"exp_labels": dict(sorted(labels.items())),
-            "exp_annotations": {k: render_template(v, value, labels) for k, v in sorted(rule["annotations"].items())}}
+    return {
+        "exp_labels": dict(sorted(labels.items())),
+        "exp_annotations": {k: render_template(v, value, labels) for k, v in sorted(rule["annotations"].items())},
+    }
 
 
 def _record_labels(service: Service, metric: Metric) -> dict[str, str]:
@@ -95,7 +107,7 @@ def pack(cases: list[Case], interval: float) -> list[dict[str, Any]]:
     of its groups' lengths: cases run side by side instead of one after another. Longest first, each
     case into the first group it does not disturb.
     """
-    groups: list[tuple[list[Case], set[str]]] = []   # the cases, and the metric names they use
+    groups: list[tuple[list[Case], set[str]]] = []  # the cases, and the metric names they use
     for case in sorted(cases, key=lambda c: (-c.length, c.name)):
         for group, names in groups:
             if names.isdisjoint(case.metric_names):
@@ -107,9 +119,14 @@ def pack(cases: list[Case], interval: float) -> list[dict[str, Any]]:
     out = []
     for group, _ in groups:
         group.sort(key=lambda c: c.name)
-        out.append({"name": "; ".join(c.name for c in group), "interval": _time(1, interval),
-                    "input_series": [s for c in group for s in c.series],
-                    "alert_rule_test": [a for c in group for a in c.asserts]})
+        out.append(
+            {
+                "name": "; ".join(c.name for c in group),
+                "interval": _time(1, interval),
+                "input_series": [s for c in group for s in c.series],
+                "alert_rule_test": [a for c in group for a in c.asserts],
+            }
+        )
     return out
 
 
@@ -123,8 +140,9 @@ def _assert(rule: dict[str, Any], step: int, interval: float, firing: list[dict[
     return {"eval_time": _time(step, interval), "alertname": rule["alert"], "exp_alerts": firing}
 
 
-def _case(name: str, fixture: Any, xs: list[float | None], service: Service, interval: float,
-          asserts: list[dict[str, Any]]) -> Case:
+def _case(
+    name: str, fixture: Any, xs: list[float | None], service: Service, interval: float, asserts: list[dict[str, Any]]
+) -> Case:
     return Case(name, synthesise(fixture, xs, interval, base_labels(service)), asserts, len(xs))
 
 
@@ -143,18 +161,23 @@ def threshold_case(service: Service, metric: Metric, severity: str, rules: Rules
         # Warning and critical share the alertname, so both are listed where both are crossed.
         return [_expected(rules[(metric["id"], "threshold", sev)], labels, x) for sev in severities]
 
-    asserts = [_assert(rule, length - 1, interval, firing(_crossed(metric, lo), lo)),
-               _assert(rule, 2 * length - 1, interval, firing(_crossed(metric, hi), hi))]
+    asserts = [
+        _assert(rule, length - 1, interval, firing(_crossed(metric, lo), lo)),
+        _assert(rule, 2 * length - 1, interval, firing(_crossed(metric, hi), hi)),
+    ]
     pending = _pending_check(metric, severity, lo, hi, length, n, fors)
     if pending is not None:
         asserts.insert(1, _assert(rule, length + fors[severity] - 1, interval, firing(pending, hi)))
-    name = (f"{metric['id']} {severity} {level['text']}: silent at {_fmt(metric, lo)}, "
-            f"fires at {_fmt(metric, hi)} after {level['for']}")
+    name = (
+        f"{metric['id']} {severity} {level['text']}: silent at {_fmt(metric, lo)}, "
+        f"fires at {_fmt(metric, hi)} after {level['for']}"
+    )
     return _case(name, metric["test"], [lo] * length + [hi] * length, service, interval, asserts)
 
 
-def _pending_check(metric: Metric, severity: str, lo: float, hi: float, start: int, n: int,
-                   fors: dict[str, int]) -> list[str] | None:
+def _pending_check(
+    metric: Metric, severity: str, lo: float, hi: float, start: int, n: int, fors: dict[str, int]
+) -> list[str] | None:
     """One step before `for` has passed since the value moved beyond the threshold, the alert is
     still pending. Returns the other severities firing at that step, or None when that cannot be
     known exactly (an alert firing while the windowed value is still moving)."""
@@ -194,20 +217,33 @@ def trend_case(service: Service, metric: Metric, rules: Rules, settings: Setting
     # window fills, and that ramp must have left the trend window before the flat line is judged.
     flat_len = n + tw + tf + 3 if windowed else n + 3
     first = n if windowed else 0
-    plan = memo(("trend", shape(metric), interval),
-                lambda: trend_plan(metric, crit, flat, flat_len, first, n, tw, tf, within))
+    plan = memo(
+        ("trend", shape(metric), interval), lambda: trend_plan(metric, crit, flat, flat_len, first, n, tw, tf, within)
+    )
     if plan is None:
-        return (f"no creep towards {_fmt(metric, crit)} keeps its prediction within {trend['within']} past it, "
-                "the same on every engine, before reaching it")
+        return (
+            f"no creep towards {_fmt(metric, crit)} keeps its prediction within {trend['within']} past it, "
+            "the same on every engine, before reaching it"
+        )
     rule = rules[(metric["id"], "trend", "warning")]
     fires = _assert(rule, plan.k, interval, [_expected(rule, _record_labels(service, metric), plan.predicted)])
     silent = f"{metric['id']} trend: silent flat at {_fmt(metric, flat)}"
     towards = f"fires on a climb towards {_fmt(metric, crit)} before reaching it"
     if plan.flat_len:
-        return _case(f"{silent}, {towards}", metric["test"], plan.xs, service, interval,
-                     [_assert(rule, plan.flat_len - 1, interval, []), fires])
-    return [_case(silent, metric["test"], [flat] * flat_len, service, interval, [_assert(rule, flat_len - 1, interval, [])]),
-            _case(f"{metric['id']} trend: {towards}", metric["test"], plan.xs, service, interval, [fires])]
+        return _case(
+            f"{silent}, {towards}",
+            metric["test"],
+            plan.xs,
+            service,
+            interval,
+            [_assert(rule, plan.flat_len - 1, interval, []), fires],
+        )
+    return [
+        _case(
+            silent, metric["test"], [flat] * flat_len, service, interval, [_assert(rule, flat_len - 1, interval, [])]
+        ),
+        _case(f"{metric['id']} trend: {towards}", metric["test"], plan.xs, service, interval, [fires]),
+    ]
 
 
 def anomaly_case(service: Service, metric: Metric, rules: Rules, settings: Settings) -> Case | str:
@@ -222,6 +258,7 @@ def anomaly_case(service: Service, metric: Metric, rules: Rules, settings: Setti
     level = _typical(metric)
     spike = level * 10 if metric["unit"] != "ratio" else min(0.99, level + 0.5)
     spike_len = n + f + 3
+
     def search() -> tuple[list[float | None], int, bool] | None:
         # Enough noise before the spike that the baseline (which leaves out the last `skip` steps)
         # has a few records; then the simulated alert must hold, with a 25% margin, for all of `for`.
@@ -264,10 +301,18 @@ def absent_case(service: Service, metric: Metric, rules: Rules, settings: Settin
     length = n + 3
     xs: list[float | None] = [_typical(metric)] * length + [None] * (gone_after + f + 3)
     rule = rules[(metric["id"], "absent", "warning")]
-    asserts = [_assert(rule, length - 1, interval, []),
-               _assert(rule, len(xs) - 1, interval, [_expected(rule, {"service": service["name"]}, 1)])]
-    return _case(f"{metric['id']} absent: fires {absent['for']} after its series stop", metric["test"], xs,
-                 service, interval, asserts)
+    asserts = [
+        _assert(rule, length - 1, interval, []),
+        _assert(rule, len(xs) - 1, interval, [_expected(rule, {"service": service["name"]}, 1)]),
+    ]
+    return _case(
+        f"{metric['id']} absent: fires {absent['for']} after its series stop",
+        metric["test"],
+        xs,
+        service,
+        interval,
+        asserts,
+    )
 
 
 def service_down_case(service: Service, rules: Rules, settings: Settings) -> Case:
@@ -275,10 +320,19 @@ def service_down_case(service: Service, rules: Rules, settings: Settings) -> Cas
     interval = settings["evaluation_interval_seconds"]
     length = _steps(service["service_down"]["for_seconds"], interval) + 3
     rule = rules[("up", "absent", "critical")]
-    asserts = [_assert(rule, length - 1, interval, []), _assert(rule, 2 * length - 1, interval, [_expected(rule, {}, 1)])]
+    asserts = [
+        _assert(rule, length - 1, interval, []),
+        _assert(rule, 2 * length - 1, interval, [_expected(rule, {}, 1)]),
+    ]
     fixture = [{"series": "up", "type": "gauge", "value": [0, 1]}]
-    return _case(f"ServiceDown: fires when every target is down for {service['service_down']['for']}", fixture,
-                 [1.0] * length + [0.0] * length, service, interval, asserts)
+    return _case(
+        f"ServiceDown: fires when every target is down for {service['service_down']['for']}",
+        fixture,
+        [1.0] * length + [0.0] * length,
+        service,
+        interval,
+        asserts,
+    )
 
 
 def slo_case(service: Service, slo: Slo, rules: Rules, settings: Settings) -> Case | str:
@@ -303,17 +357,32 @@ def slo_case(service: Service, slo: Slo, rules: Rules, settings: Settings) -> Ca
     rule_page = rules[(slo["name"], "slo_burn", "critical")]
     rule_ticket = rules[(slo["name"], "slo_burn", "warning")]
     fn = "humanizePercentage"
-    plan = memo(("slo", slo["budget"], json.dumps([page, ticket], sort_keys=True), interval),
-                lambda: slo_plan(slo["budget"], _burn_alert(page, slo["budget"], interval),
-                                 _burn_alert(ticket, slo["budget"], interval), burns, fn))
+    plan = memo(
+        ("slo", slo["budget"], json.dumps([page, ticket], sort_keys=True), interval),
+        lambda: slo_plan(
+            slo["budget"],
+            _burn_alert(page, slo["budget"], interval),
+            _burn_alert(ticket, slo["budget"], interval),
+            burns,
+            fn,
+        ),
+    )
     if plan is None:
         return "no burn pages before the ticket fires, the same on every engine"
     labels = {**service["record_labels"], "slo": slo["name"]}
-    asserts = [_assert(rule_page, plan.page_alone, interval, [_expected(rule_page, labels, plan.burn)]),
-               _assert(rule_page, plan.both, interval, [_expected(rule_page, labels, plan.burn),
-                                                        _expected(rule_ticket, labels, plan.burn)])]
-    name = (f"SLO {slo['name']} {slo['objective_text']}: a {plan.burn / slo['budget']:.3g}x burn pages at once, "
-            f"the ticket after its {ticket['for']}")
+    asserts = [
+        _assert(rule_page, plan.page_alone, interval, [_expected(rule_page, labels, plan.burn)]),
+        _assert(
+            rule_page,
+            plan.both,
+            interval,
+            [_expected(rule_page, labels, plan.burn), _expected(rule_ticket, labels, plan.burn)],
+        ),
+    ]
+    name = (
+        f"SLO {slo['name']} {slo['objective_text']}: a {plan.burn / slo['budget']:.3g}x burn pages at once, "
+        f"the ticket after its {ticket['for']}"
+    )
     return _case(name, slo["test"], plan.xs, service, interval, asserts)
 
 
@@ -324,17 +393,33 @@ def slo_calm_case(service: Service, slo: Slo, rules: Rules, settings: Settings) 
     interval = settings["evaluation_interval_seconds"]
     length = max(_steps(a["for_seconds"], interval) for a in slo["alerts"]) + 3
     rule = rules[(slo["name"], "slo_burn", "critical")]
-    return _case(f"SLO {slo['name']} {slo['objective_text']}: silent at 0.5x burn", slo["test"],
-                 [0.5 * slo["budget"]] * length, service, interval, [_assert(rule, length - 1, interval, [])])
+    return _case(
+        f"SLO {slo['name']} {slo['objective_text']}: silent at 0.5x burn",
+        slo["test"],
+        [0.5 * slo["budget"]] * length,
+        service,
+        interval,
+        [_assert(rule, length - 1, interval, [])],
+    )
 
 
 def _burn_alert(alert: dict[str, Any], budget: float, interval: float) -> BurnAlert:
-    return BurnAlert(tuple(Condition(_steps(parse_duration(w["short"]), interval), _steps(parse_duration(w["long"]), interval),
-                                     w["factor"] * budget) for w in alert["windows"]),
-                     _steps(alert["for_seconds"], interval))
+    return BurnAlert(
+        tuple(
+            Condition(
+                _steps(parse_duration(w["short"]), interval),
+                _steps(parse_duration(w["long"]), interval),
+                w["factor"] * budget,
+            )
+            for w in alert["windows"]
+        ),
+        _steps(alert["for_seconds"], interval),
+    )
 
 
-def service_tests(service: Service, settings: Settings, rules_doc: dict[str, Any], rule_file: str) -> tuple[dict[str, Any], list[str]]:
+def service_tests(
+    service: Service, settings: Settings, rules_doc: dict[str, Any], rule_file: str
+) -> tuple[dict[str, Any], list[str]]:
     """The promtool test file of one service, and the cases that could not be generated (why)."""
     rules = index_rules(rules_doc)
     cases: list[Case] = [service_down_case(service, rules, settings)]
@@ -353,7 +438,10 @@ def service_tests(service: Service, settings: Settings, rules_doc: dict[str, Any
                 skipped.append(f"{service['name']}: {m['id']}: no test, its profile gives no `test:` fixture")
             continue
         for t in m["thresholds"]:
-            add(f"{m['id']} {t['severity']}", lambda m=m, t=t: threshold_case(service, m, t["severity"], rules, settings))
+            add(
+                f"{m['id']} {t['severity']}",
+                lambda m=m, t=t: threshold_case(service, m, t["severity"], rules, settings),
+            )
         if m["trend"]:
             add(f"{m['id']} trend", lambda m=m: trend_case(service, m, rules, settings))
         if m["anomaly"]:
@@ -365,8 +453,11 @@ def service_tests(service: Service, settings: Settings, rules_doc: dict[str, Any
         calm = slo_calm_case(service, slo, rules, settings)
         if calm is not None:
             cases.append(calm)
-    doc = {"rule_files": [rule_file], "evaluation_interval": settings["evaluation_interval"],
-           "tests": pack(cases, settings["evaluation_interval_seconds"])}
+    doc = {
+        "rule_files": [rule_file],
+        "evaluation_interval": settings["evaluation_interval"],
+        "tests": pack(cases, settings["evaluation_interval_seconds"]),
+    }
     return doc, skipped
 
 

@@ -26,8 +26,13 @@ _RESOLVER = yaml.resolver.Resolver()
 def _plain_ok(s: str) -> bool:
     """True when `s` written plain reads back as the same string: no indicator or comment, and not
     a word or number that PyYAML's own resolver would turn into another type ("on", "1.5", "~")."""
-    return (bool(_PLAIN.match(s)) and not s.endswith((" ", ":")) and ": " not in s and " #" not in s
-            and _RESOLVER.resolve(yaml.ScalarNode, s, (True, False)) == "tag:yaml.org,2002:str")
+    return (
+        bool(_PLAIN.match(s))
+        and not s.endswith((" ", ":"))
+        and ": " not in s
+        and " #" not in s
+        and _RESOLVER.resolve(yaml.ScalarNode, s, (True, False)) == "tag:yaml.org,2002:str"
+    )
 
 
 def scalar(value: Any) -> str:
@@ -55,8 +60,9 @@ def scalar(value: Any) -> str:
         return quoted
     # Characters YAML treats as line breaks or refuses raw (NEL, LS, PS, BOM...) go escaped; YAML
     # has \U for those beyond the BMP, where JSON would split them into surrogates.
-    return "".join(c if c.isprintable() else (f"\\U{ord(c):08x}" if ord(c) > 0xFFFF else f"\\u{ord(c):04x}")
-                   for c in quoted)
+    return "".join(
+        c if c.isprintable() else (f"\\U{ord(c):08x}" if ord(c) > 0xFFFF else f"\\u{ord(c):04x}") for c in quoted
+    )
 
 
 # Strings repeat across a build (label names, severities, selectors): their YAML form is computed once.
@@ -103,7 +109,7 @@ class _Order:
 def _mapping(d: dict[Any, Any], indent: str, out: list[str], order: _Order | None, lead: str) -> None:
     """The entries of a non-empty mapping; the first line starts with `lead` (a list item's dash)."""
     nested = indent + "  "
-    for k in (order.keys(d) if order else d):
+    for k in order.keys(d) if order else d:
         v = d[k]
         head = lead + _key(k) + ":"
         lead = indent
@@ -112,7 +118,7 @@ def _mapping(d: dict[Any, Any], indent: str, out: list[str], order: _Order | Non
             _mapping(v, nested, out, order, nested)
         elif v and type(v) is list:
             out.append(head)
-            _sequence(v, indent, out, order)   # PyYAML's style: a key's list items at the key's indent
+            _sequence(v, indent, out, order)  # PyYAML's style: a key's list items at the key's indent
         else:
             out.append(head + " " + _flow(v))
 
@@ -121,7 +127,7 @@ def _sequence(items: list[Any], indent: str, out: list[str], order: _Order | Non
     nested = indent + "  "
     for v in items:
         if v and type(v) is dict:
-            _mapping(v, nested, out, order, indent + "- ")   # "- first: x", the other keys under it
+            _mapping(v, nested, out, order, indent + "- ")  # "- first: x", the other keys under it
         elif v and type(v) is list:
             out.append(indent + "-")
             _sequence(v, nested, out, order)

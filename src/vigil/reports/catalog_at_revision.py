@@ -18,9 +18,9 @@ from vigil.errors import RevisionError
 
 @dataclass(frozen=True)
 class Revision:
-    rev: str        # as the user wrote it (main, HEAD~1, a sha)
-    commit: str     # the full sha it names
-    prefix: str     # the catalog's path from the repository root, e.g. "catalog" ("" for the root)
+    rev: str  # as the user wrote it (main, HEAD~1, a sha)
+    commit: str  # the full sha it names
+    prefix: str  # the catalog's path from the repository root, e.g. "catalog" ("" for the root)
 
 
 def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
@@ -56,5 +56,5 @@ def extract(catalog: Path, revision: Revision, dest: Path) -> Path | None:
     if archive.returncode != 0:
         raise RevisionError(f"git archive {revision.rev} -- {pathspec}: {archive.stderr.decode().strip()}")
     with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-        tar.extractall(dest, filter="data")   # "data": no absolute paths, links out or devices
+        tar.extractall(dest, filter="data")  # "data": no absolute paths, links out or devices
     return dest / revision.prefix if revision.prefix else dest

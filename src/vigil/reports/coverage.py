@@ -20,17 +20,17 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from vigil.model import Model, Service
-from vigil.selectors import Selector, from_syntax_tree, unique, vector_selectors
 from vigil.prometheus_api import PrometheusAPI
+from vigil.selectors import Selector, from_syntax_tree, unique, vector_selectors
 
-WORKERS = 4     # queries in flight: enough to hide round trips, few enough not to load a shared Prometheus
+WORKERS = 4  # queries in flight: enough to hide round trips, few enough not to load a shared Prometheus
 
 
 @dataclass(frozen=True)
 class Expression:
-    part: str            # expr (a key metric's), or errors | total (an SLI's)
+    part: str  # expr (a key metric's), or errors | total (an SLI's)
     expr: str
-    series: int          # series it returns now
+    series: int  # series it returns now
 
 
 @dataclass(frozen=True)
@@ -39,16 +39,16 @@ class Probe:
 
     selector: str
     series: int
-    hint: str = ""       # for a selector without series: why, as far as Prometheus can tell
+    hint: str = ""  # for a selector without series: why, as far as Prometheus can tell
 
 
 @dataclass
 class Row:
     service: str
-    key_metric: str      # the metric id, or the SLO name (as the alerts' key_metric label)
-    kind: str            # metric | sli
+    key_metric: str  # the metric id, or the SLO name (as the alerts' key_metric label)
+    kind: str  # metric | sli
     expressions: list[Expression]
-    selectors: list[Probe] = field(default_factory=list)   # only looked at when there is no data
+    selectors: list[Probe] = field(default_factory=list)  # only looked at when there is no data
 
     @property
     def has_data(self) -> bool:
@@ -60,8 +60,9 @@ class Row:
 
     def detail(self) -> str:
         if self.has_data:
-            return ", ".join(f"{e.series} series" if e.part == "expr" else f"{e.part} {e.series} series"
-                             for e in self.expressions)
+            return ", ".join(
+                f"{e.series} series" if e.part == "expr" else f"{e.part} {e.series} series" for e in self.expressions
+            )
         present = [p for p in self.selectors if p.series]
         # A name read twice (an error ratio's errors and total) is shown in full, to tell them apart.
         names = [_short(p.selector) for p in self.selectors]
@@ -69,14 +70,22 @@ class Row:
         others = f" ({', '.join(f'{s} has {p.series}' for s, p in zip(shown, present))})" if present else ""
         gone = [p for p in self.selectors if not p.series]
         if not gone:
-            return ("no data — every series it reads exists" + others + ", but the expression returns nothing now "
-                    "(rate() needs two samples in its window; a comparison or division may drop every series)")
+            return (
+                "no data — every series it reads exists" + others + ", but the expression returns nothing now "
+                "(rate() needs two samples in its window; a comparison or division may drop every series)"
+            )
         return "no data — " + "; ".join(f"{p.selector} has no series: {p.hint}" for p in gone) + others
 
     def as_json(self) -> dict[str, Any]:
-        return {"service": self.service, "key_metric": self.key_metric, "kind": self.kind, "has_data": self.has_data,
-                "missing": self.missing, "expressions": [asdict(e) for e in self.expressions],
-                "selectors": [asdict(p) for p in self.selectors]}
+        return {
+            "service": self.service,
+            "key_metric": self.key_metric,
+            "kind": self.kind,
+            "has_data": self.has_data,
+            "missing": self.missing,
+            "expressions": [asdict(e) for e in self.expressions],
+            "selectors": [asdict(p) for p in self.selectors],
+        }
 
 
 def _short(text: str) -> str:
@@ -88,8 +97,8 @@ def _short(text: str) -> str:
 class CoverageReport:
     prometheus: str
     rows: list[Row]
-    parser: str          # what split expressions into selectors: "parse_query" (Prometheus's own),
-                         # "tokenizer" (vigil's, where the server has none) or "none needed"
+    parser: str  # what split expressions into selectors: "parse_query" (Prometheus's own),
+    # "tokenizer" (vigil's, where the server has none) or "none needed"
 
     @property
     def without_data(self) -> list[Row]:
@@ -99,8 +108,10 @@ class CoverageReport:
         services = len({r.service for r in self.rows})
         metrics = sum(r.kind == "metric" for r in self.rows)
         gone = self.without_data
-        line = (f"{len(self.rows) - len(gone)} of {len(self.rows)} have data ({_plural(metrics, 'key metric')} and "
-                f"{_plural(len(self.rows) - metrics, 'SLI')} of {_plural(services, 'service')}) in {self.prometheus}")
+        line = (
+            f"{len(self.rows) - len(gone)} of {len(self.rows)} have data ({_plural(metrics, 'key metric')} and "
+            f"{_plural(len(self.rows) - metrics, 'SLI')} of {_plural(services, 'service')}) in {self.prometheus}"
+        )
         if gone:
             line += f"; {len(gone)} without: " + ", ".join(f"{r.service} {r.key_metric}" for r in gone)
         return line
@@ -125,7 +136,7 @@ class _Prober:
 
     def __init__(self, api: PrometheusAPI, at: float):
         self.api, self.at = api, at
-        self.native: bool | None = None     # does the server have /api/v1/parse_query? (None: not asked yet)
+        self.native: bool | None = None  # does the server have /api/v1/parse_query? (None: not asked yet)
         self._counts: dict[str, int] = {}
         self._lock = threading.Lock()
 
@@ -150,16 +161,16 @@ class _Prober:
             if tree is not None:
                 self.native = True
                 return from_syntax_tree(tree)
-            if self.native is None:          # never answered: the endpoint is not there
+            if self.native is None:  # never answered: the endpoint is not there
                 self.native = False
         return vector_selectors(expr)
 
     def hint(self, selector: Selector, service: Service) -> str:
-        own = selector.without(service["selector"])     # the name and the service's own matchers
+        own = selector.without(service["selector"])  # the name and the service's own matchers
         if own != selector and own.matchers and (n := self.count(own)):
             return f"{own.text()} has {n}, the other matchers exclude them all"
         if selector.name and selector.matchers and (n := self.count(Selector(selector.name, ()))):
-            which = own.matchers or selector.matchers    # what its series lack: the service's labels, else any match
+            which = own.matchers or selector.matchers  # what its series lack: the service's labels, else any match
             return f"{selector.name} has {n} series, none with {','.join(m.text() for m in which)}"
         return f"no series named {selector.name} at all" if selector.name else "no series match it at all"
 
@@ -177,14 +188,16 @@ def _work(service: Service) -> list[tuple[Service, str, str, dict[str, str]]]:
     """(service, key_metric, kind, {part: expression}) for each key metric and SLO of the service."""
     items = [(service, m["id"], "metric", {"expr": m["expr"]}) for m in service["metrics"]]
     for slo in service["slos"]:
-        window = slo["windows"][0]           # the shortest; every SLO records it
-        items.append((service, slo["name"], "sli",
-                      {part: slo[part].replace("$window", window) for part in ("errors", "total")}))
+        window = slo["windows"][0]  # the shortest; every SLO records it
+        items.append(
+            (service, slo["name"], "sli", {part: slo[part].replace("$window", window) for part in ("errors", "total")})
+        )
     return items
 
 
-def coverage(model: Model, prometheus_url: str, services: list[str] | None = None,
-             at: float | None = None) -> CoverageReport:
+def coverage(
+    model: Model, prometheus_url: str, services: list[str] | None = None, at: float | None = None
+) -> CoverageReport:
     """Ask `prometheus_url` about every key metric and SLI of `services` (default: all), at one
     instant (default: now). Rows come sorted by service, then kind (metrics first), then id."""
     chosen = [s for s in model["services"] if not services or s["name"] in services]

@@ -27,9 +27,9 @@ class Query:
 
     text: str = ""
     service: str | None = None
-    department: str | None = None    # the service's owner, or a department that was told
-    metric: str | None = None        # a key metric id, or service:key_metric
-    dependency: str | None = None    # a service in dependencies_involved
+    department: str | None = None  # the service's owner, or a department that was told
+    metric: str | None = None  # a key metric id, or service:key_metric
+    dependency: str | None = None  # a service in dependencies_involved
     since: dt.datetime | None = None  # occurred at or after
 
 
@@ -46,15 +46,29 @@ def parse_since(text: str, now: dt.datetime | None = None) -> dt.datetime:
     try:
         when = parse_time(text)
     except ValueError:
-        raise ValueError(f"{text!r} is not a time: use RFC 3339 (2026-03-14T09:00:00Z), a date (2026-03-14), "
-                         "or a relative time (-30d, -2h)") from None
+        raise ValueError(
+            f"{text!r} is not a time: use RFC 3339 (2026-03-14T09:00:00Z), a date (2026-03-14), "
+            "or a relative time (-30d, -2h)"
+        ) from None
     return when
 
 
 def searchable_text(pm: Postmortem) -> str:
     """Everything a person might search for: the body and every front matter value."""
-    parts = [pm["id"], pm["title"], pm["service"], pm["severity"], pm["status"], pm["detected_by"], pm["alert"],
-             *pm["departments"], *pm["dependencies_involved"], *pm["tags"], *pm["authors"], pm["body"]]
+    parts = [
+        pm["id"],
+        pm["title"],
+        pm["service"],
+        pm["severity"],
+        pm["status"],
+        pm["detected_by"],
+        pm["alert"],
+        *pm["departments"],
+        *pm["dependencies_involved"],
+        *pm["tags"],
+        *pm["authors"],
+        pm["body"],
+    ]
     parts += [f"{m['service']} {m['key_metric']} {m['peak']}" for m in pm["anomalous_metrics"]]
     parts += [f"{t['department']} {t['channel']}" for t in pm["told"]]
     return "\n".join(parts).lower()
@@ -66,26 +80,36 @@ def _metric_matches(pm: Postmortem, metric: str) -> bool:
 
 def matches(pm: Postmortem, q: Query) -> bool:
     text = searchable_text(pm)
-    return (all(word in text for word in q.text.lower().split())
-            and (q.service is None or pm["service"] == q.service)
-            and (q.department is None or q.department in pm["departments"])
-            and (q.metric is None or _metric_matches(pm, q.metric))
-            and (q.dependency is None or q.dependency in pm["dependencies_involved"])
-            and (q.since is None or parse_time(pm["occurred"]) >= q.since))
+    return (
+        all(word in text for word in q.text.lower().split())
+        and (q.service is None or pm["service"] == q.service)
+        and (q.department is None or q.department in pm["departments"])
+        and (q.metric is None or _metric_matches(pm, q.metric))
+        and (q.dependency is None or q.dependency in pm["dependencies_involved"])
+        and (q.since is None or parse_time(pm["occurred"]) >= q.since)
+    )
 
 
 def unknown_names(model: Model, q: Query) -> list[str]:
     """Filters naming nothing in the catalog: a typo would otherwise find nothing, silently."""
     services = [s["name"] for s in model["services"]]
     departments = [d["id"] for d in model["departments"]["departments"]]
-    metrics = sorted({m["id"] for s in model["services"] for m in s["metrics"]}
-                     | {slo["name"] for s in model["services"] for slo in s["slos"]})
+    metrics = sorted(
+        {m["id"] for s in model["services"] for m in s["metrics"]}
+        | {slo["name"] for s in model["services"] for slo in s["slos"]}
+    )
     qualified = [f"{s['name']}:{m['id']}" for s in model["services"] for m in s["metrics"]]
-    checks = [("--service", q.service, services), ("--department", q.department, departments),
-              ("--dependency", q.dependency, services),
-              ("--metric", q.metric, qualified if q.metric and ":" in q.metric else metrics)]
-    return [f"{option}: no {option[2:]} '{value}' in the catalog{did_you_mean(value, known)}"
-            for option, value, known in checks if value is not None and value not in known]
+    checks = [
+        ("--service", q.service, services),
+        ("--department", q.department, departments),
+        ("--dependency", q.dependency, services),
+        ("--metric", q.metric, qualified if q.metric and ":" in q.metric else metrics),
+    ]
+    return [
+        f"{option}: no {option[2:]} '{value}' in the catalog{did_you_mean(value, known)}"
+        for option, value, known in checks
+        if value is not None and value not in known
+    ]
 
 
 def search(model: Model, q: Query) -> list[Postmortem]:
@@ -106,14 +130,17 @@ class Stats:
     incidents: int
     median_time_to_detect_seconds: float
     median_time_to_recover_seconds: float
-    customer_first: int              # detected_by: customer
+    customer_first: int  # detected_by: customer
 
 
 def _stats(name: str, pms: list[Postmortem]) -> Stats:
-    return Stats(name, len(pms),
-                 statistics.median(pm["time_to_detect_seconds"] for pm in pms),
-                 statistics.median(pm["time_to_recover_seconds"] for pm in pms),
-                 sum(pm["detected_by"] == "customer" for pm in pms))
+    return Stats(
+        name,
+        len(pms),
+        statistics.median(pm["time_to_detect_seconds"] for pm in pms),
+        statistics.median(pm["time_to_recover_seconds"] for pm in pms),
+        sum(pm["detected_by"] == "customer" for pm in pms),
+    )
 
 
 def _grouped(pms: Iterable[Postmortem], key: str) -> list[Stats]:
@@ -125,18 +152,23 @@ def _grouped(pms: Iterable[Postmortem], key: str) -> list[Stats]:
 
 def stats(postmortems: list[Postmortem]) -> dict[str, Any]:
     """Per service, per owner department, and over all: the `--json` shape of `vigil postmortems stats`."""
-    return {"services": [asdict(s) for s in _grouped(postmortems, "service")],
-            "departments": [asdict(s) for s in _grouped(postmortems, "owner")],
-            "total": asdict(_stats("all", postmortems)) if postmortems else None}
+    return {
+        "services": [asdict(s) for s in _grouped(postmortems, "service")],
+        "departments": [asdict(s) for s in _grouped(postmortems, "owner")],
+        "total": asdict(_stats("all", postmortems)) if postmortems else None,
+    }
 
 
 def _duration(seconds: float) -> str:
-    return units.format_duration(round(seconds))   # 12m30s, 1h5m, 2h: as Prometheus writes them
+    return units.format_duration(round(seconds))  # 12m30s, 1h5m, 2h: as Prometheus writes them
 
 
 def format_results(results: list[Postmortem]) -> list[str]:
-    return [f"{pm['occurred'][:10]}  {pm['severity']:<8}  {pm['service']:<16}  {pm['title']}  ({pm['file']}"
-            + (", draft)" if pm["status"] == "draft" else ")") for pm in results]
+    return [
+        f"{pm['occurred'][:10]}  {pm['severity']:<8}  {pm['service']:<16}  {pm['title']}  ({pm['file']}"
+        + (", draft)" if pm["status"] == "draft" else ")")
+        for pm in results
+    ]
 
 
 def format_stats(report: dict[str, Any]) -> list[str]:
@@ -147,7 +179,8 @@ def format_stats(report: dict[str, Any]) -> list[str]:
         for r in rows + ([report["total"]] if report["total"] else []):
             detect = _duration(r["median_time_to_detect_seconds"])
             recover = _duration(r["median_time_to_recover_seconds"])
-            lines.append(f"{r['name']:<{width}}  {r['incidents']:>9}  {detect:>13}  {recover:>14}  "
-                         f"{r['customer_first']:>14}")
+            lines.append(
+                f"{r['name']:<{width}}  {r['incidents']:>9}  {detect:>13}  {recover:>14}  {r['customer_first']:>14}"
+            )
         lines.append("")
     return lines[:-1]

@@ -29,9 +29,9 @@ from vigil.render.dashboards import OVERVIEW_UID
 from vigil.reports import catalog_at_revision, routes
 from vigil.units import format_quantity, parse_duration
 
-KINDS = ("service", "alert", "route", "slo", "dashboard")   # the order a reviewer reads them in
+KINDS = ("service", "alert", "route", "slo", "dashboard")  # the order a reviewer reads them in
 CHANGES = ("added", "removed", "changed")
-OVERVIEW = ""   # the `service` of the overview dashboard's records: it belongs to none
+OVERVIEW = ""  # the `service` of the overview dashboard's records: it belongs to none
 
 _Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 Fields = dict[str, Any]
@@ -46,9 +46,9 @@ class Change:
     backtest of each changed alert, can work from the record alone."""
 
     service: str
-    kind: str       # one of KINDS
+    kind: str  # one of KINDS
     name: str
-    change: str     # one of CHANGES
+    change: str  # one of CHANGES
     before: Fields | None
     after: Fields | None
 
@@ -60,17 +60,29 @@ class Change:
 
     def sort_key(self) -> tuple[Any, ...]:
         some = self.after if self.after is not None else self.before or {}
-        return (self.service, KINDS.index(self.kind), self.name, _severity_rank(some.get("severity")),
-                CHANGES.index(self.change))
+        return (
+            self.service,
+            KINDS.index(self.kind),
+            self.name,
+            _severity_rank(some.get("severity")),
+            CHANGES.index(self.change),
+        )
 
     def as_json(self) -> dict[str, Any]:
-        return {"service": self.service, "kind": self.kind, "name": self.name, "change": self.change,
-                "before": self.before, "after": self.after, "fields": self.fields}
+        return {
+            "service": self.service,
+            "kind": self.kind,
+            "name": self.name,
+            "change": self.change,
+            "before": self.before,
+            "after": self.after,
+            "fields": self.fields,
+        }
 
 
 @dataclass
 class Review:
-    base: str                  # the revision compared against
+    base: str  # the revision compared against
     changes: list[Change] = field(default_factory=list)
     # Services present on one side only: their records are listed under them, summarised.
     added_services: list[str] = field(default_factory=list)
@@ -88,13 +100,13 @@ class Snapshot:
     identity of the thing, its values are the fields compared."""
 
     services: dict[str, Fields] = field(default_factory=dict)
-    alerts: dict[tuple[str, str, str], Fields] = field(default_factory=dict)      # (service, alertname, severity)
+    alerts: dict[tuple[str, str, str], Fields] = field(default_factory=dict)  # (service, alertname, severity)
     # (service, severity, alert kind) → who is told
     routes: dict[tuple[str, str, str], tuple[routes.Told, ...]] = field(default_factory=dict)
-    slos: dict[tuple[str, str], Fields] = field(default_factory=dict)             # (service, slo name)
-    dashboards: dict[str, Fields] = field(default_factory=dict)                   # uid
-    panels: dict[tuple[str, str], Fields] = field(default_factory=dict)           # (uid, panel title)
-    dashboard_service: dict[str, str] = field(default_factory=dict)               # uid → service
+    slos: dict[tuple[str, str], Fields] = field(default_factory=dict)  # (service, slo name)
+    dashboards: dict[str, Fields] = field(default_factory=dict)  # uid
+    panels: dict[tuple[str, str], Fields] = field(default_factory=dict)  # (uid, panel title)
+    dashboard_service: dict[str, str] = field(default_factory=dict)  # uid → service
 
 
 def _alert_threshold(model_service: Service, labels: dict[str, str]) -> str | None:
@@ -108,8 +120,14 @@ def _alert_threshold(model_service: Service, labels: dict[str, str]) -> str | No
     if metric is None:
         return None
     if kind == "threshold":
-        return next((f"{metric['comparator']} {t['text']}" for t in metric["thresholds"]
-                     if t["severity"] == labels.get("severity")), None)
+        return next(
+            (
+                f"{metric['comparator']} {t['text']}"
+                for t in metric["thresholds"]
+                if t["severity"] == labels.get("severity")
+            ),
+            None,
+        )
     if kind == "trend" and metric["trend"]:
         critical = next((t["text"] for t in metric["thresholds"] if t["severity"] == "critical"), "?")
         return f"{metric['comparator']} {critical} within {metric['trend']['within']}"
@@ -139,14 +157,22 @@ def snapshot(model: Model, artefacts: dict[str, str]) -> Snapshot:
     folders: dict[str, str] = {}
     for s in model["services"]:
         snap.services[s["name"]] = {
-            "owner": s["owner"], "tier": s["tier"], "customer_facing": s["customer_facing"],
-            "selector": s["selector_promql"], "profiles": list(s["profiles"]),
-            "dependencies": list(s["dependencies"]), "runbook_url": s["runbook_url"]}
+            "owner": s["owner"],
+            "tier": s["tier"],
+            "customer_facing": s["customer_facing"],
+            "selector": s["selector_promql"],
+            "profiles": list(s["profiles"]),
+            "dependencies": list(s["dependencies"]),
+            "runbook_url": s["runbook_url"],
+        }
         for slo in s["slos"]:
             minutes = (1 - slo["objective"]) * parse_duration(slo["period"]) / 60
             snap.slos[(s["name"], slo["name"])] = {
-                "objective": slo["objective_text"], "window": slo["period"], "threshold": _seconds(slo["threshold"]),
-                "budget_minutes": round(minutes, 2)}
+                "objective": slo["objective_text"],
+                "window": slo["period"],
+                "threshold": _seconds(slo["threshold"]),
+                "budget_minutes": round(minutes, 2),
+            }
         snap.dashboard_service[s["dashboard"]["uid"]] = s["name"]
         folders[s["dashboard"]["uid"]] = s["dashboard"]["folder"]
     snap.dashboard_service[OVERVIEW_UID] = OVERVIEW
@@ -158,10 +184,13 @@ def snapshot(model: Model, artefacts: dict[str, str]) -> Snapshot:
                         labels = rule.get("labels", {})
                         service = labels.get("service", "")
                         snap.alerts[(service, rule["alert"], labels.get("severity", ""))] = {
-                            "severity": labels.get("severity"), "kind": labels.get("kind"),
-                            "key_metric": labels.get("key_metric"), "for": rule.get("for", "0s"),
+                            "severity": labels.get("severity"),
+                            "kind": labels.get("kind"),
+                            "key_metric": labels.get("key_metric"),
+                            "for": rule.get("for", "0s"),
                             "threshold": _alert_threshold(by_name[service], labels) if service in by_name else None,
-                            "expr": rule["expr"]}
+                            "expr": rule["expr"],
+                        }
         elif path.startswith(DASHBOARDS_DIR + "/"):
             doc = orjson.loads(text)
             uid = doc["uid"]
@@ -184,8 +213,11 @@ def snapshot(model: Model, artefacts: dict[str, str]) -> Snapshot:
 
 def _diff_maps(before: dict[Any, Any], after: dict[Any, Any]) -> list[tuple[Any, Any, Any]]:
     """(key, old or None, new or None) for every key whose value differs, in key order."""
-    return [(k, before.get(k), after.get(k)) for k in sorted(before.keys() | after.keys(), key=str)
-            if before.get(k) != after.get(k)]
+    return [
+        (k, before.get(k), after.get(k))
+        for k in sorted(before.keys() | after.keys(), key=str)
+        if before.get(k) != after.get(k)
+    ]
 
 
 def _change(old: Any, new: Any) -> str:
@@ -204,7 +236,7 @@ def _alert_changes(before: Snapshot, after: Snapshot) -> list[Change]:
         same_old = [k for k, _ in gone if k[:2] == (service, alert)]
         same_new = [(k, v) for k, v in new_ if k[:2] == (service, alert)]
         if len(same_old) == 1 and len(same_new) == 1:
-            (new_key, new_value), = same_new
+            ((new_key, new_value),) = same_new
             paired |= {same_old[0], new_key}
             out.append(Change(service, "alert", alert, "changed", old, new_value))
     for key, old, new in diffs:
@@ -223,9 +255,16 @@ def _route_changes(before: Snapshot, after: Snapshot) -> list[Change]:
     for (service, severity, old, new), kinds in groups.items():
         shown = ",".join(sorted(kinds, key=routes.KINDS.index))
         name = severity if len(kinds) == len(routes.KINDS) else f"{severity} ({shown})"
-        out.append(Change(service, "route", name, _change(old, new),
-                          None if old is None else {"severity": severity, "told": [_told(t) for t in old]},
-                          None if new is None else {"severity": severity, "told": [_told(t) for t in new]}))
+        out.append(
+            Change(
+                service,
+                "route",
+                name,
+                _change(old, new),
+                None if old is None else {"severity": severity, "told": [_told(t) for t in old]},
+                None if new is None else {"severity": severity, "told": [_told(t) for t in new]},
+            )
+        )
     return out
 
 
@@ -233,28 +272,38 @@ def _dashboard_changes(before: Snapshot, after: Snapshot) -> list[Change]:
     def service_of(uid: str) -> str:
         return after.dashboard_service.get(uid, before.dashboard_service.get(uid, OVERVIEW))
 
-    out = [Change(service_of(uid), "dashboard", uid, _change(old, new), old, new)
-           for uid, old, new in _diff_maps(before.dashboards, after.dashboards)]
+    out = [
+        Change(service_of(uid), "dashboard", uid, _change(old, new), old, new)
+        for uid, old, new in _diff_maps(before.dashboards, after.dashboards)
+    ]
     # A dashboard added or removed as a whole is one record; its panels are not listed one by one.
     whole = {c.name for c in out if c.change != "changed"}
-    out += [Change(service_of(uid), "dashboard", f"{uid} / {title}", _change(old, new), old, new)
-            for (uid, title), old, new in _diff_maps(before.panels, after.panels) if uid not in whole]
+    out += [
+        Change(service_of(uid), "dashboard", f"{uid} / {title}", _change(old, new), old, new)
+        for (uid, title), old, new in _diff_maps(before.panels, after.panels)
+        if uid not in whole
+    ]
     return out
 
 
 def diff(before: Snapshot, after: Snapshot) -> list[Change]:
-    changes = [Change(name, "service", name, _change(old, new), old, new)
-               for name, old, new in _diff_maps(before.services, after.services)]
+    changes = [
+        Change(name, "service", name, _change(old, new), old, new)
+        for name, old, new in _diff_maps(before.services, after.services)
+    ]
     changes += _alert_changes(before, after)
     changes += _route_changes(before, after)
-    changes += [Change(service, "slo", name, _change(old, new), old, new)
-                for (service, name), old, new in _diff_maps(before.slos, after.slos)]
+    changes += [
+        Change(service, "slo", name, _change(old, new), old, new)
+        for (service, name), old, new in _diff_maps(before.slos, after.slos)
+    ]
     changes += _dashboard_changes(before, after)
     return sorted(changes, key=Change.sort_key)
 
 
-def compile_snapshot(catalog: Path, label: str | None = None,
-                     cache_dir: Path | None = None) -> tuple[Snapshot, list[str]]:
+def compile_snapshot(
+    catalog: Path, label: str | None = None, cache_dir: Path | None = None
+) -> tuple[Snapshot, list[str]]:
     """Compile and render a catalog as `vigil build` does, without the checks (promtool and amtool
     prove the artefacts; a review only compares them). `label` prefixes the file names in its errors.
     With `cache_dir` (vigil build's cache), services rendered before are not rendered again."""
@@ -281,7 +330,10 @@ def review(catalog: Path, base: str, cache_dir: Path | None = None) -> Review:
         label = f"{base}:" + ("" if parent == "." else parent + "/")
         before = Snapshot() if old_dir is None else compile_snapshot(old_dir, label, cache_dir)[0]
     changes = diff(before, after)
-    return Review(base=base, changes=changes,
-                  added_services=sorted(after.services.keys() - before.services.keys()),
-                  removed_services=sorted(before.services.keys() - after.services.keys()),
-                  warnings=warnings)
+    return Review(
+        base=base,
+        changes=changes,
+        added_services=sorted(after.services.keys() - before.services.keys()),
+        removed_services=sorted(before.services.keys() - after.services.keys()),
+        warnings=warnings,
+    )

@@ -10,8 +10,13 @@ from vigil.reports.review import KINDS, OVERVIEW, Change, Fields, Review
 
 _SIGN = {"added": "+", "removed": "-", "changed": "~"}
 _TITLES = {"service": "Services", "alert": "Alerts", "route": "Routing", "slo": "SLOs", "dashboard": "Dashboards"}
-_NOUN = {"service": ("service", "services"), "alert": ("alert", "alerts"), "route": ("routing row", "routing rows"),
-         "slo": ("SLO", "SLOs"), "dashboard": ("dashboard change", "dashboard changes")}
+_NOUN = {
+    "service": ("service", "services"),
+    "alert": ("alert", "alerts"),
+    "route": ("routing row", "routing rows"),
+    "slo": ("SLO", "SLOs"),
+    "dashboard": ("dashboard change", "dashboard changes"),
+}
 
 
 def _plural(n: int, kind: str) -> str:
@@ -22,8 +27,9 @@ def _plural(n: int, kind: str) -> str:
 def _told(told: list[Fields]) -> str:
     if not told:
         return "nobody"
-    return ", ".join(t["receiver"] + f" via {t['via']}" + ("" if t["hours"] == "any time" else f" in {t['hours']}")
-                     for t in told)
+    return ", ".join(
+        t["receiver"] + f" via {t['via']}" + ("" if t["hours"] == "any time" else f" in {t['hours']}") for t in told
+    )
 
 
 def _told_delta(before: list[Fields], after: list[Fields]) -> str:
@@ -52,8 +58,14 @@ def describe(change: Change) -> str:
         assert change.before is not None and change.after is not None
         if change.kind == "route":
             return f"told {_told_delta(change.before['told'], change.after['told'])}"
-        return "; ".join(f"{f} {_value(f, change.before.get(f))} → {_value(f, change.after.get(f))}"
-                         for f in change.fields if f != "expr") or "expression"
+        return (
+            "; ".join(
+                f"{f} {_value(f, change.before.get(f))} → {_value(f, change.after.get(f))}"
+                for f in change.fields
+                if f != "expr"
+            )
+            or "expression"
+        )
     fields = change.after if change.after is not None else change.before
     assert fields is not None
     if change.kind == "alert":
@@ -63,8 +75,10 @@ def describe(change: Change) -> str:
         return f"told {_told(fields['told'])}"
     if change.kind == "slo":
         threshold = f", threshold {fields['threshold']}" if fields["threshold"] else ""
-        return f"objective {fields['objective']} over {fields['window']}{threshold}, " \
-               f"error budget {_value('budget_minutes', fields['budget_minutes'])}"
+        return (
+            f"objective {fields['objective']} over {fields['window']}{threshold}, "
+            f"error budget {_value('budget_minutes', fields['budget_minutes'])}"
+        )
     return "; ".join(f"{k} {_value(k, v)}" for k, v in fields.items())
 
 
@@ -106,8 +120,13 @@ def _by_service(changes: list[Change]) -> dict[str, list[Change]]:
 def text(review: Review) -> str:
     lines = [f"vigil review: {review.base} → working tree: {_summary(review)}"]
     for service, changes in _by_service(review.changes).items():
-        note = " (new service)" if service in review.added_services else \
-            " (removed service)" if service in review.removed_services else ""
+        note = (
+            " (new service)"
+            if service in review.added_services
+            else " (removed service)"
+            if service in review.removed_services
+            else ""
+        )
         lines += ["", _service_title(service) + note]
         for c in changes:
             lines.append(f"  {_SIGN[c.change]} {c.kind} {_label(c)}: {describe(c)}")
@@ -160,8 +179,9 @@ def markdown(review: Review) -> str:
     for service in sorted(whole):
         records = [c for c in review.changes if c.service == service]
         what = "New" if service in review.added_services else "Removed"
-        counts = ", ".join(_plural(sum(c.kind == k for c in records), k) for k in KINDS[1:]
-                           if any(c.kind == k for c in records))
+        counts = ", ".join(
+            _plural(sum(c.kind == k for c in records), k) for k in KINDS[1:] if any(c.kind == k for c in records)
+        )
         lines += ["", f"<details><summary>{what} service <code>{service}</code>: {counts}</summary>", ""]
         lines += _table(records, with_kind=True) + ["", "</details>"]
     return "\n".join(lines) + "\n"

@@ -11,24 +11,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vigil.render.alertmanager import SEVERITIES, policy_receivers
 from vigil.model import Model
+from vigil.render.alertmanager import SEVERITIES, policy_receivers
 
 KINDS = ("threshold", "trend", "anomaly", "absent", "slo_burn")
 
 
 @dataclass(frozen=True)
 class Told:
-    receiver: str   # department/channel
-    via: str        # the channel's kind: pagerduty, slack, ...
-    hours: str      # "any time", or the time intervals it is limited to
+    receiver: str  # department/channel
+    via: str  # the channel's kind: pagerduty, slack, ...
+    hours: str  # "any time", or the time intervals it is limited to
 
 
 @dataclass(frozen=True)
 class Row:
     service: str
     severity: str
-    kinds: str      # "" when routing does not depend on the alert kind
+    kinds: str  # "" when routing does not depend on the alert kind
     told: tuple[Told, ...]
 
 
@@ -74,8 +74,11 @@ def format_table(rows: list[Row], markdown: bool = False) -> str:
     for row in rows:
         for i, t in enumerate(row.told):
             first = i == 0 or markdown
-            lines.append(([row.service, row.severity] if first else ["", ""])
-                         + ([row.kinds if first else ""] if kinds else []) + [t.receiver, t.via, t.hours])
+            lines.append(
+                ([row.service, row.severity] if first else ["", ""])
+                + ([row.kinds if first else ""] if kinds else [])
+                + [t.receiver, t.via, t.hours]
+            )
     if markdown:
         out = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
         return "\n".join(out + ["| " + " | ".join(cells) + " |" for cells in lines]) + "\n"
@@ -83,11 +86,13 @@ def format_table(rows: list[Row], markdown: bool = False) -> str:
 
     def fmt(cells: list[str]) -> str:
         return "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+
     return "\n".join([fmt([h.upper() for h in head])] + [fmt(cells) for cells in lines]) + "\n"
 
 
 def routes_table(catalog: Path, markdown: bool = False) -> str:
     """The propagation matrix of a catalog, as text (or a Markdown table for a PR comment)."""
     from vigil.build import BuildReport, compile_catalog
+
     _, model = compile_catalog(catalog, BuildReport())
     return format_table(matrix(model), markdown)

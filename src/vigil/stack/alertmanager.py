@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import subprocess
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import requests
 
-from vigil.errors import VigilError
 from vigil import tools
+from vigil.errors import VigilError
 
 
 class AlertmanagerError(VigilError):
@@ -33,7 +33,9 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, attempts: in
         except requests.ConnectionError:
             pass
         time.sleep(0.05)
-    raise AlertmanagerError(f"Alertmanager at {url} not ready after {attempts} attempts:\n{log.read_text(errors='replace')}")
+    raise AlertmanagerError(
+        f"Alertmanager at {url} not ready after {attempts} attempts:\n{log.read_text(errors='replace')}"
+    )
 
 
 @contextmanager
@@ -41,8 +43,14 @@ def running(config: Path, workdir: Path, port: int) -> Iterator[str]:
     """Run Alertmanager with `config` on 127.0.0.1:port; yield its base URL."""
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "alertmanager.log"
-    args = [tools.find("alertmanager"), f"--config.file={config}", f"--storage.path={workdir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=", "--log.level=debug"]
+    args = [
+        tools.find("alertmanager"),
+        f"--config.file={config}",
+        f"--storage.path={workdir / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",
+        "--log.level=debug",
+    ]
     with log.open("wb") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

@@ -37,7 +37,7 @@ TICK = 0.25
 @dataclass
 class Fault:
     kind: str
-    started: float          # unix time
+    started: float  # unix time
     ramp: float
 
     def severity(self, now: float) -> float:
@@ -109,8 +109,11 @@ class DemoExporter:
 
     def active(self) -> list[dict[str, Any]]:
         with self.lock:
-            return [{"service": s.name, "kind": f.kind, "started": f.started, "ramp": f.ramp}
-                    for s in self.services.values() for f in s.faults.values()]
+            return [
+                {"service": s.name, "kind": f.kind, "started": f.started, "ramp": f.ramp}
+                for s in self.services.values()
+                for f in s.faults.values()
+            ]
 
     def scrape(self, service: str) -> tuple[int, bytes]:
         svc = self.services.get(service)
@@ -124,7 +127,7 @@ class DemoExporter:
 
 def serve(exporter: DemoExporter, port: int) -> ThreadingHTTPServer:
     class Handler(QuietHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             path = urlsplit(self.path).path
             if path.startswith("/metrics/"):
                 status, body = exporter.scrape(path.removeprefix("/metrics/"))
@@ -136,13 +139,13 @@ def serve(exporter: DemoExporter, port: int) -> ThreadingHTTPServer:
             else:
                 self._json(404, {"error": "try /metrics/<service>, /faults, POST /fault"})
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             q = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
             if urlsplit(self.path).path != "/fault" or "service" not in q or q.get("kind") not in KINDS:
                 return self._json(400, {"error": f"POST /fault?service=S&kind=one of {', '.join(KINDS)}"})
             self._json(*exporter.fault(q["service"], q["kind"], float(q.get("ramp", 60))))
 
-        def do_DELETE(self) -> None:  # noqa: N802
+        def do_DELETE(self) -> None:
             q = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
             self._json(*exporter.clear(q.get("service", "")))
 

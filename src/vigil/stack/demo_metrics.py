@@ -13,19 +13,21 @@ slowly), dead (handled by the server: the scrape fails).
 from __future__ import annotations
 
 import random
-from typing import Callable
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary
 
-Faults = dict[str, float]        # kind → severity 0..1
+Faults = dict[str, float]  # kind → severity 0..1
 GiB = 1024**3
-BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.5, 5.0)   # 0.25, 0.5, 1.5: SLO thresholds
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.5, 5.0)  # 0.25, 0.5, 1.5: SLO thresholds
 
 # The shapes of the faults, declared once: the simulators below follow them, and `vigil drill`
 # derives the floors of the trend and SLO alerts from them (stack/drill_plan.py).
 # memory_leak: profile → key metric → (healthy share, share at full severity), linear in severity.
 LEAK: dict[str, dict[str, tuple[float, float]]] = {
-    "jvm": {"heap_usage": (0.6, 0.98)}, "host": {"memory_usage": (0.6, 0.98)}, "redis": {"memory_usage": (0.6, 0.99)},
+    "jvm": {"heap_usage": (0.6, 0.98)},
+    "host": {"memory_usage": (0.6, 0.98)},
+    "redis": {"memory_usage": (0.6, 0.99)},
 }
 # error_spike in the HTTP simulators: the share of requests that fail, healthy → at full severity.
 ERROR_SHARE = (0.001, 0.251)
@@ -46,16 +48,20 @@ def error_share(severity: float) -> float:
 
 def share_slower_than(threshold: float, severity: float) -> float:
     """The share of HTTP requests slower than `threshold` seconds (what a latency SLI counts as bad)."""
-    def above(lo: float, hi: float) -> float:      # P(uniform(lo, hi) > threshold)
+
+    def above(lo: float, hi: float) -> float:  # P(uniform(lo, hi) > threshold)
         return min(max((hi - threshold) / (hi - lo), 0.0), 1.0)
+
     slow = SLOW_SHARE * severity
-    return slow * above(*SLOW_RANGE) + (1 - slow) * (FAST_SHARE * above(*FAST_RANGE) + (1 - FAST_SHARE) * above(*TAIL_RANGE))
+    return slow * above(*SLOW_RANGE) + (1 - slow) * (
+        FAST_SHARE * above(*FAST_RANGE) + (1 - FAST_SHARE) * above(*TAIL_RANGE)
+    )
 
 
 class Sim:
     """One profile's metrics for one service; `step(dt, faults)` advances them by dt seconds."""
 
-    kinds: tuple[str, ...] = ()      # the faults this profile shows
+    kinds: tuple[str, ...] = ()  # the faults this profile shows
 
     def __init__(self, registry: CollectorRegistry, rnd: random.Random):
         self.r, self.rnd = registry, rnd
@@ -77,14 +83,16 @@ def _duration(rnd: random.Random, slow_share: float) -> float:
 
 class Http(Sim):
     """The Prometheus client's conventions: http_requests_total{code}, http_request_duration_seconds."""
+
     kinds = ("error_spike", "latency")
     HANDLERS = ("/api/products", "/api/search", "/api/products/{id}")
 
     def __init__(self, registry: CollectorRegistry, rnd: random.Random):
         super().__init__(registry, rnd)
         self.total = Counter("http_requests", "Requests", ["code", "method", "handler"], registry=registry)
-        self.duration = Histogram("http_request_duration_seconds", "Latency", ["handler"], buckets=BUCKETS,
-                                  registry=registry)
+        self.duration = Histogram(
+            "http_request_duration_seconds", "Latency", ["handler"], buckets=BUCKETS, registry=registry
+        )
         self.inflight = Gauge("http_requests_in_flight", "In flight", registry=registry)
 
     def step(self, dt: float, f: Faults) -> None:
@@ -99,22 +107,29 @@ class Http(Sim):
 
 class SpringHttp(Sim):
     """Micrometer: http_server_requests_seconds{method,status,outcome,uri} with SLO buckets."""
+
     kinds = ("error_spike", "latency")
     URIS = ("/api/cart", "/api/checkout", "/api/orders")
 
     def __init__(self, registry: CollectorRegistry, rnd: random.Random):
         super().__init__(registry, rnd)
-        self.requests = Histogram("http_server_requests_seconds", "Requests", ["method", "status", "outcome", "uri"],
-                                  buckets=BUCKETS, registry=registry)
+        self.requests = Histogram(
+            "http_server_requests_seconds",
+            "Requests",
+            ["method", "status", "outcome", "uri"],
+            buckets=BUCKETS,
+            registry=registry,
+        )
         self.active = Gauge("http_server_requests_active_seconds_active_count", "Active", registry=registry)
 
     def step(self, dt: float, f: Faults) -> None:
         errors, slow = error_share(f.get("error_spike", 0)), SLOW_SHARE * f.get("latency", 0)
         for _ in range(self.n(40, dt)):
             failed = self.rnd.random() < errors
-            self.requests.labels("POST", "500" if failed else "200", "SERVER_ERROR" if failed else "SUCCESS",
-                                 self.rnd.choice(self.URIS)).observe(_duration(self.rnd, slow))
-        for _ in range(self.n(1, dt)):   # health checks: excluded by the profiles' uri!~"/actuator.*"
+            self.requests.labels(
+                "POST", "500" if failed else "200", "SERVER_ERROR" if failed else "SUCCESS", self.rnd.choice(self.URIS)
+            ).observe(_duration(self.rnd, slow))
+        for _ in range(self.n(1, dt)):  # health checks: excluded by the profiles' uri!~"/actuator.*"
             self.requests.labels("GET", "200", "SUCCESS", "/actuator/health").observe(0.002)
         self.active.set(4 + 40 * f.get("latency", 0))
 
@@ -129,7 +144,7 @@ class Jvm(Sim):
         self.gc = Summary("jvm_gc_pause_seconds", "GC pauses", ["action", "cause"], registry=registry)
         self.threads = Gauge("jvm_threads_live_threads", "Threads", registry=registry)
         self.max.labels("heap", "G1 Old Gen").set(2 * GiB)
-        self.max.labels("heap", "G1 Eden Space").set(-1)   # Micrometer reports -1 for "no maximum"
+        self.max.labels("heap", "G1 Eden Space").set(-1)  # Micrometer reports -1 for "no maximum"
 
     def step(self, dt: float, f: Faults) -> None:
         leak = f.get("memory_leak", 0)
@@ -156,17 +171,21 @@ class Hikari(Sim):
 
 class Host(Sim):
     """node_exporter on one machine."""
+
     kinds = ("memory_leak",)
 
     def __init__(self, registry: CollectorRegistry, rnd: random.Random):
         super().__init__(registry, rnd)
-        g = lambda name, labels=(): Gauge(name, name, list(labels), registry=registry)  # noqa: E731
-        c = lambda name, labels: Counter(name.removesuffix("_total"), name, labels, registry=registry)  # noqa: E731
+        g = lambda name, labels=(): Gauge(name, name, list(labels), registry=registry)
+        c = lambda name, labels: Counter(name.removesuffix("_total"), name, labels, registry=registry)
         self.cpu = c("node_cpu_seconds_total", ["cpu", "mode"])
         self.mem_avail, self.mem_total = g("node_memory_MemAvailable_bytes"), g("node_memory_MemTotal_bytes")
         self.fs_avail = g("node_filesystem_avail_bytes", ("device", "fstype", "mountpoint"))
         self.fs_size = g("node_filesystem_size_bytes", ("device", "fstype", "mountpoint"))
-        self.read, self.written = c("node_disk_read_bytes_total", ["device"]), c("node_disk_written_bytes_total", ["device"])
+        self.read, self.written = (
+            c("node_disk_read_bytes_total", ["device"]),
+            c("node_disk_written_bytes_total", ["device"]),
+        )
         self.io = c("node_disk_io_time_seconds_total", ["device"])
         self.rx_drop = c("node_network_receive_drop_total", ["device"])
         self.tx_drop = c("node_network_transmit_drop_total", ["device"])
@@ -196,9 +215,12 @@ class Redis(Sim):
 
     def __init__(self, registry: CollectorRegistry, rnd: random.Random):
         super().__init__(registry, rnd)
-        g = lambda name: Gauge(name, name, registry=registry)  # noqa: E731
-        self.used, self.max, self.system = g("redis_memory_used_bytes"), g("redis_memory_max_bytes"), \
-            g("redis_total_system_memory_bytes")
+        g = lambda name: Gauge(name, name, registry=registry)
+        self.used, self.max, self.system = (
+            g("redis_memory_used_bytes"),
+            g("redis_memory_max_bytes"),
+            g("redis_total_system_memory_bytes"),
+        )
         self.clients, self.maxclients = g("redis_connected_clients"), g("redis_config_maxclients")
         self.evicted = Counter("redis_evicted_keys", "Evicted", registry=registry)
         self.hits = Counter("redis_keyspace_hits", "Hits", registry=registry)
@@ -225,12 +247,16 @@ class RabbitMQ(Sim):
 
     def __init__(self, registry: CollectorRegistry, rnd: random.Random):
         super().__init__(registry, rnd)
-        g = lambda name, labels=("queue",): Gauge(name, name, list(labels), registry=registry)  # noqa: E731
-        self.ready, self.unacked, self.consumers = g("rabbitmq_queue_messages_ready"), \
-            g("rabbitmq_queue_messages_unacked"), g("rabbitmq_queue_consumers")
+        g = lambda name, labels=("queue",): Gauge(name, name, list(labels), registry=registry)
+        self.ready, self.unacked, self.consumers = (
+            g("rabbitmq_queue_messages_ready"),
+            g("rabbitmq_queue_messages_unacked"),
+            g("rabbitmq_queue_consumers"),
+        )
         self.connections = Gauge("rabbitmq_connections", "Connections", registry=registry)
-        self.redelivered = Counter("rabbitmq_global_messages_redelivered", "Redelivered", ["protocol"],
-                                   registry=registry)
+        self.redelivered = Counter(
+            "rabbitmq_global_messages_redelivered", "Redelivered", ["protocol"], registry=registry
+        )
         self.backlog = 0.0
 
     def step(self, dt: float, f: Faults) -> None:
@@ -255,8 +281,9 @@ class Postgres(Sim):
         self.deadlocks = Gauge("pg_stat_database_deadlocks", "Deadlocks", ["datname"], registry=registry)
         self.deadlock_count = 0
         self.lag = Gauge("pg_replication_lag_seconds", "Replication lag", registry=registry)
-        self.tx = Gauge("pg_stat_activity_max_tx_duration", "Oldest transaction", ["datname", "state"],
-                        registry=registry)
+        self.tx = Gauge(
+            "pg_stat_activity_max_tx_duration", "Oldest transaction", ["datname", "state"], registry=registry
+        )
 
     def step(self, dt: float, f: Faults) -> None:
         self.max_conn.set(200)
@@ -275,10 +302,15 @@ class CircuitBreaker(Sim):
         super().__init__(registry, rnd)
         self.state = Gauge("resilience4j_circuitbreaker_state", "State", ["name", "state"], registry=registry)
         self.failure = Gauge("resilience4j_circuitbreaker_failure_rate", "Failure %", ["name"], registry=registry)
-        self.refused = Counter("resilience4j_circuitbreaker_not_permitted_calls", "Refused", ["name", "kind"],
-                               registry=registry)
-        self.client = Histogram("http_client_requests_seconds", "PSP calls", ["client_name", "method", "outcome",
-                                                                               "status", "uri"], registry=registry)
+        self.refused = Counter(
+            "resilience4j_circuitbreaker_not_permitted_calls", "Refused", ["name", "kind"], registry=registry
+        )
+        self.client = Histogram(
+            "http_client_requests_seconds",
+            "PSP calls",
+            ["client_name", "method", "outcome", "status", "uri"],
+            registry=registry,
+        )
 
     def step(self, dt: float, f: Faults) -> None:
         spike = f.get("error_spike", 0)
@@ -289,12 +321,18 @@ class CircuitBreaker(Sim):
         self.refused.labels("psp-gateway", "not_permitted").inc(self.n(20 if open_ else 0, dt))
         for _ in range(self.n(20, dt)):
             failed = self.rnd.random() < 0.003 + 0.5 * spike
-            self.client.labels("psp-gateway", "POST", "SERVER_ERROR" if failed else "SUCCESS",
-                               "502" if failed else "200", "/v1/authorizations").observe(self.rnd.uniform(0.1, 0.4))
+            self.client.labels(
+                "psp-gateway",
+                "POST",
+                "SERVER_ERROR" if failed else "SUCCESS",
+                "502" if failed else "200",
+                "/v1/authorizations",
+            ).observe(self.rnd.uniform(0.1, 0.4))
 
 
 class Orders(Sim):
     """checkout's business KPI (checkout_orders_completed_total): falls when errors rise."""
+
     kinds = ()
 
     def __init__(self, registry: CollectorRegistry, rnd: random.Random):
@@ -306,8 +344,15 @@ class Orders(Sim):
 
 
 PROFILES: dict[str, Callable[[CollectorRegistry, random.Random], Sim]] = {
-    "http": Http, "spring-http": SpringHttp, "jvm": Jvm, "hikaricp": Hikari, "host": Host, "redis": Redis,
-    "rabbitmq": RabbitMQ, "postgres": Postgres, "circuit-breaker": CircuitBreaker,
+    "http": Http,
+    "spring-http": SpringHttp,
+    "jvm": Jvm,
+    "hikaricp": Hikari,
+    "host": Host,
+    "redis": Redis,
+    "rabbitmq": RabbitMQ,
+    "postgres": Postgres,
+    "circuit-breaker": CircuitBreaker,
 }
 # Metrics a service declares itself (not from a profile) that the demo also knows how to simulate.
 EXTRAS: dict[str, Callable[[CollectorRegistry, random.Random], Sim]] = {

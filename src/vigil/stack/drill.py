@@ -25,28 +25,29 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import requests
 import yaml
 
-from vigil.render.alertmanager import expected_receivers
 from vigil.model import Service
+from vigil.render.alertmanager import expected_receivers
 from vigil.stack.drill_plan import GROUP_WAIT_S, RAMP_S, DrillError, Target, floor_parts, overrides, pick
 from vigil.stack.local import require
 
 SCRAPE_S, EVAL_S = 1.0, 1.0
 POLL = 0.25
-CLEARED = "cleared.json"     # in <stack>/drill: service → when the drill last cleared a fault on it
+CLEARED = "cleared.json"  # in <stack>/drill: service → when the drill last cleared a fault on it
 
 
 @dataclass
 class Told:
     receiver: str
-    at: float                    # when the sink received it (unix seconds)
+    at: float  # when the sink received it (unix seconds)
     alertname: str
     severity: str
 
@@ -58,15 +59,15 @@ class DrillResult:
     alertname: str
     severity: str
     expected: list[str]
-    floor: dict[str, float]                          # receiver → floor in seconds
+    floor: dict[str, float]  # receiver → floor in seconds
     floor_parts: dict[str, float] = field(default_factory=dict)
     kind: str = "threshold"
-    floor_notes: list[str] = field(default_factory=list)    # how the derived floor parts were computed
+    floor_notes: list[str] = field(default_factory=list)  # how the derived floor parts were computed
     fault_at: float = 0.0
     pending_at: float | None = None
     fired_at: float | None = None
-    told: dict[str, Told] = field(default_factory=dict)           # expected receiver → first notification
-    others: list[Told] = field(default_factory=list)              # other notifications about the service
+    told: dict[str, Told] = field(default_factory=dict)  # expected receiver → first notification
+    others: list[Told] = field(default_factory=list)  # other notifications about the service
 
     @property
     def complete(self) -> bool:
@@ -78,6 +79,7 @@ class DrillResult:
     def text(self) -> str:
         def at(t: float) -> str:
             return f"{f'+{t - self.fault_at:.1f}s':>7}  {datetime.fromtimestamp(t).strftime('%H:%M:%S.%f')[:-4]}"
+
         events = [(self.fault_at, f"fault began: {self.fault} on {self.service} (demo exporter)")]
         if self.pending_at:
             events.append((self.pending_at, f"{self.alertname} ({self.severity}) pending (Prometheus activeAt)"))
@@ -85,7 +87,9 @@ class DrillResult:
             events.append((self.fired_at, f"{self.alertname} ({self.severity}) firing (Prometheus)"))
         events += [(t.at, f"{t.receiver} told") for t in self.told.values()]
         events += [(t.at, f"{t.receiver} told: {t.alertname} ({t.severity})") for t in self.others]
-        what = f"{self.alertname} ({self.severity})" + {"trend": ", the trend alert", "slo": ", the SLO's page"}.get(self.kind, "")
+        what = f"{self.alertname} ({self.severity})" + {"trend": ", the trend alert", "slo": ", the SLO's page"}.get(
+            self.kind, ""
+        )
         lines = [f"drill: {self.service}, {self.fault} → {what}", ""]
         lines += [f"  {at(t)}  {what}" for t, what in sorted(events)]
         parts = " + ".join(f"{k} {v:g}s" for k, v in self.floor_parts.items())
@@ -96,15 +100,26 @@ class DrillResult:
             shown = f"{got:6.1f}s" if got is not None else "not told"
             lines.append(f"  {receiver:<22} {shown:>8}   floor {self.floor[receiver]:.1f}s")
         lines.append("")
-        lines.append("every expected department was told" if self.complete else
-                     "NOT told: " + ", ".join(r for r in self.expected if r not in self.told))
+        lines.append(
+            "every expected department was told"
+            if self.complete
+            else "NOT told: " + ", ".join(r for r in self.expected if r not in self.told)
+        )
         return "\n".join(lines)
 
 
 # --- the catalog variant ---------------------------------------------------------------------------
 
-def drill_catalog(catalog: Path, dest: Path, sink: str, service: str, key_metric: str, kind: str = "threshold",
-                  source: Service | None = None) -> dict[str, str]:
+
+def drill_catalog(
+    catalog: Path,
+    dest: Path,
+    sink: str,
+    service: str,
+    key_metric: str,
+    kind: str = "threshold",
+    source: Service | None = None,
+) -> dict[str, str]:
     """Write the short-timing copy to dest; return the environment its ${ENV} references need.
 
     key_metric is the drilled key metric's id (`up` for ServiceDown), or the SLO's name when kind
@@ -112,11 +127,12 @@ def drill_catalog(catalog: Path, dest: Path, sink: str, service: str, key_metric
     timings); compiled here when not given."""
     if kind != "threshold" and source is None:
         from vigil.build import BuildReport, compile_catalog
+
         _, model = compile_catalog(catalog, BuildReport())
         source = next((s for s in model["services"] if s["name"] == service), None)
         if source is None:
             raise DrillError(f"no service {service} in the catalog")
-    fields = overrides(kind, key_metric, source, SCRAPE_S)     # before copying: a bad target writes nothing
+    fields = overrides(kind, key_metric, source, SCRAPE_S)  # before copying: a bad target writes nothing
     if dest.exists():
         shutil.rmtree(dest)
     shutil.copytree(catalog, dest)
@@ -134,7 +150,7 @@ def drill_catalog(catalog: Path, dest: Path, sink: str, service: str, key_metric
         for name, spec in dept["channels"].items():
             url = f"{sink}/{dept['id']}/{name}"
             ref = next((v["url"] for v in spec.values() if isinstance(v, dict) and "${" in str(v.get("url", ""))), None)
-            if ref:   # keep the secret reference: the deploy resolves it from the environment
+            if ref:  # keep the secret reference: the deploy resolves it from the environment
                 env[ref.strip("${}")] = url
                 url = ref
             channels[name] = {"webhook": {"url": url}}
@@ -143,7 +159,7 @@ def drill_catalog(catalog: Path, dest: Path, sink: str, service: str, key_metric
     if key_metric != "up":
         path = next(p for p in (dest / "services").glob("*.yaml") if yaml.safe_load(p.read_text())["name"] == service)
         svc = yaml.safe_load(path.read_text())
-        if kind == "slo":    # the SLO's own entry: an SLO name is no key metric
+        if kind == "slo":  # the SLO's own entry: an SLO name is no key metric
             entry = next((s for s in svc.get("slos") or [] if s["name"] == key_metric), None)
             if entry is None:
                 raise DrillError(f"{service} has no SLO {key_metric}")
@@ -157,10 +173,20 @@ def drill_catalog(catalog: Path, dest: Path, sink: str, service: str, key_metric
 
 # --- the run ---------------------------------------------------------------------------------------
 
-def run_drill(state_dir: Path, catalog: Path, service: str, fault: str, *, kind: str = "threshold",
-              timeout: float = 300.0, echo: Callable[[str], None] = print) -> DrillResult:
+
+def run_drill(
+    state_dir: Path,
+    catalog: Path,
+    service: str,
+    fault: str,
+    *,
+    kind: str = "threshold",
+    timeout: float = 300.0,
+    echo: Callable[[str], None] = print,
+) -> DrillResult:
     from vigil.build import BuildReport, build, compile_catalog
     from vigil.deploy.run import Options, deploy
+
     stack = require(state_dir)
     work = stack.dir / "drill"
     source_svc, source_target = pick(compile_catalog(catalog, BuildReport())[1], service, fault, kind)
@@ -171,9 +197,17 @@ def run_drill(state_dir: Path, catalog: Path, service: str, fault: str, *, kind:
     receivers = expected_receivers(model["departments"], labels)
     group_wait = {d["id"]: _seconds(d["group_wait"]) for d in model["departments"]["departments"]}
     parts = floor_parts(svc, target, fault, model["settings"], RAMP_S)
-    result = DrillResult(service, fault, labels["alertname"], labels["severity"], receivers,
-                         {r: sum(parts.values()) + group_wait[r.split("/")[0]] for r in receivers},
-                         {**parts, "group_wait": GROUP_WAIT_S}, kind=kind, floor_notes=target.notes)
+    result = DrillResult(
+        service,
+        fault,
+        labels["alertname"],
+        labels["severity"],
+        receivers,
+        {r: sum(parts.values()) + group_wait[r.split("/")[0]] for r in receivers},
+        {**parts, "group_wait": GROUP_WAIT_S},
+        kind=kind,
+        floor_notes=target.notes,
+    )
 
     echo(f"building and deploying the drill catalog ({work / 'catalog'}) to the stack ...")
     out = work / "output"
@@ -187,8 +221,11 @@ def run_drill(state_dir: Path, catalog: Path, service: str, fault: str, *, kind:
     exporter, prom, sink = stack.url("exporter"), stack.url("prometheus"), stack.url("sink")
     _clear(stack.dir, exporter, service)
     echo(f"waiting for {service} to be healthy (no {labels['alertname']} active) ...")
-    _until(lambda: _alert(prom, labels) is None and _scraped(prom, svc), min(timeout, 120),
-           f"{service} did not settle: {labels['alertname']} stays active or its targets are down")
+    _until(
+        lambda: _alert(prom, labels) is None and _scraped(prom, svc),
+        min(timeout, 120),
+        f"{service} did not settle: {labels['alertname']} stays active or its targets are down",
+    )
     _quiet(stack.dir, prom, service, target, deployed_at if target.on_record else 0.0, echo)
     cursor = len(requests.get(f"{sink}/notifications", timeout=5).json())
     started = requests.post(f"{exporter}/fault", params={"service": service, "kind": fault, "ramp": RAMP_S}, timeout=5)
@@ -197,8 +234,12 @@ def run_drill(state_dir: Path, catalog: Path, service: str, fault: str, *, kind:
     result.fault_at = float(started.json()["started"])
     echo(f"fault {fault} injected into {service}; waiting for {', '.join(receivers)} ...")
     try:
-        _until(lambda: _observe(result, prom, sink, cursor, labels), timeout,
-               "not every expected department was told", fail=False)
+        _until(
+            lambda: _observe(result, prom, sink, cursor, labels),
+            timeout,
+            "not every expected department was told",
+            fail=False,
+        )
     finally:
         _clear(stack.dir, exporter, service)
     return result
@@ -226,12 +267,15 @@ def _quiet(state_dir: Path, prom: str, service: str, target: Target, since: floa
     info = requests.get(f"{prom}/api/v1/status/runtimeinfo", timeout=5).json()["data"]
     ready = max(cleared, since, _parse_time(info["startTime"])) + target.lookback
     if ready > time.time():
-        echo(f"waiting {ready - time.time():.0f}s until the alert's {target.lookback:g}s windows hold no earlier fault ...")
-        time.sleep(max(ready - time.time(), 0.0))   # bounded by the lookback
+        echo(
+            f"waiting {ready - time.time():.0f}s until the alert's {target.lookback:g}s windows hold no earlier fault ..."
+        )
+        time.sleep(max(ready - time.time(), 0.0))  # bounded by the lookback
 
 
 def _seconds(value: Any) -> float:
     from vigil.units import parse_duration
+
     return float(parse_duration(value))
 
 
@@ -249,9 +293,16 @@ def _until(done: Callable[[], bool], timeout: float, message: str, fail: bool = 
 
 def _alert(prom: str, labels: dict[str, str]) -> dict[str, Any] | None:
     alerts = requests.get(f"{prom}/api/v1/alerts", timeout=5).json()["data"]["alerts"]
-    return next((a for a in alerts if a["labels"].get("alertname") == labels["alertname"]
-                 and a["labels"].get("service") == labels["service"]
-                 and a["labels"].get("severity") == labels["severity"]), None)
+    return next(
+        (
+            a
+            for a in alerts
+            if a["labels"].get("alertname") == labels["alertname"]
+            and a["labels"].get("service") == labels["service"]
+            and a["labels"].get("severity") == labels["severity"]
+        ),
+        None,
+    )
 
 
 def _scraped(prom: str, svc: dict[str, Any]) -> bool:
@@ -284,6 +335,8 @@ def _observe(result: DrillResult, prom: str, sink: str, cursor: int, labels: dic
                     result.fired_at = min(result.fired_at or time.time(), _parse_time(a["startsAt"]))
                 result.told.setdefault(receiver, Told(receiver, note["received"], lab["alertname"], lab["severity"]))
             elif (receiver, lab.get("alertname"), lab.get("severity")) not in seen:
-                result.others.append(Told(receiver, note["received"], lab.get("alertname", "?"), lab.get("severity", "?")))
+                result.others.append(
+                    Told(receiver, note["received"], lab.get("alertname", "?"), lab.get("severity", "?"))
+                )
                 seen.add((receiver, lab.get("alertname"), lab.get("severity")))
     return result.complete

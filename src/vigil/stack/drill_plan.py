@@ -34,25 +34,28 @@ Thresholds, factors and objectives are always the catalog's; only durations are 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
-from vigil.render.alertmanager import service_alerts
 from vigil.errors import VigilError
 from vigil.model import Metric, Model, Service, Slo
+from vigil.render.alertmanager import service_alerts
 from vigil.units import format_duration, format_quantity, parse_duration
 
 KINDS = ("threshold", "trend", "slo")
 FOR_S, GROUP_WAIT_S, WINDOW = 5.0, 1.0, "15s"
-TREND_WINDOW_S = 10.0        # ten 1s samples: enough for a regression, short enough to see a ramp at once
-SLO_SCALE = 120              # 6h → 3m: the page's longest window; the drill waits that long between runs
-MIN_WINDOW_SCRAPES = 2.5     # every rate window holds at least two samples
-RAMP_S = 30.0                # the drill's memory_leak climbs to full severity in 30s
+TREND_WINDOW_S = 10.0  # ten 1s samples: enough for a regression, short enough to see a ramp at once
+SLO_SCALE = 120  # 6h → 3m: the page's longest window; the drill waits that long between runs
+MIN_WINDOW_SCRAPES = 2.5  # every rate window holds at least two samples
+RAMP_S = 30.0  # the drill's memory_leak climbs to full severity in 30s
 # The key metric a fault shows in, by preference; `up` is the ServiceDown alert every service has.
-FAULT_METRICS = {"error_spike": ("error_ratio", "failure_rate", "redelivery_rate", "hit_ratio", "deadlocks"),
-                 "latency": ("latency_p99", "replication_lag", "queue_ready"),
-                 "memory_leak": ("heap_usage", "memory_usage"),
-                 "dead": ("up",)}
+FAULT_METRICS = {
+    "error_spike": ("error_ratio", "failure_rate", "redelivery_rate", "hit_ratio", "deadlocks"),
+    "latency": ("latency_p99", "replication_lag", "queue_ready"),
+    "memory_leak": ("heap_usage", "memory_usage"),
+    "dead": ("up",),
+}
 # The SLI a fault breaks in the demo's HTTP simulators (the profiles' SLI names).
 FAULT_SLIS = {"error_spike": "availability", "latency": "latency"}
 HTTP_PROFILES = ("http", "spring-http")
@@ -66,10 +69,10 @@ class DrillError(VigilError):
 
 @dataclass
 class Target:
-    kind: str                            # threshold | trend | slo
-    key: str                             # the key metric id, the SLO name, or `up`
-    labels: dict[str, str]               # the labels of the alert the drill waits for
-    lookback: float = 0.0                # the longest window the alert reads (s): it must hold no earlier fault
+    kind: str  # threshold | trend | slo
+    key: str  # the key metric id, the SLO name, or `up`
+    labels: dict[str, str]  # the labels of the alert the drill waits for
+    lookback: float = 0.0  # the longest window the alert reads (s): it must hold no earlier fault
     # The window reads a recording rule's own history (predict_linear over the record), which
     # begins when the deploy loads the rules: the window must not predate the deploy either.
     on_record: bool = False
@@ -110,7 +113,9 @@ def pick(model: Model, service: str, fault: str, kind: str = "threshold") -> tup
         sli = FAULT_SLIS.get(fault)
         slo = next((s for s in svc["slos"] if s["sli"] == sli), None)
         if sli is None:
-            raise DrillError(f"{fault} breaks no SLI of the demo exporter (error_spike → availability, latency → latency)")
+            raise DrillError(
+                f"{fault} breaks no SLI of the demo exporter (error_spike → availability, latency → latency)"
+            )
         if slo is None or (slo["name"], "critical", "slo_burn") not in alerts:
             raise DrillError(f"{service} has no SLO on the {sli} SLI, which is what {fault} breaks")
         windows = [parse_duration(w[k]) for w in _page(slo)["windows"] for k in ("short", "long")]
@@ -127,11 +132,14 @@ def pick(model: Model, service: str, fault: str, kind: str = "threshold") -> tup
         for severity in ("critical", "warning"):
             if kind == "threshold" and (key, severity, "threshold") in alerts:
                 return svc, Target(kind, key, alerts[(key, severity, "threshold")], _rate_window(metric))
-    raise DrillError(f"{service} has no {kind} alert on a key metric that {fault} shows in "
-                     f"(looked for {', '.join(FAULT_METRICS[fault])})")
+    raise DrillError(
+        f"{service} has no {kind} alert on a key metric that {fault} shows in "
+        f"(looked for {', '.join(FAULT_METRICS[fault])})"
+    )
 
 
 # --- the short timings ------------------------------------------------------------------------------
+
 
 def overrides(kind: str, key: str, source: Service | None, scrape: float = 1.0) -> dict[str, Any]:
     """The fields the drill catalog writes for the drilled alert: into `metrics.<key>` for the
@@ -144,23 +152,35 @@ def overrides(kind: str, key: str, source: Service | None, scrape: float = 1.0) 
         trend = _metric(source, key)["trend"]
         assert trend is not None
         ratio = trend["within_seconds"] / parse_duration(trend["window"])
-        return {"trend": {"within": format_duration(TREND_WINDOW_S * ratio), "window": format_duration(TREND_WINDOW_S),
-                          "for": f"{FOR_S:g}s"}}
+        return {
+            "trend": {
+                "within": format_duration(TREND_WINDOW_S * ratio),
+                "window": format_duration(TREND_WINDOW_S),
+                "for": f"{FOR_S:g}s",
+            }
+        }
     least = MIN_WINDOW_SCRAPES * scrape
 
     def short(w: str) -> str:
         return format_duration(max(parse_duration(w) / SLO_SCALE, least))
-    windows = [{"short": short(w["short"]), "long": short(w["long"]), "factor": w["factor"]}
-               for w in _page(_slo(source, key))["windows"]]
+
+    windows = [
+        {"short": short(w["short"]), "long": short(w["long"]), "factor": w["factor"]}
+        for w in _page(_slo(source, key))["windows"]
+    ]
     return {"page": {"for": f"{FOR_S:g}s", "windows": windows}}
 
 
 # --- the floor --------------------------------------------------------------------------------------
 
+
 def floor_parts(svc: Service, target: Target, fault: str, settings: Any, ramp: float = RAMP_S) -> dict[str, float]:
     """The parts of the floor before group_wait (which depends on the department), from the drill
     catalog's resolved model. Appends to target.notes how each derived part was computed."""
-    parts = {"scrape": float(settings["scrape_interval_seconds"]), "evaluation": float(settings["evaluation_interval_seconds"])}
+    parts = {
+        "scrape": float(settings["scrape_interval_seconds"]),
+        "evaluation": float(settings["evaluation_interval_seconds"]),
+    }
     if target.key == "up":
         return {**parts, "for": float(svc["service_down"]["for_seconds"])}
     if target.kind == "slo":
@@ -172,8 +192,10 @@ def floor_parts(svc: Service, target: Target, fault: str, settings: Any, ramp: f
     shape = _shape(metric, fault, ramp)
     if target.kind == "trend":
         if shape is None:
-            raise DrillError(f"the demo exporter has no ramp for {metric['id']} (profile {metric['profile']}) under "
-                             f"{fault}; a trend drill derives its floor from one (demo_metrics.LEAK)")
+            raise DrillError(
+                f"the demo exporter has no ramp for {metric['id']} (profile {metric['profile']}) under "
+                f"{fault}; a trend drill derives its floor from one (demo_metrics.LEAK)"
+            )
         seconds, note = projection_time(metric, shape, ramp, settings)
         target.notes.append(note)
         return {**parts, "projection": seconds, "for": float(metric["trend"]["for_seconds"])}  # type: ignore[index]
@@ -184,8 +206,9 @@ def floor_parts(svc: Service, target: Target, fault: str, settings: Any, ramp: f
         if crossed is None:
             raise DrillError(f"{fault} never takes {metric['id']} beyond {threshold['text']} on the demo exporter")
         out["ramp"] = round(crossed, 2)
-        target.notes.append(f"ramp: {metric['id']} {_ramp_text(metric, shape, ramp)}; reaches {threshold['text']} "
-                            f"at +{crossed:.1f}s")
+        target.notes.append(
+            f"ramp: {metric['id']} {_ramp_text(metric, shape, ramp)}; reaches {threshold['text']} at +{crossed:.1f}s"
+        )
     return {**out, "for": float(threshold["for_seconds"])}
 
 
@@ -193,6 +216,7 @@ def _shape(metric: Metric, fault: str, ramp: float) -> Callable[[float], float] 
     """The metric's value t seconds after the fault began, as the demo exporter plays it."""
     from vigil.stack.demo_exporter import Fault
     from vigil.stack.demo_metrics import LEAK, leaked
+
     # A profile included with a prefix (`host_memory_usage`) keeps the profile's id as the suffix.
     id_ = next((k for k in LEAK.get(metric["profile"], {}) if metric["id"].endswith(k)), None)
     if fault != "memory_leak" or id_ is None:
@@ -202,8 +226,10 @@ def _shape(metric: Metric, fault: str, ramp: float) -> Callable[[float], float] 
 
 
 def _ramp_text(metric: Metric, shape: Callable[[float], float], ramp: float) -> str:
-    return (f"ramps {format_quantity(shape(0), metric['unit'])} → {format_quantity(shape(ramp), metric['unit'])} "
-            f"over {ramp:g}s (demo exporter)")
+    return (
+        f"ramps {format_quantity(shape(0), metric['unit'])} → {format_quantity(shape(ramp), metric['unit'])} "
+        f"over {ramp:g}s (demo exporter)"
+    )
 
 
 def _beyond(value: float, threshold: float, metric: Metric) -> bool:
@@ -225,7 +251,7 @@ def predict(shape: Callable[[float], float], t: float, window: float, within: fl
     record is written: t, t − step, ... down to t − window exclusive, as Prometheus 3 selects; 2.x
     also keeps the one at exactly t − window, which only slows the line), evaluated `within` after
     t. The samples are the signal itself, unlagged: scrape and evaluation lag are floor parts."""
-    xs = [t - i * step for i in range(max(int(round(window / step)), 2))]
+    xs = [t - i * step for i in range(max(round(window / step), 2))]
     ys = [shape(x) for x in xs]
     mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
     slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
@@ -241,28 +267,37 @@ def projection_time(metric: Metric, shape: Callable[[float], float], ramp: float
     step = float(settings["evaluation_interval_seconds"])
 
     def holds(t: float) -> bool:
-        return _beyond(predict(shape, t, window, within, step), critical["value"], metric) and \
-            not _beyond(shape(t), critical["value"], metric)
+        return _beyond(predict(shape, t, window, within, step), critical["value"], metric) and not _beyond(
+            shape(t), critical["value"], metric
+        )
+
     start = _first(holds, ramp + window, step=0.05)
     if start is None:
-        raise DrillError(f"the trend alert of {metric['id']} never fires on the demo's ramp: "
-                         f"{_ramp_text(metric, shape, ramp)}, projected {trend['within']} ahead from {trend['window']}")
+        raise DrillError(
+            f"the trend alert of {metric['id']} never fires on the demo's ramp: "
+            f"{_ramp_text(metric, shape, ramp)}, projected {trend['within']} ahead from {trend['window']}"
+        )
     end = _first(lambda t: not holds(start + t), ramp + window, step=0.05)
     held = end if end is not None else float("inf")
     need = trend["for_seconds"] + settings["scrape_interval_seconds"] + settings["evaluation_interval_seconds"]
     if held < need:
-        raise DrillError(f"the trend alert of {metric['id']} cannot fire: its condition holds {held:.1f}s "
-                         f"(the value crosses {critical['text']} first), less than for + scrape + evaluation ({need:g}s)")
+        raise DrillError(
+            f"the trend alert of {metric['id']} cannot fire: its condition holds {held:.1f}s "
+            f"(the value crosses {critical['text']} first), less than for + scrape + evaluation ({need:g}s)"
+        )
     lasts = f"{held:.1f}s, until the value itself crosses" if end is not None else "past the end of the ramp"
-    note = (f"projection: {metric['id']} {_ramp_text(metric, shape, ramp)}; predict_linear over {trend['window']}, "
-            f"{trend['within']} ahead (one sample per {step:g}s), first exceeds {critical['text']} at +{start:.2f}s; "
-            f"the condition then holds {lasts}")
+    note = (
+        f"projection: {metric['id']} {_ramp_text(metric, shape, ramp)}; predict_linear over {trend['window']}, "
+        f"{trend['within']} ahead (one sample per {step:g}s), first exceeds {critical['text']} at +{start:.2f}s; "
+        f"the condition then holds {lasts}"
+    )
     return round(start, 2), note
 
 
 def bad_share(slo: Slo, fault: str, severity: float) -> float:
     """The share of requests the SLO's SLI counts as bad at this fault severity (demo exporter)."""
     from vigil.stack.demo_metrics import error_share, share_slower_than
+
     if slo["profile"] not in HTTP_PROFILES or FAULT_SLIS.get(fault) != slo["sli"]:
         raise DrillError(f"the demo exporter does not show {fault} in the {slo['sli']} SLI of profile {slo['profile']}")
     if slo["sli"] == "latency":
@@ -279,15 +314,21 @@ def burn_time(slo: Slo, fault: str) -> tuple[float, str]:
         if need <= r0:
             return 0.0
         return parse_duration(window) * (need - r0) / (r1 - r0) if need < r1 else float("inf")
+
     pairs = [(max(accrue(w["short"], w["factor"]), accrue(w["long"], w["factor"])), w) for w in _page(slo)["windows"]]
     seconds, w = min(pairs, key=lambda p: p[0])
     if seconds == float("inf"):
-        raise DrillError(f"{fault} ({format_quantity(r1, 'ratio')} bad) can never burn {slo['name']}'s budget "
-                         f"{format_quantity(budget, 'ratio')} fast enough to page")
-    pct = lambda x: format_quantity(x, "ratio")  # noqa: E731
-    others = "; ".join(f"{o['short']}/{o['long']} at {o['factor']:g}× would need {s:.2f}s" for s, o in pairs if o is not w)
-    note = (f"burn: {slo['sli']} bad share {pct(r0)} → {pct(r1)} ({fault}, demo exporter), budget {pct(budget)}; "
-            f"the {w['short']}/{w['long']} pair at {w['factor']:g}× needs {w['long']} × ({w['factor']:g} × {pct(budget)} − "
-            f"{pct(r0)}) / ({pct(r1)} − {pct(r0)}) = {seconds:.2f}s in its long window"
-            + (f" ({others})" if others else ""))
+        raise DrillError(
+            f"{fault} ({format_quantity(r1, 'ratio')} bad) can never burn {slo['name']}'s budget "
+            f"{format_quantity(budget, 'ratio')} fast enough to page"
+        )
+    pct = lambda x: format_quantity(x, "ratio")
+    others = "; ".join(
+        f"{o['short']}/{o['long']} at {o['factor']:g}× would need {s:.2f}s" for s, o in pairs if o is not w
+    )
+    note = (
+        f"burn: {slo['sli']} bad share {pct(r0)} → {pct(r1)} ({fault}, demo exporter), budget {pct(budget)}; "
+        f"the {w['short']}/{w['long']} pair at {w['factor']:g}× needs {w['long']} × ({w['factor']:g} × {pct(budget)} − "
+        f"{pct(r0)}) / ({pct(r1)} − {pct(r0)}) = {seconds:.2f}s in its long window" + (f" ({others})" if others else "")
+    )
     return round(seconds, 2), note

@@ -11,6 +11,7 @@ variables that point `vigil deploy` at it (also in <dir>/env, for `source`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -24,11 +25,11 @@ from typing import Any
 import requests
 import yaml
 
-from vigil.errors import VigilError
 from vigil import tools
+from vigil.errors import VigilError
 from vigil.tools import free_port
 
-INTERVAL = "1s"           # scrape and evaluation: the demo detects in seconds, not minutes
+INTERVAL = "1s"  # scrape and evaluation: the demo detects in seconds, not minutes
 COMPONENTS = ("sink", "exporter", "alertmanager", "prometheus")
 
 
@@ -41,16 +42,19 @@ class StackError(VigilError):
 @dataclass
 class Stack:
     dir: Path
-    components: dict[str, dict[str, Any]] = field(default_factory=dict)   # name → {pid, port, url, cmd, log}
+    components: dict[str, dict[str, Any]] = field(default_factory=dict)  # name → {pid, port, url, cmd, log}
 
     def url(self, name: str) -> str:
         return str(self.components[name]["url"])
 
     @property
     def env(self) -> dict[str, str]:
-        return {"PROMETHEUS_URL": self.url("prometheus"), "PROMETHEUS_RULES_DIR": str(self.dir / "rules"),
-                "ALERTMANAGER_URL": self.url("alertmanager"),
-                "ALERTMANAGER_CONFIG_FILE": str(self.dir / "alertmanager" / "alertmanager.yml")}
+        return {
+            "PROMETHEUS_URL": self.url("prometheus"),
+            "PROMETHEUS_RULES_DIR": str(self.dir / "rules"),
+            "ALERTMANAGER_URL": self.url("alertmanager"),
+            "ALERTMANAGER_CONFIG_FILE": str(self.dir / "alertmanager" / "alertmanager.yml"),
+        }
 
     def describe(self) -> str:
         lines = [f"{name:<13} {c['url']:<28} pid {c['pid']}" for name, c in self.components.items()]
@@ -73,6 +77,7 @@ def load(state_dir: Path) -> Stack | None:
 
 # --- binaries ----------------------------------------------------------------------------------
 
+
 def ensure_binaries() -> dict[str, str]:
     """Prometheus and Alertmanager, from PATH or the tools folder (ToolMissingError says how)."""
     return {t: tools.find(t) for t in ("prometheus", "alertmanager")}
@@ -80,44 +85,70 @@ def ensure_binaries() -> dict[str, str]:
 
 # --- configs -----------------------------------------------------------------------------------
 
+
 def exporter_spec(catalog: Path) -> list[dict[str, Any]]:
     from vigil.build import BuildReport, compile_catalog
+
     _, model = compile_catalog(catalog, BuildReport())
-    return [{"name": s["name"], "profiles": s["profiles"], "selector": s["selector"],
-             "exprs": [m["expr"] for m in s["metrics"]]} for s in model["services"]]
+    return [
+        {
+            "name": s["name"],
+            "profiles": s["profiles"],
+            "selector": s["selector"],
+            "exprs": [m["expr"] for m in s["metrics"]],
+        }
+        for s in model["services"]
+    ]
 
 
 def prometheus_config(state_dir: Path, spec: list[dict[str, Any]], exporter: str, alertmanager: str) -> dict[str, Any]:
     """One scrape job per service, its selector's labels set by relabelling, so the generated rules
     find the series exactly as they would on the real exporters."""
-    jobs = [{"job_name": f"demo-{s['name']}", "metrics_path": f"/metrics/{s['name']}",
-             "static_configs": [{"targets": [exporter]}],
-             "relabel_configs": [{"target_label": k, "replacement": str(v)} for k, v in sorted(s["selector"].items())]}
-            for s in spec]
-    return {"global": {"scrape_interval": INTERVAL, "evaluation_interval": INTERVAL},
-            "rule_files": [str(state_dir / "rules" / "*.yaml")],
-            "alerting": {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]},
-            "scrape_configs": jobs}
+    jobs = [
+        {
+            "job_name": f"demo-{s['name']}",
+            "metrics_path": f"/metrics/{s['name']}",
+            "static_configs": [{"targets": [exporter]}],
+            "relabel_configs": [{"target_label": k, "replacement": str(v)} for k, v in sorted(s["selector"].items())],
+        }
+        for s in spec
+    ]
+    return {
+        "global": {"scrape_interval": INTERVAL, "evaluation_interval": INTERVAL},
+        "rule_files": [str(state_dir / "rules" / "*.yaml")],
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]},
+        "scrape_configs": jobs,
+    }
 
 
 def initial_alertmanager_config(sink: str) -> dict[str, Any]:
     """Until the first deploy: everything to the sink's catch-all channel."""
-    return {"route": {"receiver": "stack/default", "group_wait": "1s"},
-            "receivers": [{"name": "stack/default", "webhook_configs": [{"url": f"{sink}/stack/default"}]}]}
+    return {
+        "route": {"receiver": "stack/default", "group_wait": "1s"},
+        "receivers": [{"name": "stack/default", "webhook_configs": [{"url": f"{sink}/stack/default"}]}],
+    }
 
 
 # --- processes ---------------------------------------------------------------------------------
 
+
 def _start(stack: Stack, name: str, cmd: list[str], port: int, ready: str) -> None:
     log = stack.dir / "logs" / f"{name}.log"
     with log.open("ab") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)   # its own session: it outlives `vigil stack up`
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )  # its own session: it outlives `vigil stack up`
     url = f"http://127.0.0.1:{port}"
-    stack.components[name] = {"pid": proc.pid, "port": port, "url": url, "cmd": cmd[0], "args": " ".join(cmd[1:]),
-                              "log": str(log)}
+    stack.components[name] = {
+        "pid": proc.pid,
+        "port": port,
+        "url": url,
+        "cmd": cmd[0],
+        "args": " ".join(cmd[1:]),
+        "log": str(log),
+    }
     stack.save()
-    for _ in range(300):                     # bounded: 300 × 0.1 s
+    for _ in range(300):  # bounded: 300 × 0.1 s
         if proc.poll() is not None:
             break
         try:
@@ -145,25 +176,75 @@ def up(state_dir: Path, catalog: Path) -> Stack:
     (state_dir / "exporter-spec.json").write_text(json.dumps(spec, indent=2))
     ports = {name: free_port() for name in COMPONENTS}
     try:
-        _start(stack, "sink", [sys.executable, "-m", "vigil.stack.sink", "--port", str(ports["sink"]),
-                               "--log", str(state_dir / "notifications.jsonl")], ports["sink"], "/-/ready")
-        _start(stack, "exporter", [sys.executable, "-m", "vigil.stack.demo_exporter", "--port", str(ports["exporter"]),
-                                   "--spec", str(state_dir / "exporter-spec.json")], ports["exporter"], "/-/ready")
+        _start(
+            stack,
+            "sink",
+            [
+                sys.executable,
+                "-m",
+                "vigil.stack.sink",
+                "--port",
+                str(ports["sink"]),
+                "--log",
+                str(state_dir / "notifications.jsonl"),
+            ],
+            ports["sink"],
+            "/-/ready",
+        )
+        _start(
+            stack,
+            "exporter",
+            [
+                sys.executable,
+                "-m",
+                "vigil.stack.demo_exporter",
+                "--port",
+                str(ports["exporter"]),
+                "--spec",
+                str(state_dir / "exporter-spec.json"),
+            ],
+            ports["exporter"],
+            "/-/ready",
+        )
         am_config = state_dir / "alertmanager" / "alertmanager.yml"
         if not am_config.exists():
             am_config.write_text(yaml.safe_dump(initial_alertmanager_config(stack.url("sink"))))
             am_config.chmod(0o600)
-        _start(stack, "alertmanager", [binaries["alertmanager"], f"--config.file={am_config}",
-                                       f"--storage.path={state_dir / 'alertmanager-data'}",
-                                       f"--web.listen-address=127.0.0.1:{ports['alertmanager']}",
-                                       "--cluster.listen-address="], ports["alertmanager"], "/-/ready")
+        _start(
+            stack,
+            "alertmanager",
+            [
+                binaries["alertmanager"],
+                f"--config.file={am_config}",
+                f"--storage.path={state_dir / 'alertmanager-data'}",
+                f"--web.listen-address=127.0.0.1:{ports['alertmanager']}",
+                "--cluster.listen-address=",
+            ],
+            ports["alertmanager"],
+            "/-/ready",
+        )
         prom_config = state_dir / "prometheus.yml"
-        prom_config.write_text(yaml.safe_dump(prometheus_config(
-            state_dir, spec, f"127.0.0.1:{ports['exporter']}", f"127.0.0.1:{ports['alertmanager']}"), sort_keys=False))
-        _start(stack, "prometheus", [binaries["prometheus"], f"--config.file={prom_config}",
-                                     f"--storage.tsdb.path={state_dir / 'prometheus-data'}",
-                                     f"--web.listen-address=127.0.0.1:{ports['prometheus']}", "--web.enable-lifecycle"],
-               ports["prometheus"], "/-/ready")
+        prom_config.write_text(
+            yaml.safe_dump(
+                prometheus_config(
+                    state_dir, spec, f"127.0.0.1:{ports['exporter']}", f"127.0.0.1:{ports['alertmanager']}"
+                ),
+                sort_keys=False,
+            )
+        )
+        _start(
+            stack,
+            "prometheus",
+            [
+                binaries["prometheus"],
+                f"--config.file={prom_config}",
+                f"--storage.tsdb.path={state_dir / 'prometheus-data'}",
+                f"--web.listen-address=127.0.0.1:{ports['prometheus']}",
+                "--web.enable-lifecycle",
+            ],
+            ports["prometheus"],
+            "/-/ready",
+        )
     except BaseException:
         down(state_dir)
         raise
@@ -198,7 +279,7 @@ def down(state_dir: Path) -> str:
             lines.append(f"{name}: not running")
             continue
         os.kill(pid, signal.SIGTERM)
-        for _ in range(100):                 # bounded: 100 × 0.1 s, then SIGKILL
+        for _ in range(100):  # bounded: 100 × 0.1 s, then SIGKILL
             if not _alive(component):
                 break
             time.sleep(0.1)
@@ -217,10 +298,8 @@ def status(state_dir: Path) -> str:
     for name, c in stack.components.items():
         answers = False
         if _alive(c):
-            try:
+            with contextlib.suppress(requests.RequestException):
                 answers = requests.get(f"{c['url']}/-/ready", timeout=2).status_code == 200
-            except requests.RequestException:
-                pass
         state = "ready" if answers else ("running, not answering" if _alive(c) else "stopped")
         lines.append(f"{name:<13} {state:<22} {c['url']:<28} pid {c['pid']}")
     return "\n".join(lines + ["", *[f"export {k}={v}" for k, v in stack.env.items()]])

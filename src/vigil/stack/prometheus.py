@@ -14,10 +14,10 @@ from types import TracebackType
 
 import yaml
 
-from vigil.errors import VigilError
 from vigil import tools
-from vigil.tools import free_port
+from vigil.errors import VigilError
 from vigil.prometheus_api import PrometheusAPI
+from vigil.tools import free_port
 
 
 def config(jobs: dict[str, list[str]], rule_files: list[Path], interval: str) -> dict[str, object]:
@@ -25,8 +25,9 @@ def config(jobs: dict[str, list[str]], rule_files: list[Path], interval: str) ->
     return {
         "global": {"scrape_interval": interval, "evaluation_interval": interval},
         "rule_files": [str(p) for p in rule_files],
-        "scrape_configs": [{"job_name": job, "static_configs": [{"targets": targets}]}
-                           for job, targets in sorted(jobs.items())],
+        "scrape_configs": [
+            {"job_name": job, "static_configs": [{"targets": targets}]} for job, targets in sorted(jobs.items())
+        ],
     }
 
 
@@ -50,13 +51,20 @@ class PrometheusServer:
     def __enter__(self) -> PrometheusServer:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
 
-def start(workdir: Path, jobs: dict[str, list[str]], rule_files: list[Path], *, interval: str = "1s",
-          ready_timeout: float = 30.0) -> PrometheusServer:
+def start(
+    workdir: Path,
+    jobs: dict[str, list[str]],
+    rule_files: list[Path],
+    *,
+    interval: str = "1s",
+    ready_timeout: float = 30.0,
+) -> PrometheusServer:
     """Start Prometheus on a free loopback port and wait until it is ready (or raise, with its log)."""
     workdir.mkdir(parents=True, exist_ok=True)
     cfg = workdir / "prometheus.yml"
@@ -64,9 +72,16 @@ def start(workdir: Path, jobs: dict[str, list[str]], rule_files: list[Path], *, 
     port = free_port()
     log = (workdir / "prometheus.log").open("wb")
     process = subprocess.Popen(
-        [tools.find("prometheus"), f"--config.file={cfg}", f"--storage.tsdb.path={workdir / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--web.enable-lifecycle"],
-        stdout=log, stderr=subprocess.STDOUT)
+        [
+            tools.find("prometheus"),
+            f"--config.file={cfg}",
+            f"--storage.tsdb.path={workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--web.enable-lifecycle",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     log.close()
     server = PrometheusServer(f"http://127.0.0.1:{port}", workdir, process)
     api = server.api

@@ -29,10 +29,16 @@ class Sink:
         self.log = log
 
     def record(self, path: str, payload: dict[str, Any]) -> None:
-        entry = {"received": time.time(), "channel": path.strip("/"), "receiver": payload.get("receiver"),
-                 "status": payload.get("status"),
-                 "alerts": [{"labels": a.get("labels", {}), "status": a.get("status"), "startsAt": a.get("startsAt")}
-                            for a in payload.get("alerts", [])]}
+        entry = {
+            "received": time.time(),
+            "channel": path.strip("/"),
+            "receiver": payload.get("receiver"),
+            "status": payload.get("status"),
+            "alerts": [
+                {"labels": a.get("labels", {}), "status": a.get("status"), "startsAt": a.get("startsAt")}
+                for a in payload.get("alerts", [])
+            ],
+        }
         with self.lock:
             self.received.append(entry)
             if self.log:
@@ -46,7 +52,7 @@ class Sink:
 
 def serve(sink: Sink, port: int) -> ThreadingHTTPServer:
     class Handler(QuietHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             try:
                 payload = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
             except ValueError:
@@ -54,7 +60,7 @@ def serve(sink: Sink, port: int) -> ThreadingHTTPServer:
             sink.record(urlsplit(self.path).path, payload)
             self._json(200, {"ok": True})
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             parts = urlsplit(self.path)
             if parts.path == "/notifications":
                 since = int(parse_qs(parts.query).get("since", ["0"])[0])

@@ -11,7 +11,7 @@ TOOLS_STAMP := $(TOOLS)/.fetched
 export PATH := $(TOOLS)/current/bin:$(TOOLS)/jsonnet/bin:$(PATH)
 export VIGIL_TOOLS_DIR := $(TOOLS)
 
-.PHONY: build check test fmt fmt-check bench validate clean deploy diff demo tools
+.PHONY: build check test lint fmt fmt-check bench validate clean deploy diff demo tools
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,8 +35,15 @@ build: $(STAMP) $(TOOLS_STAMP)
 check: $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/vigil check
 
-test: $(STAMP) $(TOOLS_STAMP)
+# The habits CI enforces: ruff (lint and format), mypy, jsonnetfmt; then every test.
+test: lint
 	$(BIN)/pytest -q -n 2
+
+lint: $(STAMP) $(TOOLS_STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+	jsonnetfmt --test generators/*.jsonnet generators/lib/*.libsonnet
 
 # Push to the stack named by the environment (docs/deploy.md); DEPLOY_ARGS="--dry-run --prune ...".
 deploy: $(STAMP) $(TOOLS_STAMP)
@@ -54,8 +61,10 @@ demo: $(STAMP) $(TOOLS_STAMP)
 	. .vigil-stack/env && $(BIN)/vigil preview --out .vigil-stack/drill/output --dest .vigil-stack/preview --range 15m
 	@echo "dashboards drawn to .vigil-stack/preview/; the stack keeps running: '$(BIN)/vigil stack status', '$(BIN)/vigil stack down'"
 
-fmt: $(TOOLS_STAMP)
+fmt: $(STAMP) $(TOOLS_STAMP)
 	jsonnetfmt -i generators/*.jsonnet generators/lib/*.libsonnet
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
 
 fmt-check: $(TOOLS_STAMP)
 	jsonnetfmt --test generators/*.jsonnet generators/lib/*.libsonnet

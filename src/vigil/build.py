@@ -110,7 +110,8 @@ def _load_manifest(cache_dir: Path | None, out: Path) -> Manifest | None:
     if cache_dir is None:
         return None
     try:
-        return orjson.loads(_manifest_path(cache_dir, out).read_bytes())  # type: ignore[no-any-return]
+        manifest: Manifest = orjson.loads(_manifest_path(cache_dir, out).read_bytes())
+        return manifest
     except (OSError, orjson.JSONDecodeError):
         return None
 

@@ -5,6 +5,7 @@ Nothing after this stage checks user input again: resolve and the generators tru
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,7 +76,7 @@ def _check_metric(
         first = next(iter(fields.values()))
         problems.append(first.doc.problem(first.path[:-1], f"metric '{mid}' of profile '{owner_profile}' has no expr"))
         return
-    expr = get("expr")
+    expr = str(get("expr"))
     if "$selector" not in expr:
         problems.append(
             _problem_at(fields["expr"], "expr must use $selector, or the rule would match every service's series")
@@ -212,6 +213,10 @@ def _check_service(
     _check_slos(service, profiles, problems)
 
 
+def _schema_only(doc: Document) -> tuple[list[Problem], list[Problem]]:
+    return check_schema(doc, "service"), []
+
+
 def _remembered(
     cache: CatalogCache | None, parts: list[Any], compute: Callable[[], tuple[list[Problem], list[Problem]]]
 ) -> tuple[list[Problem], list[Problem]]:
@@ -280,9 +285,7 @@ def validate(raw: RawCatalog, cache: CatalogCache | None = None) -> Validated:
     partial: list[tuple[Document, list[Problem]]] = []  # services with schema problems
     seen: dict[str, Document] = {}
     for doc in raw.services:
-        found = _remembered(cache, ["schema", memo.doc_state(doc)], lambda doc=doc: (check_schema(doc, "service"), []))[
-            0
-        ]
+        found, _ = _remembered(cache, ["schema", memo.doc_state(doc)], functools.partial(_schema_only, doc))
         problems += found
         if found:
             partial.append((doc, found))
@@ -316,7 +319,7 @@ def validate(raw: RawCatalog, cache: CatalogCache | None = None) -> Validated:
         return found, warned
 
     for doc in good_services:
-        found, warned = _remembered(cache, ["service", around, memo.doc_state(doc)], lambda doc=doc: check(doc))
+        found, warned = _remembered(cache, ["service", around, memo.doc_state(doc)], functools.partial(check, doc))
         problems += found
         warnings += warned
     for doc, schema_problems in partial:

@@ -64,15 +64,15 @@ def _pairs(old: list[Any], olds: range, new: list[Any], news: range) -> dict[int
     else those with the same `id` or `uid` (a Grafana panel, a dashboard link)."""
     if len(olds) == len(news):
         return dict(zip(olds, news))
-    ident: dict[Any, int | None] = {}
+    ident: dict[Any, int] = {}
     for j in news:
         ident.setdefault(_ident(new[j]), j)
     ident.pop(None, None)
     pairs: dict[int, int] = {}
     for i in olds:
-        j = ident.pop(_ident(old[i]), None)  # pop: each new item pairs with one old item at most
-        if j is not None:
-            pairs[i] = j
+        found = ident.pop(_ident(old[i]), None)  # pop: each new item pairs with one old item at most
+        if found is not None:
+            pairs[i] = found
     return pairs
 
 

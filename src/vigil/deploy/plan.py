@@ -68,6 +68,7 @@ class Result:
 class Target(Protocol):
     name: str
     where: str
+    show_progress: bool  # a progress bar on stderr for long plans and pushes
 
     def plan(self, prune: bool) -> Plan: ...
 

@@ -11,7 +11,7 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 from vigil.model import Metric, Service, Settings, Slo
@@ -440,16 +440,16 @@ def service_tests(
         for t in m["thresholds"]:
             add(
                 f"{m['id']} {t['severity']}",
-                lambda m=m, t=t: threshold_case(service, m, t["severity"], rules, settings),
+                partial(threshold_case, service, m, t["severity"], rules, settings),
             )
         if m["trend"]:
-            add(f"{m['id']} trend", lambda m=m: trend_case(service, m, rules, settings))
+            add(f"{m['id']} trend", partial(trend_case, service, m, rules, settings))
         if m["anomaly"]:
-            add(f"{m['id']} anomaly", lambda m=m: anomaly_case(service, m, rules, settings))
+            add(f"{m['id']} anomaly", partial(anomaly_case, service, m, rules, settings))
         if m["absent"]:
-            add(f"{m['id']} absent", lambda m=m: absent_case(service, m, rules, settings))
+            add(f"{m['id']} absent", partial(absent_case, service, m, rules, settings))
     for slo in service["slos"]:
-        add(f"SLO {slo['name']}", lambda slo=slo: slo_case(service, slo, rules, settings))
+        add(f"SLO {slo['name']}", partial(slo_case, service, slo, rules, settings))
         calm = slo_calm_case(service, slo, rules, settings)
         if calm is not None:
             cases.append(calm)

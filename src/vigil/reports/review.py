@@ -11,6 +11,7 @@ never their text.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -151,7 +152,7 @@ def _steps(panel: dict[str, Any]) -> list[str]:
     return [f"{s.get('color')} {'base' if s.get('value') is None else format(s['value'], 'g')}" for s in steps]
 
 
-def snapshot(model: Model, artefacts: dict[str, str]) -> Snapshot:
+def snapshot(model: Model, artefacts: Mapping[str, str]) -> Snapshot:
     snap = Snapshot()
     by_name = {s["name"]: s for s in model["services"]}
     folders: dict[str, str] = {}

@@ -305,7 +305,7 @@ def _alert(prom: str, labels: dict[str, str]) -> dict[str, Any] | None:
     )
 
 
-def _scraped(prom: str, svc: dict[str, Any]) -> bool:
+def _scraped(prom: str, svc: Service) -> bool:
     matchers = ",".join(f'{k}="{v}"' for k, v in svc["selector"].items())
     got = requests.get(f"{prom}/api/v1/query", params={"query": f"up{{{matchers}}} == 1"}, timeout=5).json()
     return bool(got["data"]["result"])

@@ -37,6 +37,7 @@ check: $(STAMP) $(TOOLS_STAMP)
 
 # The habits CI enforces: ruff (lint and format), mypy, jsonnetfmt; then every test.
 test: lint
+	scripts/browser.sh
 	$(BIN)/pytest -q -n 2
 
 lint: $(STAMP) $(TOOLS_STAMP)

@@ -67,3 +67,9 @@ class BacktestDataError(VigilError):
     """Labelled windows, scoring profiles or a detector's results could not be read."""
 
     exit_code = 7
+
+
+class BacktestError(VigilError):
+    """An alert could not be backtested: its expression cannot be expanded, or Prometheus refused the query."""
+
+    exit_code = 8

@@ -293,3 +293,17 @@ def test_plan_respects_points_per_query(model: Any) -> None:
     assert all((q.end - q.start) // q.step + 1 <= 11000 for q in queries)
     # 7 days at 1m is 10,081 evaluations: one chunk; every alert in exactly one batch.
     assert sorted(i for q in queries for i in q.rules) == list(range(len(rules)))
+
+
+def test_a_refused_alert_is_named(prometheus: str) -> None:
+    """Prometheus refuses the batch; vigil queries its alerts one by one and names the refused one."""
+    from vigil.backtest.evaluate import evaluate
+    from vigil.backtest.rules import AlertRule
+    from vigil.errors import BacktestError
+
+    def rule(name: str, expr: str) -> AlertRule:
+        return AlertRule("pay", name, "critical", "threshold", "prometheus/rules/pay.yaml", "vigil-pay", 60, 0, 0,
+                         expr, expr)
+    rules = [rule("Fine", "up > 0"), rule("Broken", 'label_replace(up, "a", "b", "c", "(")')]
+    with pytest.raises(BacktestError, match=r"prometheus/rules/pay.yaml: group vigil-pay: alert Broken \(critical\)"):
+        evaluate(BacktestAPI(prometheus), rules, Window(START, END))

@@ -91,7 +91,8 @@ def _one(api: BacktestAPI, query: Query, rules: Sequence[AlertRule], presence: P
             return
         rule = rules[query.rules[0]]
         raise BacktestError(f"{rule.file}: group {rule.group}: alert {rule.alert} ({rule.severity}): "
-                            f"Prometheus refused its expanded expression: {e}") from e
+                            f"Prometheus refused its expanded expression: {e} (when it loads too many samples, "
+                            "a smaller --max-points splits the window further)") from e
     for series in result:
         labels = dict(series.labels)
         index = int(labels.pop(TAG)) if len(query.rules) > 1 else query.rules[0]

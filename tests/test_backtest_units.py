@@ -135,3 +135,11 @@ def test_times() -> None:
     for bad in ("yesterday", "2026-11-27T03:00:00", "-2x"):
         with pytest.raises(ValueError, match="RFC 3339"):
             parse_time(bad)
+
+
+def test_an_unknown_service_is_named() -> None:
+    from vigil.backtest.rules import chosen
+    model: Any = {"services": [{"name": f"s{i:02d}"} for i in range(12)]}
+    assert [s["name"] for s in chosen(model, ["s03"])["services"]] == ["s03"]
+    with pytest.raises(BacktestError, match=r"no service nope in the catalog \(it has s00, .* and 2 more\)"):
+        chosen(model, ["nope", "s01"])

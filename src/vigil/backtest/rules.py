@@ -45,7 +45,9 @@ def chosen(model: Model, services: Sequence[str]) -> Model:
     known = {s["name"] for s in model["services"]}
     unknown = sorted(set(services) - known)
     if unknown:
-        raise BacktestError(f"no service {', '.join(unknown)} in the catalog (it has {', '.join(sorted(known))})")
+        have = sorted(known)
+        listed = ", ".join(have[:10]) + (f" and {len(have) - 10} more" if len(have) > 10 else "")
+        raise BacktestError(f"no service {', '.join(unknown)} in the catalog (it has {listed})")
     return {**model, "services": [s for s in model["services"] if s["name"] in set(services)]}
 
 

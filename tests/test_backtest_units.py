@@ -143,3 +143,39 @@ def test_an_unknown_service_is_named() -> None:
     assert [s["name"] for s in chosen(model, ["s03"])["services"]] == ["s03"]
     with pytest.raises(BacktestError, match=r"no service nope in the catalog \(it has s00, .* and 2 more\)"):
         chosen(model, ["nope", "s01"])
+
+
+def test_a_503_is_retried() -> None:
+    """Prometheus answering 503 (overloaded, starting) once: the range query is retried, not failed."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from vigil.backtest.client import BacktestAPI
+    calls: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            calls.append(self.path)
+            ok = len(calls) > 1
+            body = json.dumps({"status": "success", "data": {"resultType": "matrix", "result": [
+                {"metric": {"a": "b"}, "values": [[60, "1"]]}]}} if ok else {"status": "error"}).encode()
+            self.send_response(200 if ok else 503)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        api = BacktestAPI(f"http://127.0.0.1:{server.server_address[1]}")
+        result = api.query_range_post("up", 60, 60, 60)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert calls == ["/api/v1/query_range"] * 2 and result[0].labels == {"a": "b"} and api.queries == 1

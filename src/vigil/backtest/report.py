@@ -75,7 +75,7 @@ class Backtest:
         fired = sum(1 for r in self.results if r.firings)
         summary = (f"{format_time(self.window.start)} → {format_time(self.window.end)}: {fired} of "
                    f"{len(self.results)} alerting rules would have fired "
-                   f"({self.queries} range queries, {self.seconds:.1f}s)")
+                   f"({self.queries} range {'query' if self.queries == 1 else 'queries'}, {self.seconds:.1f}s)")
         lines = [summary]
         if rows:
             widths = [max(len(x) for x in col) for col in zip(head, *rows)]

@@ -32,6 +32,7 @@ END = START + 4 * 3600
 JOB = {"job": "pay", "instance": "pay-1"}
 HEAP_HIGH = [(30 * M, 50 * M), (120 * M, 124 * M), (150 * M, 170 * M)]   # heap at 95% (else 50%)
 BURST = (180 * M, 195 * M)                                              # a third of requests fail
+SPIKE = (100 * M, 130 * M)                                              # in-flight requests 10x
 
 
 def heap(t: int) -> float:
@@ -49,7 +50,9 @@ def history() -> History:
     h.counter("http_requests_total", {**JOB, "code": "200"}, lambda t: 10.0)
     h.counter("http_requests_total", {**JOB, "code": "500"},
               lambda t: 5.0 if BURST[0] <= t - START < BURST[1] else 0.0)
-    h.add("http_requests_in_flight", "gauge", JOB, lambda t: 3.0)
+    # 3 ± 0.1 minute by minute (a baseline with a spread), and a spike the anomaly alert must see.
+    h.add("http_requests_in_flight", "gauge", JOB,
+          lambda t: 30.0 if SPIKE[0] <= t - START < SPIKE[1] else 3.0 + (0.1 if (t // 60) % 2 else -0.1))
     return h
 
 
@@ -141,6 +144,11 @@ def test_backtest_over_backfilled_history_from_raw_series(prometheus: str, model
     fired, resolved = page.firings[0].fired_at / 1000, page.firings[0].resolved_at
     assert START + BURST[0] + 2 * M < fired <= START + BURST[0] + 6 * M
     assert resolved is not None and START + BURST[1] + 25 * M < resolved / 1000 <= START + BURST[1] + 31 * M
+    # The anomaly alert reads a 7d baseline (recorded every 5m, 1h ago) of its own series: pending
+    # at the spike's first evaluation, firing after its 15m `for`, resolved when the spike ends.
+    spike = got[("pay", "InflightAnomaly", "warning")]
+    assert [(f.active_at, f.fired_at, f.resolved_at) for f in spike.firings] == [
+        ((START + SPIKE[0]) * 1000, (START + SPIKE[0] + 15 * M) * 1000, (START + SPIKE[1]) * 1000)]
     # Never fired: the data is there and healthy.
     assert got[("pay", "ServiceDown", "critical")].firings == []
     assert got[("pay", "ThreadsHigh", "warning")].firings == []
@@ -234,7 +242,15 @@ def test_agrees_with_vmalert_replay(tmp_path: Path, catalog: Path, model: Any) -
     rules_dir = tmp_path / "rules"
     files = rule_files(model, Cache(None))
     rules_dir.mkdir()
-    (rules_dir / "pay.yaml").write_text(yaml.safe_dump(files[layout.rule_file("pay")]))
+    # vmalert -replay replays one group after another over the whole range, so an alert of the main
+    # group would never see the records of the baseline group (replayed after it), which the live
+    # vmalert evaluates side by side. So the generated groups are replayed twice: their recording
+    # rules first (the baselines read the main group's records, replayed before them), then their
+    # alerting rules, unchanged, in the same groups with the same intervals.
+    generated = files[layout.rule_file("pay")]
+    for kind in ("record", "alert"):
+        (rules_dir / f"{kind}.yaml").write_text(yaml.safe_dump({"groups": [
+            {**g, "rules": [r for r in g["rules"] if kind in r]} for g in generated["groups"]]}))
     port = free_port()
     vm = f"http://127.0.0.1:{port}"
     procs = [subprocess.Popen([vm_bin, f"-storageDataPath={tmp_path / 'vm'}", f"-httpListenAddr=127.0.0.1:{port}",
@@ -245,15 +261,18 @@ def test_agrees_with_vmalert_replay(tmp_path: Path, catalog: Path, model: Any) -
         requests.post(f"{vm}/api/v1/import/prometheus", data="".join(history().prometheus_text()).encode(),
                       timeout=120).raise_for_status()
         requests.get(f"{vm}/internal/force_flush", timeout=30).raise_for_status()
-        # rulesDelay: a recording rule's samples must be searchable in victoria-metrics before the
-        # next rule of the group reads them over the whole range (at 1s, predict_linear2h read nothing).
-        replay = subprocess.run([vmalert_bin, f"-rule={rules_dir / 'pay.yaml'}", f"-datasource.url={vm}",
-                                 f"-remoteWrite.url={vm}", f"-replay.timeFrom={t(0)}", f"-replay.timeTo={t(4 * 3600)}",
-                                 "-replay.rulesDelay=3s", "-replay.maxDatapointsPerQuery=10000",
-                                 "-replay.disableProgressBar", "-remoteWrite.flushInterval=100ms"],
-                                check=False, capture_output=True, text=True, timeout=600)
-        assert replay.returncode == 0, replay.stderr[-3000:]
-        requests.get(f"{vm}/internal/force_flush", timeout=30).raise_for_status()
+        for kind in ("record", "alert"):
+            # rulesDelay: a recording rule's samples must be searchable in victoria-metrics before the
+            # next rule reads them over the whole range (at 1s, predict_linear2h read nothing).
+            replay = subprocess.run([vmalert_bin, f"-rule={rules_dir / f'{kind}.yaml'}", f"-datasource.url={vm}",
+                                     f"-remoteWrite.url={vm}", f"-replay.timeFrom={t(0)}",
+                                     f"-replay.timeTo={t(4 * 3600)}", "-replay.rulesDelay=3s",
+                                     "-replay.maxDatapointsPerQuery=10000", "-replay.disableProgressBar",
+                                     "-remoteWrite.flushInterval=100ms"],
+                                    check=False, capture_output=True, text=True, timeout=600)
+            assert replay.returncode == 0, replay.stderr[-3000:]
+            requests.get(f"{vm}/internal/force_flush", timeout=30).raise_for_status()
+            time.sleep(3)   # searchable, as between rules
 
         # vigil, over the same raw history in a real Prometheus (the current generation).
         data = tmp_path / "prom"
@@ -284,7 +303,8 @@ def test_agrees_with_vmalert_replay(tmp_path: Path, catalog: Path, model: Any) -
                 assert abs(resolved - their_resolved) <= step, (r.rule.key, "resolved", ours, theirs)
         compared += 1
         fired += bool(ours)
-    assert compared == len(result.results) and fired >= 3
+    assert compared == len(result.results) and fired >= 4
+    assert written[("pay", "InflightAnomaly", "warning")], "the anomaly alert's baseline is read across groups"
 
 
 def test_plan_respects_points_per_query(model: Any) -> None:

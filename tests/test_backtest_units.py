@@ -90,25 +90,27 @@ def expander() -> Expander:
 def test_expand_nested_records_and_ranges_become_subqueries() -> None:
     e = expander()
     base = 'label_replace((max(x{job="a"})), "service", "a", "", "")'
-    assert e.expand('service:m:predict{service="a"} > 1', "prometheus/rules/a.yaml", "A") == (
+    assert e.expand('service:m:predict{service="a"} > 1', "prometheus/rules/a.yaml", "A", 60) == (
         f'label_replace((predict_linear(({base})[1h:1m], 60)), "service", "a", "", "") > 1')
-    # The range over a record keeps its offset after the subquery; the step is the record's group interval.
-    assert e.expand('service:m:avg7d{service="a"}', "prometheus/rules/a.yaml", "A") == (
-        f'label_replace((avg_over_time(({base})[7d:1m] offset 1h)), "service", "a", "", "")')
+    # The range over a record keeps its offset after the subquery; the step is the record's group
+    # interval. A record of the slower (5m) group is read at its own steps, its latest value.
+    assert e.expand('service:m:avg7d{service="a"}', "prometheus/rules/a.yaml", "A", 60) == (
+        f'last_over_time((label_replace((avg_over_time(({base})[7d:1m] offset 1h)), "service", "a", "", ""))[5m:5m])')
+    assert e.expand('service:m:avg7d{service="a"}', "prometheus/rules/a.yaml", "A", 300).startswith("label_replace(")
 
 
 def test_expand_picks_the_record_by_its_labels_and_skips_strings() -> None:
     e = expander()
-    assert e.expand('slo:e:ratio_rate5m{slo="two"}', "prometheus/rules/a.yaml", "A") == (
+    assert e.expand('slo:e:ratio_rate5m{slo="two"}', "prometheus/rules/a.yaml", "A", 60) == (
         'label_replace(label_replace((vector(2)), "service", "a", "", ""), "slo", "two", "", "")')
-    assert e.expand('slo:e:ratio_rate5m{slo=~"one|two"} and on() x{l="service:m:ratio"}', "prometheus/rules/a.yaml", "A"
+    assert e.expand('slo:e:ratio_rate5m{slo=~"one|two"} and on() x{l="service:m:ratio"}', "prometheus/rules/a.yaml", "A", 60
                     ).count("vector(") == 2
-    assert 'x{l="service:m:ratio"}' in e.expand('x{l="service:m:ratio"}', "prometheus/rules/a.yaml", "A")
+    assert 'x{l="service:m:ratio"}' in e.expand('x{l="service:m:ratio"}', "prometheus/rules/a.yaml", "A", 60)
 
 
 def test_expand_refuses_a_matcher_the_record_does_not_set() -> None:
     with pytest.raises(BacktestError, match="alert B.*instance.*does not set"):
-        expander().expand('service:m:ratio{instance="i"}', "prometheus/rules/a.yaml", "alert B")
+        expander().expand('service:m:ratio{instance="i"}', "prometheus/rules/a.yaml", "alert B", 60)
 
 
 def rule(i: int, interval: float) -> AlertRule:

@@ -262,8 +262,8 @@ def backtest(ctx: Context, prometheus_url: str, from_: str, to: str, services: t
     subquery at its group's interval), so history from before the rules were deployed works. That
     costs Prometheus more than reading recorded series: a 7d anomaly baseline is a [7d:1m]
     subquery at every step. Each alert is evaluated at its group's interval, aligned to the epoch,
-    with its `for` and `keep_firing_for`; the baseline group's records (every 5m live) are computed
-    afresh at every step of the alert. See docs/backtest.md.
+    with its `for` and `keep_firing_for`; a record of the slower baseline group (5m) is evaluated at
+    that group's steps and its latest value read, as the live alert reads it. See docs/backtest.md.
     """
     import json
     import sys

@@ -146,12 +146,18 @@ class Expander:
 
     def record(self, record: Record, depth: int) -> str:
         if record not in self._done:
-            inner = self.expand(record.expr, record.file, f"{record.file}: record {record.name}", depth + 1)
+            inner = self.expand(record.expr, record.file, f"{record.file}: record {record.name}", record.interval,
+                                depth + 1)
             self._done[record] = carry(f"({inner})", record.labels)
         return self._done[record]
 
-    def expand(self, expr: str, file: str, where: str, depth: int = 0) -> str:
-        """`expr` (read in rule file `file`) with every recording-rule selector expanded."""
+    def expand(self, expr: str, file: str, where: str, interval: float, depth: int = 0) -> str:
+        """`expr` (read in rule file `file`, by a group evaluated every `interval` seconds) with every
+        recording-rule selector expanded.
+
+        A record of a slower group (the baselines, every 5m) is read as the live rule reads it: its
+        latest value, recorded at that group's last evaluation. `last_over_time((<expr>)[5m:5m])`
+        evaluates it only at the slower group's steps, which also saves most of its cost."""
         if depth > MAX_DEPTH:
             raise BacktestError(f"{where}: recording rules nest deeper than {MAX_DEPTH} (a cycle?)")
         out: list[str] = []
@@ -194,7 +200,14 @@ class Expander:
                 out.append(expr[i:j])
                 i = j
                 continue
-            body = " or ".join(self.record(r, depth) for r in found)
+            parts = []
+            for r in found:
+                body = self.record(r, depth)
+                if window is None and r.interval > interval:
+                    every = units.format_duration(r.interval)
+                    body = f"last_over_time(({body})[{every}:{every}])"
+                parts.append(body)
+            body = " or ".join(parts)
             body = f"({body})" if len(found) > 1 else body
             if window is not None:
                 step = units.format_duration(min(r.interval for r in found))

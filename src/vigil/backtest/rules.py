@@ -77,5 +77,5 @@ def alert_rules(model: Model, files: dict[str, Any]) -> tuple[list[AlertRule], l
                     kind=labels.get("kind", ""), file=path, group=group["name"], interval=interval,
                     for_seconds=units.parse_duration(rule.get("for") or 0),
                     keep_firing_for_seconds=units.parse_duration(rule.get("keep_firing_for") or 0),
-                    expr=rule["expr"], raw_expr=expander.expand(rule["expr"], path, where)))
+                    expr=rule["expr"], raw_expr=expander.expand(rule["expr"], path, where, interval)))
     return sorted(out, key=lambda r: (r.key, r.file, r.group)), sorted(set(expander.notes))

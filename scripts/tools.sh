@@ -44,6 +44,7 @@ declare -A BINS=(
 )
 
 say() { printf 'tools: %s\n' "$*" >&2; }
+LAYOUT=layout-2   # bump when the folder's layout changes, so that older folders are fetched anew
 
 apt_opts() {  # private apt state for one generation
   local state=$1
@@ -54,10 +55,28 @@ apt_opts() {  # private apt state for one generation
     -o "APT::Sandbox::User=root" -o "Debug::NoLocking=1"
 }
 
+# Debian builds Alertmanager to read its default notification templates (and web UI) from
+# /usr/share/prometheus/alertmanager instead of embedding them, so an unpacked copy fails to start
+# ("open /usr/share/prometheus/alertmanager/default.tmpl"). The path is a Go string constant:
+# overwrite it, byte for byte, with a path of the same length (padded with slashes, which the
+# kernel and filepath.Join both collapse) under /tmp, where the alertmanager wrapper links this
+# generation's templates.
+AM_SHARE=/usr/share/prometheus/alertmanager
+relocate_alertmanager_templates() {
+  local gen=$1 dest=$2 bin=$dest.new/root/usr/bin/prometheus-alertmanager
+  [ -x "$bin" ] || return 0
+  AM_LINK="/tmp/.vigil-am-$gen"
+  local link=$AM_LINK
+  while [ ${#link} -lt ${#AM_SHARE} ]; do link="$link/"; done
+  [ ${#link} -eq ${#AM_SHARE} ] || { say "cannot relocate Alertmanager's templates for $gen"; exit 1; }
+  OLD=$AM_SHARE NEW=$link perl -0777 -pi -e 's/\Q$ENV{OLD}\E/$ENV{NEW}/g' "$bin"
+  grep -aq "$link" "$bin" || { say "Alertmanager's template path not found in $bin"; exit 1; }
+}
+
 fetch() {
   local gen=$1 dest=$dir/$1 state=$dir/.apt-$1
   local want=${PINS[$gen]}
-  if [ -f "$dest/VERSIONS" ] && [ "$(head -n 1 "$dest/VERSIONS")" = "pins: $want" ]; then
+  if [ -f "$dest/VERSIONS" ] && [ "$(head -n 1 "$dest/VERSIONS")" = "pins: $want $LAYOUT" ]; then
     return 0
   fi
   say "fetching the $gen generation into $dest"
@@ -87,6 +106,7 @@ fetch() {
   rm -rf "$debs" "$dest.new" && mkdir -p "$debs" "$dest.new/bin"
   (cd "$debs" && apt-get "${opts[@]}" -qq download "${take[@]}")
   for deb in "$debs"/*.deb; do dpkg -x "$deb" "$dest.new/root"; done
+  relocate_alertmanager_templates "$gen" "$dest"
   for entry in ${BINS[$gen]}; do
     local from=${entry%%:*} to=${entry#*:}
     [ -x "$dest.new/root/usr/bin/$from" ] || { say "$from missing from the $gen packages"; exit 1; }
@@ -94,11 +114,15 @@ fetch() {
       printf '#!/bin/sh\nLD_LIBRARY_PATH="%s${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" exec "%s" "$@"\n' \
         "$dest/root/usr/lib/x86_64-linux-gnu" "$dest/root/usr/bin/$from" >"$dest.new/bin/$to"
       chmod +x "$dest.new/bin/$to"
+    elif [ "$from" = prometheus-alertmanager ]; then  # see relocate_alertmanager_templates
+      printf '#!/bin/sh\n[ -e "%s/default.tmpl" ] || ln -sfn "%s" "%s"\nexec "%s" "$@"\n' \
+        "$AM_LINK" "$dest/root$AM_SHARE" "$AM_LINK" "$dest/root/usr/bin/$from" >"$dest.new/bin/$to"
+      chmod +x "$dest.new/bin/$to"
     else
       ln -s "../root/usr/bin/$from" "$dest.new/bin/$to"
     fi
   done
-  { echo "pins: $want"; printf '%s\n' "${take[@]}"; printf '%s\n' "${note[@]+"${note[@]}"}"; } >"$dest.new/VERSIONS"
+  { echo "pins: $want $LAYOUT"; printf '%s\n' "${take[@]}"; printf '%s\n' "${note[@]+"${note[@]}"}"; } >"$dest.new/VERSIONS"
   rm -rf "$dest" "$debs" && mv "$dest.new" "$dest"
   say "$gen: $(tail -n +2 "$dest/VERSIONS" | grep . | tr '\n' ' ')"
 }

@@ -18,6 +18,7 @@ from vigil.build import BuildReport, build, compile_catalog
 from vigil.check import CheckReport
 from vigil.errors import CheckError
 from vigil.render.cache import Cache
+from vigil.render.files import Files
 
 pytestmark = pytest.mark.usefixtures("amtool")
 
@@ -101,9 +102,9 @@ def test_inhibition(example_output):
 
 def test_secrets_stay_references(example_output):
     text = (example_output / CONFIG).read_text()
-    assert "url: ${OPS_NOC_WEBHOOK_URL}" in text                   # resolved by deploy, not here
+    assert "url: https://env.invalid/${OPS_NOC_WEBHOOK_URL}" in text      # resolved by deploy, not here
     assert "routing_key_file: /etc/alertmanager/secrets/commerce-pd" in text
-    assert "smtp_smarthost: ${SMTP_SMARTHOST}" in text             # no mail server in the catalog
+    assert "smtp_smarthost: env.invalid:${SMTP_SMARTHOST}" in text        # no mail server in the catalog
 
 
 def test_env_secrets_pass_the_real_amtool_as_references(catalog_copy):
@@ -118,7 +119,8 @@ def test_env_secrets_pass_the_real_amtool_as_references(catalog_copy):
     report = build(root, out)
     assert report.check and report.check.checked["amtool/routes-test"] > 0
     config = (out / CONFIG).read_text()
-    for ref in ("api_url: ${SLACK_API_URL}", "routing_key: ${PLATFORM_PD_KEY}", "smtp_auth_password: ${SMTP_PASSWORD}"):
+    for ref in ("api_url: https://env.invalid/${SLACK_API_URL}", "routing_key: ${PLATFORM_PD_KEY}",
+                "smtp_auth_password: ${SMTP_PASSWORD}"):
         assert ref in config
 
 
@@ -167,6 +169,12 @@ def test_the_cases_state_the_policy(example_output):
     assert case(example_output, "checkout info (no such alert yet)") == ["operations/chat"]
     # redis-cache: platform-dev, tier 2, internal: only its owners hear
     assert case(example_output, "redis-cache critical absent (ServiceDown)") == ["platform-dev/page"]
+
+
+def _render(model: Any) -> Files:
+    files = Files(Cache(None))
+    alertmanager.render(model, files)
+    return files
 
 
 def broken_copy(example_output: Path, tmp_path: Path, old: str, new: str) -> Path:
@@ -227,7 +235,7 @@ def test_newer_targets_render_their_fields_and_an_older_amtool_says_so(catalog_c
     deps.write_text('alertmanager_version: "0.28"\n' + text)
     _, model = compile_catalog(root, BuildReport())
     out = root.parent / "output"
-    for rel, body in alertmanager.render(model, Cache(None)).items():
+    for rel, body in _render(model).items():
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         (out / rel).write_text(body)
     config = load(out, CONFIG)
@@ -276,7 +284,7 @@ def test_route_count_does_not_grow_with_services(tmp_path, capsys):
     for n in (10, 1000):
         _, model = compile_catalog(write_synthetic(tmp_path / str(n) / "catalog", n), BuildReport())
         out = tmp_path / str(n) / "output"
-        for rel, body in alertmanager.render(model, Cache(None)).items():
+        for rel, body in _render(model).items():
             (out / rel).parent.mkdir(parents=True, exist_ok=True)
             (out / rel).write_text(body)
         config, cases = load(out, CONFIG), load(out, CASES)["cases"]
@@ -295,3 +303,32 @@ def test_the_mail_server_comes_from_the_catalog_or_the_deploy_environment():
     base["departments"][0]["channels"]["chat"]["email"].update({"smarthost": "mail:25", "from": "x@y.z"})
     assert resolve_departments(base)["smtp"] is None               # every email channel names its own
     assert resolve_departments({**base, "smtp": {"smarthost": "m:587"}})["smtp"] == {"smarthost": "m:587", "from": "${SMTP_FROM}"}
+
+
+def test_the_generated_config_passes_amtool_as_written(example_output, generation):
+    """`amtool check-config output/alertmanager/alertmanager.yaml` as a user runs it, placeholders
+    and all, on Alertmanager 0.25 and 0.33: whole-value references sit in amtool-valid shapes."""
+    result = tools.run("amtool", ["check-config", str(example_output / CONFIG)])
+    assert result.ok, result.output
+    assert "SUCCESS" in result.output
+
+
+def test_the_shaped_placeholders_are_needed_and_resolved_by_deploy(example_output, generation, tmp_path):
+    """The bare references amtool rejects (the control that makes the test above able to fail),
+    and deploy's resolution of the shaped ones to the whole value of their variable."""
+    from vigil.deploy import secrets
+    text = (example_output / CONFIG).read_text()
+    bare = tmp_path / "bare.yaml"
+    bare.write_text(text.replace("env.invalid:${SMTP_SMARTHOST}", "${SMTP_SMARTHOST}"))
+    rejected = tools.run("amtool", ["check-config", str(bare)])
+    assert not rejected.ok and "SMTP_SMARTHOST" in rejected.output
+    env = {"SMTP_SMARTHOST": "mail.internal:587", "SMTP_FROM": "alerts@example.com",
+           "OPS_NOC_WEBHOOK_URL": "https://noc.example.com/hook?token=a:b"}
+    resolved = secrets.resolve(text, env, CONFIG)
+    doc = yaml.safe_load(resolved)
+    assert doc["global"]["smtp_smarthost"] == "mail.internal:587"
+    hooks = [c["url"] for r in doc["receivers"] for c in r.get("webhook_configs", [])]
+    assert env["OPS_NOC_WEBHOOK_URL"] in hooks and not any("invalid" in h for h in hooks)
+    deployed = tmp_path / "deployed.yaml"
+    deployed.write_text(resolved)
+    assert tools.run("amtool", ["check-config", str(deployed)]).ok

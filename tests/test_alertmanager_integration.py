@@ -21,6 +21,7 @@ import requests
 import yaml
 
 from conftest import CATALOG, free_port
+from tool_generations import GENERATIONS, on_path
 from vigil.render.alertmanager import CASES, CONFIG
 from vigil.build import build
 from vigil.stack import alertmanager as am_stack
@@ -84,18 +85,21 @@ def sink_catalog(root: Path, sink: str) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Sink, Path]]:
-    tools.find("alertmanager")
-    tmp = tmp_path_factory.mktemp("am")
-    sink = Sink()
-    out = tmp / "output"
-    build(sink_catalog(tmp / "catalog", sink.url), out)   # checks included: amtool agrees first
-    try:
-        with am_stack.running(out / CONFIG, tmp / "am", free_port()) as url:
-            yield url, sink, out
-    finally:
-        sink.server.shutdown()
+@pytest.fixture(scope="module", params=GENERATIONS)
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Sink, Path]]:
+    """Once per tool generation: the config is checked by that generation's amtool and routed by
+    that generation's Alertmanager."""
+    with on_path(request.param):
+        tools.find("alertmanager")
+        tmp = tmp_path_factory.mktemp(f"am-{request.param}")
+        sink = Sink()
+        out = tmp / "output"
+        try:
+            build(sink_catalog(tmp / "catalog", sink.url), out)   # checks included: amtool agrees first
+            with am_stack.running(out / CONFIG, tmp / "am", free_port()) as url:
+                yield url, sink, out
+        finally:
+            sink.server.shutdown()
 
 
 def now(delta: float = 0) -> str:

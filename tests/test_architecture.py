@@ -15,7 +15,7 @@ SRC = ROOT / "src" / "vigil"
 # The order data flows in. A module may import its own stage and earlier ones only.
 # Base modules are plain data and helpers that every stage may use.
 STAGES = ["base", "catalog", "render", "check", "build", "deploy", "stack", "backtest", "reports", "cli"]
-BASE = {"errors", "units", "promql", "model", "layout", "tools", "prometheus_api"}
+BASE = {"errors", "units", "promql", "selectors", "model", "layout", "tools", "prometheus_api", "cache", "kube_names", "amrefs"}
 
 
 def stage_of(module: str) -> str:
@@ -86,3 +86,21 @@ def test_no_import_cycles() -> None:
                 seen.add(node)
                 todo += graph[node]
     assert cycles == []
+
+
+def test_the_render_cache_key_covers_everything_render_and_check_import() -> None:
+    """The cache key hashes an inclusion list (render/cache.py HASHED): a module that render or check
+    reads but the list misses would let a stale rendering survive an edit."""
+    from vigil.render.cache import HASHED
+
+    known = modules()
+    todo = [m for m in known if m.startswith(("vigil.render", "vigil.check"))]
+    reached: set[str] = set()
+    while todo:
+        module = todo.pop()
+        if module not in reached:
+            reached.add(module)
+            todo += imports(module, known[module], known)
+    missing = sorted(m for m in reached if m != "vigil"
+                     and known[m].relative_to(SRC).parts[0] not in HASHED)
+    assert missing == []

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import requests
 import yaml
-from conftest import TOOLS, free_port
 
+from conftest import TOOLS, free_port
 from vigil import layout, tools
 from vigil.backtest.client import BacktestAPI
 from vigil.backtest.evaluate import Window, plan
@@ -135,8 +135,10 @@ def test_backtest_over_backfilled_history_from_raw_series(prometheus: str, model
     for severity in ("warning", "critical"):
         heap_high = got[("pay", "HeapUsageHigh", severity)]
         assert [(f.active_at, f.fired_at, f.resolved_at) for f in heap_high.firings] == [
-            ((START + a) * 1000, (START + a + 5 * M) * 1000, (START + b) * 1000) for a, b in (HEAP_HIGH[0], HEAP_HIGH[2])]
-        assert heap_high.counts() == {"firings": 2, "firing_seconds": 2 * 15 * M, "first": t(35 * M), "last": t(155 * M)}
+            ((START + a) * 1000, (START + a + 5 * M) * 1000, (START + b) * 1000)
+            for a, b in (HEAP_HIGH[0], HEAP_HIGH[2])]
+        assert heap_high.counts() == {"firings": 2, "firing_seconds": 2 * 15 * M,
+                                      "first": t(35 * M), "last": t(155 * M)}
     # The SLO page fires once during the error burst (its 1h window crosses 14.4x the budget within
     # minutes, then `for: 2m`) and resolves once the burst has left its 30m window (the 6x pair).
     page = got[("pay", "AvailabilityErrorBudgetBurn", "critical")]

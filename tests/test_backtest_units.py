@@ -103,13 +103,13 @@ def test_expand_picks_the_record_by_its_labels_and_skips_strings() -> None:
     e = expander()
     assert e.expand('slo:e:ratio_rate5m{slo="two"}', "prometheus/rules/a.yaml", "A", 60) == (
         'label_replace(label_replace((vector(2)), "service", "a", "", ""), "slo", "two", "", "")')
-    assert e.expand('slo:e:ratio_rate5m{slo=~"one|two"} and on() x{l="service:m:ratio"}', "prometheus/rules/a.yaml", "A", 60
-                    ).count("vector(") == 2
+    both = 'slo:e:ratio_rate5m{slo=~"one|two"} and on() x{l="service:m:ratio"}'
+    assert e.expand(both, "prometheus/rules/a.yaml", "A", 60).count("vector(") == 2
     assert 'x{l="service:m:ratio"}' in e.expand('x{l="service:m:ratio"}', "prometheus/rules/a.yaml", "A", 60)
 
 
 def test_expand_refuses_a_matcher_the_record_does_not_set() -> None:
-    with pytest.raises(BacktestError, match="alert B.*instance.*does not set"):
+    with pytest.raises(BacktestError, match=r"alert B.*instance.*does not set"):
         expander().expand('service:m:ratio{instance="i"}', "prometheus/rules/a.yaml", "alert B", 60)
 
 

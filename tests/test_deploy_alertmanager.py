@@ -43,7 +43,11 @@ class AM:
 
 
 @pytest.fixture
-def am(tmp_path: Path) -> Iterator[AM]:
+def am(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AM]:
+    """The Alertmanager first on PATH (`make test`: the current generation); once per generation
+    for a test that also asks for `generation` (load, reload, reject)."""
+    if "generation" in request.fixturenames:
+        request.getfixturevalue("generation")      # its PATH before this Alertmanager starts
     tools.find("alertmanager")
     config = tmp_path / "alertmanager.yml"
     config.write_text(INITIAL)
@@ -55,7 +59,8 @@ def opts(build: Path, **kw: object) -> Options:
     return Options(catalog=Path("catalog"), from_dir=build, unit_tests=False, cache=None, **kw)  # type: ignore[arg-type]
 
 
-def test_deploy_resolves_secrets_into_a_private_file_and_alertmanager_loads_it(am: AM, example_output: Path):
+def test_deploy_resolves_secrets_into_a_private_file_and_alertmanager_loads_it(generation: str, am: AM,
+                                                                              example_output: Path):
     report = deploy(opts(example_output), am.env)
     assert not report.failed, report.text()
     written = am.config.read_text()
@@ -68,7 +73,7 @@ def test_deploy_resolves_secrets_into_a_private_file_and_alertmanager_loads_it(a
     assert "s3cret" not in report.text()
 
 
-def test_a_second_deploy_makes_zero_writes(am: AM, example_output: Path):
+def test_a_second_deploy_makes_zero_writes(generation: str, am: AM, example_output: Path):
     deploy(opts(example_output), am.env)
     mtime = am.config.stat().st_mtime_ns
     reloaded = am.metric("alertmanager_config_last_reload_success_timestamp_seconds")
@@ -86,7 +91,7 @@ def test_a_missing_secret_stops_the_deploy_before_anything_is_written(am: AM, ex
     assert am.config.read_text() == INITIAL
 
 
-def test_a_rejected_config_is_rolled_back(am: AM, example_output: Path, tmp_path: Path):
+def test_a_rejected_config_is_rolled_back(generation: str, am: AM, example_output: Path, tmp_path: Path):
     deploy(opts(example_output), am.env)
     good = am.config.read_text()
     # A route to a receiver that does not exist: amtool would refuse it first, so it goes to the

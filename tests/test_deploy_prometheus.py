@@ -45,7 +45,11 @@ class Server:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
+    """The Prometheus first on PATH (`make test`: the current generation); once per generation for
+    a test that also asks for `generation` (what Prometheus itself does: load, reload, reject)."""
+    if "generation" in request.fixturenames:
+        request.getfixturevalue("generation")      # its PATH before this Prometheus starts
     require("prometheus")
     rules = tmp_path / "rules"
     rules.mkdir()
@@ -63,7 +67,8 @@ def expected_groups(build: Path) -> set[tuple[str, str]]:
             for g in yaml.safe_load(p.read_text())["groups"]}
 
 
-def test_deploy_loads_exactly_the_generated_groups_and_leaves_foreign_rules(server: Server, example_output: Path):
+def test_deploy_loads_exactly_the_generated_groups_and_leaves_foreign_rules(generation: str, server: Server,
+                                                                           example_output: Path):
     report = deploy(opts(example_output), server.env)
     assert not report.failed, report.text()
     assert [r.status for r in report.results] == ["ok"]
@@ -73,7 +78,7 @@ def test_deploy_loads_exactly_the_generated_groups_and_leaves_foreign_rules(serv
         assert (server.rules / p.name).read_bytes() == p.read_bytes()
 
 
-def test_a_second_deploy_of_an_unchanged_build_makes_zero_writes(server: Server, example_output: Path):
+def test_a_second_deploy_of_an_unchanged_build_makes_zero_writes(generation: str, server: Server, example_output: Path):
     deploy(opts(example_output), server.env)
     files, reloaded = server.snapshot(), server.metric("prometheus_config_last_reload_success_timestamp_seconds")
     report = deploy(opts(example_output), server.env)
@@ -123,7 +128,8 @@ def test_prune_refuses_to_delete_everything(server: Server, example_output: Path
     assert server.snapshot() == files
 
 
-def test_a_rejected_reload_restores_the_previous_files(server: Server, example_output: Path, tmp_path: Path):
+def test_a_rejected_reload_restores_the_previous_files(generation: str, server: Server, example_output: Path,
+                                                      tmp_path: Path):
     deploy(opts(example_output), server.env)
     before = server.snapshot()
     # A rule file that only the live Prometheus can reject: vigil's checks would stop it sooner,
@@ -144,7 +150,7 @@ def test_a_rejected_reload_restores_the_previous_files(server: Server, example_o
     assert server.loaded() == expected_groups(example_output) | {("team.yaml", "team-rules")}
 
 
-def test_a_reload_that_loads_nothing_is_caught_and_undone(tmp_path: Path, example_output: Path):
+def test_a_reload_that_loads_nothing_is_caught_and_undone(generation: str, tmp_path: Path, example_output: Path):
     """Prometheus answers 200 to the reload but its rule_files do not cover the directory."""
     require("prometheus")
     rules = tmp_path / "rules"

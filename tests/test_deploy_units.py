@@ -106,6 +106,20 @@ def test_targets_come_from_the_environment(tmp_path: Path):
     assert [t.name for t in both] == ["mimir-alertmanager", "grafana", "mimir-ruler"]
 
 
+def test_vmalert_takes_the_rules_when_configured_and_is_never_silently_shadowed(tmp_path: Path):
+    from vigil.deploy.vmalert import VmalertTarget
+    o = Options(catalog=tmp_path, only=("prometheus",))    # "prometheus" means the rules, wherever they go
+    [target] = targets_from_env(tmp_path, o, {"VMALERT_URL": "http://vma:8880/", "VMALERT_RULES_DIR": "/r",
+                                              "VMALERT_RELOAD_AUTH_KEY": "s3cret"})
+    assert isinstance(target, VmalertTarget) and target.name == "prometheus"
+    assert target.where == "http://vma:8880, /r" and "s3cret" not in target.where
+    with pytest.raises(DeployError, match="set both VMALERT_URL and VMALERT_RULES_DIR"):
+        targets_from_env(tmp_path, o, {"VMALERT_RULES_DIR": "/r"})
+    with pytest.raises(DeployError, match="not both: the rules go to one evaluator"):
+        targets_from_env(tmp_path, o, {"PROMETHEUS_URL": "http://p", "PROMETHEUS_RULES_DIR": "/r",
+                                       "VMALERT_URL": "http://v", "VMALERT_RULES_DIR": "/v"})
+
+
 def test_the_environment_is_read_once_per_session_and_still_honoured(monkeypatch: pytest.MonkeyPatch):
     from vigil.deploy.http import Client, HttpSettings
     monkeypatch.setenv("HTTP_PROXY", "http://proxy.example:3128")

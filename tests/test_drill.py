@@ -14,6 +14,7 @@ import requests
 import yaml
 
 from conftest import CATALOG, require
+from tool_generations import GENERATIONS, on_path
 from vigil.build import BuildReport, compile_catalog
 from vigil.stack import local
 from vigil.stack.drill import DrillError, drill_catalog, run_drill
@@ -126,14 +127,17 @@ def test_a_fault_that_shows_in_no_alert_of_the_kind_is_refused():
 
 # --- on real processes ------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[local.Stack]:
-    require("prometheus")
-    state = tmp_path_factory.mktemp("stack") / ".vigil-stack"
-    try:
-        yield local.up(state, CATALOG)
-    finally:
-        local.down(state)
+@pytest.fixture(scope="module", params=GENERATIONS)
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[local.Stack]:
+    """The stack on each tool generation: the drills prove that each Prometheus fires the alerts and
+    each Alertmanager routes them (the drill's deploy and checks run with that generation too)."""
+    with on_path(request.param):
+        require("prometheus")
+        state = tmp_path_factory.mktemp(f"stack-{request.param}") / ".vigil-stack"
+        try:
+            yield local.up(state, CATALOG)
+        finally:
+            local.down(state)
 
 
 @integration

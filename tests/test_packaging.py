@@ -18,7 +18,7 @@ def test_the_wheel_carries_every_runtime_file(tmp_path: Path) -> None:
     wheel = next(tmp_path.glob("vigil-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     wanted = {f"vigil/{p.relative_to(ROOT / 'src' / 'vigil').as_posix()}"
-              for p in (ROOT / "src" / "vigil").rglob("*") if p.suffix in (".py", ".yaml", ".json")}
+              for p in (ROOT / "src" / "vigil").rglob("*") if p.suffix in (".py", ".yaml", ".json", ".md")}
     wanted |= {f"vigil/generators/{p.relative_to(ROOT / 'generators').as_posix()}"
                for p in (ROOT / "generators").rglob("*") if p.suffix in (".jsonnet", ".libsonnet")}
     assert wanted and wanted <= names, sorted(wanted - names)

@@ -49,7 +49,8 @@ def _wait_for_data(api: PrometheusAPI, exprs: list[str], timeout: float) -> None
 
 
 @pytest.mark.integration
-def test_preview_draws_every_panel_from_a_real_prometheus(example_output: Path, tmp_path: Path) -> None:
+def test_preview_draws_every_panel_from_a_real_prometheus(generation: str, example_output: Path,
+                                                          tmp_path: Path) -> None:
     require("prometheus")
     exporter = CheckoutExporter(incident_at=0, ramp=10)   # errors from the start: every record gets data
     target = exporter.start(prometheus.free_port())

@@ -235,7 +235,7 @@ def test_critical_equal_to_the_profiles_warning_is_refused_at_the_users_line(tmp
     [problem] = [p for p in found if "error_ratio" in p]
     assert problem.startswith(f"{F}:9: metrics.error_ratio.critical: warning (1%) equals critical (1%) "
                               "(from profile 'http' at "), problem
-    assert "vigil/profiles/http.yaml:35); for a metric where above is worse, warning must be lower than critical" in problem
+    assert "vigil/profiles/http.yaml:60); for a metric where above is worse, warning must be lower than critical" in problem
 
 
 def test_critical_below_an_inherited_warning_points_at_the_service_not_the_profile(tmp_path):

@@ -61,7 +61,8 @@ def validate(ctx: Context) -> None:
     report = BuildReport()
     _, model = compile_catalog(ctx.catalog, report)
     _warn(report.warnings)
-    click.echo(f"{ctx.catalog}: valid ({len(model['services'])} services)")
+    postmortems = f", {len(model['postmortems'])} postmortems" if model.get("postmortems") else ""
+    click.echo(f"{ctx.catalog}: valid ({len(model['services'])} services{postmortems})")
 
 
 @cli.command()
@@ -69,13 +70,27 @@ def validate(ctx: Context) -> None:
 @click.option("--test", "run_tests", is_flag=True,
               help="Also run the generated promtool unit tests before writing (as `vigil check` does).")
 @click.option("--no-check", is_flag=True, help="Skip every check (faster, unsafe; for benchmarks).")
+@click.option("--frozen", is_flag=True,
+              help="Write nothing; exit 1 naming every file of the output directory that is stale (CI's check "
+                   "that the committed output/ is what the catalog builds to).")
 @click.option("--cache", type=click.Path(path_type=Path), default=Path(".vigil-cache"), show_default=True,
               help="Content-hash cache for incremental builds.")
 @click.option("--no-cache", is_flag=True, help="Render everything from scratch.")
 @click.pass_obj
-def build(ctx: Context, run_tests: bool, no_check: bool, cache: Path, no_cache: bool) -> None:
+def build(ctx: Context, run_tests: bool, no_check: bool, frozen: bool, cache: Path, no_cache: bool) -> None:
     """Validate, render and check, then write the output directory (only if every check passed)."""
     from vigil.build import build as run_build
+    if frozen:
+        from vigil.build import stale_files
+        stale = stale_files(ctx.catalog, ctx.out, None if no_cache else cache)
+        if stale:
+            click.echo(f"{ctx.out} is stale: {len(stale)} file(s) differ from what {ctx.catalog} builds to:", err=True)
+            for rel in stale:
+                click.echo(f"  {rel}", err=True)
+            click.echo("run `vigil build` and commit the result", err=True)
+            sys.exit(1)
+        click.echo(f"{ctx.out} is what {ctx.catalog} builds to")
+        return
     report = run_build(ctx.catalog, ctx.out, run_checks=not no_check, run_tests=run_tests,
                        cache_dir=None if no_cache else cache)
     _warn(report.warnings)
@@ -92,11 +107,14 @@ def build(ctx: Context, run_tests: bool, no_check: bool, cache: Path, no_cache: 
 @click.option("--cache", type=click.Path(path_type=Path), default=Path(".vigil-cache"), show_default=True,
               help="Remember passed unit tests by content; re-run only what changed.")
 @click.option("--no-cache", is_flag=True, help="Run every unit test.")
+@click.option("--engine", "engines", type=click.Choice(["promtool", "vmalert"]), multiple=True, default=["promtool"],
+              show_default=True, help="vmalert: also `vmalert -dryRun` and `vmalert-tool unittest` (VictoriaMetrics).")
 @click.pass_obj
-def check(ctx: Context, cache: Path, no_cache: bool) -> None:
+def check(ctx: Context, cache: Path, no_cache: bool, engines: tuple[str, ...]) -> None:
     """Run every check on an existing output directory."""
     from vigil.check import check_output, describe
-    report = check_output(ctx.out, cache_dir=None if no_cache else cache)
+    report = check_output(ctx.out, cache_dir=None if no_cache else cache, vmalert="vmalert" in engines)
+    _warn(report.warnings)
     for line in describe(report):
         click.echo(f"ok {line}")
 
@@ -109,6 +127,28 @@ def routes(ctx: Context, markdown: bool) -> None:
     """Who is told about what: service × severity → department/channel, and the hours it applies."""
     from vigil.reports.routes import routes_table
     click.echo(routes_table(ctx.catalog, markdown=markdown), nl=False)
+
+
+@cli.command()
+@paths
+@click.option("--base", required=True, help="The git revision to compare with: main, HEAD~1, a sha.")
+@click.option("--markdown", "fmt", flag_value="markdown", help="A pull-request comment.")
+@click.option("--json", "fmt", flag_value="json", help="A sorted list of change records, for scripts.")
+@click.option("--exit-code", is_flag=True, help="Exit 1 when there are changes, 0 when there are none (as git diff).")
+@click.option("--cache", type=click.Path(path_type=Path), default=Path(".vigil-cache"), show_default=True,
+              help="vigil build's render cache: what was rendered before is not rendered again.")
+@click.option("--no-cache", is_flag=True, help="Render both catalogs from scratch.")
+@click.pass_obj
+def review(ctx: Context, base: str, fmt: str | None, exit_code: bool, cache: Path, no_cache: bool) -> None:
+    """The semantic change from the catalog at git revision BASE: alerts, routing, SLOs, dashboards."""
+    from vigil.reports import review_format
+    from vigil.reports.review import review as run_review
+    result = run_review(ctx.catalog, base, cache_dir=None if no_cache else cache)
+    _warn(result.warnings)
+    formatter = {"markdown": review_format.markdown, "json": review_format.as_json}.get(fmt or "", review_format.text)
+    click.echo(formatter(result), nl=False)
+    if exit_code and result.changes:
+        sys.exit(1)
 
 
 @cli.command()
@@ -129,13 +169,46 @@ def preview(ctx: Context, prometheus_url: str, dest: Path, uids: tuple[str, ...]
         _warn([f"{shot.uid} panel {p.id} ({p.title}): {p.error}" for p in shot.panels if p.error])
 
 
+@cli.command()
+@paths
+@click.option("--prometheus", "prometheus_url", envvar="PROMETHEUS_URL", required=True,
+              help="The Prometheus (or compatible API) to ask (default: $PROMETHEUS_URL).")
+@click.option("--json", "as_json", is_flag=True,
+              help="A JSON list of {service, key_metric, kind, has_data, missing, expressions, selectors}.")
+@click.option("--service", "services", multiple=True, help="Only this service (repeatable; default: all).")
+@click.pass_obj
+def coverage(ctx: Context, prometheus_url: str, as_json: bool, services: tuple[str, ...]) -> None:
+    """Which key metrics and SLIs have data in a Prometheus now; for those without, which raw
+    series is missing. A key metric without data looks green and detects nothing.
+
+    Run it in CI against staging, and after onboarding a service. Exit 1 when any key metric or
+    SLI has no data, 0 when all have; 2 on catalog errors.
+    """
+    import difflib
+
+    from vigil.build import BuildReport, compile_catalog
+    from vigil.reports.coverage import coverage as run_coverage
+    from vigil.errors import NoDataError
+    _, model = compile_catalog(ctx.catalog, BuildReport())
+    known = sorted(s["name"] for s in model["services"])
+    for name in services:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            raise click.BadParameter(f"no service {name!r} in {ctx.catalog}" +
+                                     (f"; did you mean {close[0]!r}?" if close else ""), param_hint="--service")
+    report = run_coverage(model, prometheus_url, list(services) or None)
+    click.echo(report.json() if as_json else report.text(), nl=False)
+    if report.without_data:
+        raise NoDataError(f"{len(report.without_data)} of {len(report.rows)} key metrics and SLIs have no data")
+
+
 def _deploy_options(ctx: Context, from_dir: Path | None, only: tuple[str, ...], prune: bool, dry_run: bool,
-                    no_unit_tests: bool, verbose: bool, workers: int | None = None) -> Any:
+                    no_unit_tests: bool, verbose: bool, workers: int | None = None, fresh: bool = False) -> Any:
     from vigil.deploy.http import HttpSettings
     from vigil.deploy.run import Options
     http = HttpSettings() if workers is None else HttpSettings(workers=workers)
-    return Options(catalog=ctx.catalog, from_dir=from_dir, only=only, prune=prune, dry_run=dry_run,
-                   unit_tests=not no_unit_tests, verbose=verbose, progress=True, http=http)
+    return Options(catalog=ctx.catalog, from_dir=from_dir, out=ctx.out, fresh=fresh, only=only, prune=prune,
+                   dry_run=dry_run, unit_tests=not no_unit_tests, verbose=verbose, progress=True, http=http)
 
 
 _ONLY = click.Choice(["prometheus", "alertmanager", "grafana"])
@@ -145,7 +218,9 @@ def _target_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """The options diff and deploy share: where the build comes from, which targets, how much to say."""
     for option in reversed([
         click.option("--from", "from_dir", type=click.Path(path_type=Path), default=None,
-                     help="Use an already built directory (re-checked) instead of building the catalog."),
+                     help="Use an already built directory (re-checked) instead of --out."),
+        click.option("--build", "fresh", is_flag=True,
+                     help="Push the catalog built and checked afresh instead of the reviewed --out."),
         click.option("--only", multiple=True, type=_ONLY, help="Only this target (repeatable)."),
         click.option("--no-unit-tests", is_flag=True, help="Skip the generated promtool unit tests (CI ran them)."),
         click.option("-v", "--verbose", is_flag=True, help="Show a unified diff of each changed object (never secrets)."),
@@ -159,11 +234,11 @@ def _target_options(f: Callable[..., Any]) -> Callable[..., Any]:
 @_target_options
 @click.option("--prune", is_flag=True, help="Show what deploy --prune would remove.")
 @click.pass_obj
-def diff(ctx: Context, from_dir: Path | None, only: tuple[str, ...], prune: bool, no_unit_tests: bool,
+def diff(ctx: Context, from_dir: Path | None, fresh: bool, only: tuple[str, ...], prune: bool, no_unit_tests: bool,
          verbose: bool) -> None:
     """What deploy would change, per target: added (+), changed (~), removed (-)."""
     from vigil.deploy.run import diff as run_diff
-    report = run_diff(_deploy_options(ctx, from_dir, only, prune, False, no_unit_tests, verbose))
+    report = run_diff(_deploy_options(ctx, from_dir, only, prune, False, no_unit_tests, verbose, fresh=fresh))
     click.echo(report.text())
 
 
@@ -175,12 +250,13 @@ def diff(ctx: Context, from_dir: Path | None, only: tuple[str, ...], prune: bool
 @click.option("--workers", type=click.IntRange(1, 64), default=8, show_default=True,
               help="Requests in flight to one Grafana or Mimir at most.")
 @click.pass_obj
-def deploy(ctx: Context, from_dir: Path | None, only: tuple[str, ...], prune: bool, dry_run: bool,
+def deploy(ctx: Context, from_dir: Path | None, fresh: bool, only: tuple[str, ...], prune: bool, dry_run: bool,
            no_unit_tests: bool, verbose: bool, workers: int) -> None:
-    """Build and check, then push to the targets configured in the environment (docs/deploy.md)."""
+    """Check --out (when it is what the catalog builds to), then push it to the targets configured
+    in the environment (docs/deploy.md)."""
     from vigil.deploy.run import deploy as run_deploy
     from vigil.errors import DeployError
-    report = run_deploy(_deploy_options(ctx, from_dir, only, prune, dry_run, no_unit_tests, verbose, workers))
+    report = run_deploy(_deploy_options(ctx, from_dir, only, prune, dry_run, no_unit_tests, verbose, workers, fresh))
     click.echo(report.text())
     if report.failed:
         raise DeployError("deploy failed; see the report above")
@@ -303,6 +379,89 @@ def backtest(ctx: Context, prometheus_url: str, from_: str, to: str, services: t
         click.echo(json.dumps(result.json(), indent=2, sort_keys=True))
     else:
         click.echo(result.text(), nl=False)
+@cli.group()
+def postmortems() -> None:
+    """Search the postmortems beside the catalog, and their detection and recovery times."""
+
+
+def _since(_ctx: click.Context, _param: Any, value: str | None) -> Any:
+    from vigil.reports.postmortems import parse_since
+    try:
+        return None if value is None else parse_since(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+
+def _validated_model(ctx: Context) -> Any:
+    from vigil.build import BuildReport, compile_catalog
+    return compile_catalog(ctx.catalog, BuildReport())[1]
+
+
+@postmortems.command("search")
+@paths
+@click.argument("text", nargs=-1)
+@click.option("--service", help="Only incidents of this service.")
+@click.option("--department", help="Only incidents owned by, or told to, this department.")
+@click.option("--metric", help="Only incidents where this key metric (id, or service:id) was anomalous.")
+@click.option("--dependency", help="Only incidents that involved this middleware (a catalog service).")
+@click.option("--since", callback=_since, help="Only incidents that began at or after: RFC 3339, a date, or -30d.")
+@click.option("--json", "as_json", is_flag=True, help="A JSON list of the matching postmortems' front matter.")
+@click.pass_obj
+def postmortems_search(ctx: Context, text: tuple[str, ...], service: str | None, department: str | None,
+                       metric: str | None, dependency: str | None, since: Any, as_json: bool) -> None:
+    """Postmortems whose text has every word of TEXT and that match every filter, newest first."""
+    import json
+
+    from vigil.reports.postmortems import Query, format_results, search, summary, unknown_names
+    model, query = _validated_model(ctx), Query(" ".join(text), service, department, metric, dependency, since)
+    unknown = unknown_names(model, query)
+    if unknown:
+        raise click.UsageError("; ".join(unknown))
+    found = search(model, query)
+    if as_json:
+        click.echo(json.dumps([summary(pm) for pm in found], indent=2, sort_keys=True))
+        return
+    for line in format_results(found):
+        click.echo(line)
+    click.echo(f"{len(found)} postmortem(s)", err=True)
+
+
+@postmortems.command("stats")
+@paths
+@click.option("--since", callback=_since, help="Only incidents that began at or after: RFC 3339, a date, or -30d.")
+@click.option("--json", "as_json", is_flag=True, help="Per service, per department and in total, as JSON.")
+@click.pass_obj
+def postmortems_stats(ctx: Context, since: Any, as_json: bool) -> None:
+    """Per service and owner department: incidents, median time to detect and to recover, customer-first count."""
+    import json
+
+    from vigil.reports.postmortems import Query, format_stats, search, stats
+    report = stats(search(_validated_model(ctx), Query(since=since)))
+    if as_json:
+        click.echo(json.dumps(report, indent=2, sort_keys=True))
+    elif report["total"] is None:
+        click.echo("no postmortems", err=True)
+    else:
+        for line in format_stats(report):
+            click.echo(line)
+
+
+@cli.command()
+@paths
+@click.option("--metrics", "sources", multiple=True, required=True, metavar="URL_OR_FILE",
+              help="A /metrics URL or a saved exposition (repeatable: an app and its sidecar exporter).")
+@click.option("--name", default=None, help="The service name (default: from the URL's host or the file's name).")
+@click.option("--owner", default=None, metavar="TEAM", help="The owning department's id.")
+@click.option("--job", default=None, help="The scrape job for the selector (default: the name).")
+@click.pass_obj
+def discover(ctx: Context, sources: tuple[str, ...], name: str | None, owner: str | None, job: str | None) -> None:
+    """Print a catalog entry for a service: the profiles and conventions its metrics match."""
+    from vigil.catalog.discover import default_name
+    from vigil.catalog.discover import discover as run_discover
+    from vigil.catalog.exposition import read
+    expositions = [read(s) for s in sources]
+    catalog = ctx.catalog if ctx.catalog.is_dir() else None
+    click.echo(run_discover(expositions, name or default_name(sources[0]), owner, catalog, job), nl=False)
 
 
 def main(argv: list[str] | None = None) -> None:

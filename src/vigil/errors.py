@@ -69,7 +69,31 @@ class BacktestDataError(VigilError):
     exit_code = 7
 
 
+class RevisionError(VigilError):
+    """A git revision could not be read (unknown REV, not a git repository): `vigil review`."""
+
+    exit_code = 8
+
+
+class NoDataError(VigilError):
+    """A key metric or SLI returns no data in the Prometheus asked (`vigil coverage`): it detects nothing."""
+
+    exit_code = 1
+
+
+class StaleOutputError(VigilError):
+    """The output directory is not what the catalog builds to: deploy and diff refuse to push it."""
+
+    exit_code = 9
+
+
+class DiscoverError(VigilError):
+    """`vigil discover` cannot read or understand an exporter's metrics (URL down, not an exposition)."""
+
+    exit_code = 10  # 7 to 9 are taken (backtest, review, stack, stale output)
+
+
 class BacktestError(VigilError):
     """An alert could not be backtested: its expression cannot be expanded, or Prometheus refused the query."""
 
-    exit_code = 8
+    exit_code = 11

@@ -16,6 +16,7 @@ ROUTING_CASES = f"{ALERTMANAGER_DIR}/routes.test.yaml"
 DASHBOARDS_DIR = "grafana/dashboards"
 FOLDERS_FILE = "grafana/folders.json"
 KUBERNETES_DIR = "kubernetes"
+POSTMORTEMS_PAGE = "postmortems/index.html"   # only when the catalog has postmortems
 
 
 def rule_file(service: str) -> str:

@@ -9,7 +9,7 @@ reports) read them from the model. tests/testdata/out-*/model.json shows example
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 # `for` is a Python keyword, hence the functional TypedDict syntax where it is a key.
 Threshold = TypedDict("Threshold", {
@@ -146,8 +146,37 @@ class Settings(TypedDict):
     extra_labels: dict[str, str]
 
 
+class Postmortem(TypedDict):
+    """One postmortem beside the catalog (docs/postmortems.md), times in UTC."""
+
+    id: str
+    file: str
+    title: str
+    service: str
+    owner: str                         # the service's owner department
+    severity: str
+    status: str
+    occurred: str
+    detected: str
+    resolved: str
+    time_to_detect_seconds: float      # detected - occurred
+    time_to_recover_seconds: float     # resolved - occurred
+    detected_by: str                   # alert | customer | person
+    alert: str
+    told: list[dict[str, str]]         # department, channel, at
+    departments: list[str]             # the owner and every department told
+    anomalous_metrics: list[dict[str, str]]   # service, key_metric, peak, at
+    dependencies_involved: list[str]
+    tags: list[str]
+    authors: list[str]
+    body: str                          # the Markdown after the front matter
+    images: dict[str, str]             # its local images (img/x.png) → data: URL
+
+
 class Model(TypedDict):
     version: int
     settings: Settings
     departments: dict[str, Any]        # departments.yaml, normalised (see resolve_departments)
     services: list[Service]
+    kubernetes: NotRequired[dict[str, Any]]   # vigil.yaml's kubernetes:, defaults applied (catalog/kubernetes.py)
+    postmortems: NotRequired[list[Postmortem]]   # only when there are any, newest first

@@ -56,6 +56,15 @@ class PrometheusAPI:
             return [Series({}, [float(t)], [float(v)])]
         return [Series(r["metric"], [float(r["value"][0])], [float(r["value"][1])]) for r in data["result"]]
 
+    def parse_query(self, expr: str) -> Any | None:
+        """Prometheus's own syntax tree of `expr` (`/api/v1/parse_query`), or None where the server
+        has no such endpoint (Prometheus 2.42 answers 404; 3.5 has it) or will not parse it.
+        An unreachable server is left for the caller's next query to report."""
+        try:
+            return self._get("/api/v1/parse_query", {"query": expr})
+        except VigilError:
+            return None
+
     def ready(self) -> bool:
         try:
             return self.session.get(self.url + "/-/ready", timeout=self.timeout).status_code == 200

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -34,6 +36,13 @@ def find(tool: str) -> str:
     raise ToolMissingError(f"`{tool}` not found on PATH; {INSTALL_HINT}")
 
 
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now, for a process vigil starts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 @dataclass
 class Result:
     args: list[str]
@@ -45,9 +54,12 @@ class Result:
         return self.returncode == 0
 
 
-def run(tool: str, args: Sequence[str], cwd: Path | None = None, timeout: float = 600) -> Result:
+def run(tool: str, args: Sequence[str], cwd: Path | None = None, timeout: float = 600,
+        env: dict[str, str] | None = None) -> Result:
+    """`env`: extra environment variables for this run only."""
     cmd = [find(tool), *args]
-    proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout,
+                          env={**os.environ, **env} if env else None)
     return Result(cmd, proc.returncode, proc.stdout)
 
 
@@ -77,6 +89,12 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=timeout)
+
+
+@cache
+def version(tool: str) -> str:
+    """The first line of `tool --version`, once per process and binary on PATH ("missing" if none)."""
+    return versions([tool])[tool]
 
 
 def versions(tools: Iterable[str]) -> dict[str, str]:

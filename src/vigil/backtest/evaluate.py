@@ -69,7 +69,8 @@ def plan(rules: Sequence[AlertRule], window: Window, batch: int = 50, max_points
             continue
         for b in range(0, len(members), batch):
             part = tuple(members[b:b + batch])
-            expr = rules[part[0]].raw_expr if len(part) == 1 else " or ".join(tagged(rules[i].raw_expr, i) for i in part)
+            expr = (rules[part[0]].raw_expr if len(part) == 1
+                    else " or ".join(tagged(rules[i].raw_expr, i) for i in part))
             start = first
             while start <= last:
                 end = min(last, start + (max_points - 1) * step)

@@ -64,7 +64,8 @@ class Backtest:
             c = r.counts()
             if not c["firings"] and (r.base is None or not r.base.firings):
                 continue
-            row = [r.rule.service, r.rule.alert, r.rule.severity, str(c["firings"]), format_duration(c["firing_seconds"]),
+            row = [r.rule.service, r.rule.alert, r.rule.severity, str(c["firings"]),
+                   format_duration(c["firing_seconds"]),
                    c["first"] or "-", c["last"] or "-"]
             if r.base is not None or r.base_missing:
                 b = r.base.counts() if r.base else None

@@ -15,6 +15,7 @@ from vigil.errors import BacktestError
 from vigil.model import Model
 from vigil.render import prometheus
 from vigil.render.cache import Cache
+from vigil.render.files import Files
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -53,7 +54,8 @@ def chosen(model: Model, services: Sequence[str]) -> Model:
 
 def rule_files(model: Model, cache: Cache) -> dict[str, Any]:
     """Each service's rule file, rendered as `vigil build` renders it, parsed."""
-    files, _, _ = prometheus.render_all(model, cache)
+    files = Files(cache)
+    prometheus.render_all(model, cache, files)
     return {layout.rule_file(s["name"]): yaml.load(files[layout.rule_file(s["name"])], Loader=_LOADER)
             for s in model["services"]}
 

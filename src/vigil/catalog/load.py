@@ -8,10 +8,12 @@ as tracebacks.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 import yaml
 
 from vigil.errors import CatalogError, Problem
@@ -29,6 +31,7 @@ class Document:
     file: str
     data: Any
     lines: dict[PathKey, int] = field(default_factory=dict)
+    digest: str | None = None   # of the text it was parsed from: data and lines follow from it
 
     def line(self, path: PathKey) -> int:
         """The line of `path`, or of its nearest ancestor that exists."""
@@ -102,14 +105,31 @@ def parse(text: str, file: str) -> tuple[Document, list[Problem]]:
     return doc, problems
 
 
-def load_file(path: Path, root: Path | None = None) -> tuple[Document, list[Problem]]:
-    """Read and parse one file; the name in messages is relative to `root` when given."""
+def load_file(path: Path, root: Path | None = None, cache: Any = None) -> tuple[Document, list[Problem]]:
+    """Read and parse one file; the name in messages is relative to `root` when given. With a
+    cache (catalog.memo), a text parsed before is not parsed again."""
     name = str(path.relative_to(root)) if root and path.is_relative_to(root) else str(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         return Document(name, None), [Problem(name, 0, "", f"cannot read: {e}")]
-    return parse(text, name)
+    if cache is None:
+        return parse(text, name)
+    key = cache.key(["parse", name, text])
+    hit = cache.load(key)
+    if hit is not None:
+        return Document(name, hit["data"], {tuple(p): line for p, line in hit["lines"]}, key), \
+            [Problem(*p) for p in hit["problems"]]
+    doc, problems = parse(text, name)
+    doc.digest = key
+    try:   # YAML may give values JSON would not keep as they are (dates): those are not kept
+        keep = orjson.loads(orjson.dumps(doc.data)) == doc.data
+    except TypeError:
+        keep = False
+    if keep:
+        cache.store(key, {"data": doc.data, "lines": [[list(p), line] for p, line in doc.lines.items()],
+                          "problems": [[p.file, p.line, p.path, p.message] for p in problems]})
+    return doc, problems
 
 
 @dataclass
@@ -121,30 +141,74 @@ class RawCatalog:
     departments: Document | None
     services: list[Document]
     profiles: list[Document]
+    postmortems: list[MarkdownDocument] = field(default_factory=list)
 
 
-def load_catalog(root: Path) -> RawCatalog:
-    """Load `vigil.yaml`, `departments.yaml`, `services/*.yaml` and `profiles/*.yaml` under root.
+@dataclass
+class MarkdownDocument(Document):
+    """A Markdown file with YAML front matter (a postmortem): `data` is the front matter, and its
+    lines are the .md file's, so that problems point where the person edits."""
 
-    Raises CatalogError with every YAML problem of every file at once.
+    body: str = ""
+    body_line: int = 1
+    folder: Path | None = None   # where the file is: its images (img/...) are read relative to it
+
+
+def load_markdown(path: Path, root: Path | None = None) -> tuple[MarkdownDocument, list[Problem]]:
+    """Read `---`-delimited YAML front matter and the Markdown after it."""
+    name = str(path.relative_to(root)) if root and path.is_relative_to(root) else str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        return MarkdownDocument(name, None), [Problem(name, 0, "", f"cannot read: {e}")]
+    lines = text.splitlines(keepends=True)
+    end = next((i for i, line in enumerate(lines[1:], 1) if line.rstrip() == "---"), None)
+    if not lines or lines[0].rstrip() != "---" or end is None:
+        return MarkdownDocument(name, None), [Problem(name, 1, "", "no front matter: the file must start with a "
+                                                                   "`---` line, then YAML, then another `---` line")]
+    # The opening `---` becomes an empty line, so the parser's line numbers are the .md file's.
+    doc, problems = parse("\n" + "".join(lines[1:end]), name)
+    return MarkdownDocument(name, doc.data, doc.lines, body="".join(lines[end + 1:]), body_line=end + 2,
+                            folder=path.parent), problems
+
+
+def postmortems_dir(root: Path, settings: Document | None) -> Path:
+    """`postmortems:` in vigil.yaml (relative to the catalog directory), else beside the catalog."""
+    data = settings.data if settings is not None and isinstance(settings.data, dict) else {}
+    where = data.get("postmortems")
+    # normpath: `../elsewhere` names its files elsewhere/..., not catalog/../elsewhere/...
+    return Path(os.path.normpath(root / where)) if isinstance(where, str) else root.parent / "postmortems"
+
+
+def load_catalog(root: Path, cache: Any = None) -> RawCatalog:
+    """Load `vigil.yaml`, `departments.yaml`, `services/*.yaml` and `profiles/*.yaml` under root,
+    and the postmortems (`*.md`) beside it.
+
+    Raises CatalogError with every YAML problem of every file at once. `cache`: a
+    catalog.memo.CatalogCache, for service files parsed before.
     """
     if not root.is_dir():
         raise CatalogError([Problem(str(root), 0, "", "catalog directory not found")])
     problems: list[Problem] = []
 
-    def one(path: Path) -> Document | None:
+    def one(path: Path, memo: Any = None) -> Document | None:
         if not path.exists():
             return None
-        doc, found = load_file(path, root.parent)
+        doc, found = load_file(path, root.parent, memo)
         problems.extend(found)
         return doc
 
-    def many(folder: str) -> list[Document]:
+    def many(folder: str, memo: Any = None) -> list[Document]:
         paths = sorted((root / folder).glob("*.yaml")) + sorted((root / folder).glob("*.yml"))
-        return [d for d in map(one, sorted(paths)) if d is not None]
+        return [d for d in (one(p, memo) for p in sorted(paths)) if d is not None]
 
     catalog = RawCatalog(root, one(root / "vigil.yaml"), one(root / "departments.yaml"),
-                         many("services"), many("profiles"))
+                         many("services", cache), many("profiles"))
+    for path in sorted(postmortems_dir(root, catalog.settings).glob("*.md")):
+        if path.name.lower() != "readme.md":
+            doc, found = load_markdown(path, root.parent)
+            problems.extend(found)
+            catalog.postmortems.append(doc)
     if catalog.departments is None:
         problems.append(Problem(str(root / "departments.yaml"), 0, "", "missing: every catalog needs departments.yaml"))
     if problems:

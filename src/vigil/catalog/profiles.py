@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from vigil.catalog.conventions import METRIC_FIELDS, SLI_FIELDS, Convention, parse_conventions, pick
 from vigil.catalog.load import Document, PathKey, parse
 
 
@@ -30,6 +31,8 @@ class Profile:
     metrics: dict[str, dict[str, Field]] = field(default_factory=dict)
     slis: dict[str, dict[str, Field]] = field(default_factory=dict)
     docs: list[Document] = field(default_factory=list)
+    # In order; a later document that declares `conventions:` replaces the list (docs/profiles.md).
+    conventions: list[Convention] = field(default_factory=list)
 
 
 @cache
@@ -59,6 +62,8 @@ def build_profiles(docs: list[Document]) -> dict[str, Profile]:
             continue
         prof = profiles.setdefault(name, Profile(name))
         prof.docs.append(doc)
+        if "conventions" in data:
+            prof.conventions = parse_conventions(data["conventions"])
         for section in ("metrics", "slis"):
             target = getattr(prof, section)
             for mid, mdata in (data.get(section) or {}).items():
@@ -78,6 +83,24 @@ def profile_refs(service: dict[str, Any]) -> list[tuple[int, str, str]]:
     return out
 
 
+def convention_ref(service: dict[str, Any], index: int) -> str | None:
+    """The convention a service pins for its `profiles[index]`, if any."""
+    ref = (service.get("profiles") or [])[index]
+    return ref.get("convention") if isinstance(ref, dict) else None
+
+
+def _pick_fields(fields: dict[str, Field], names: tuple[str, ...], prof: Profile,
+                 convention: str | None) -> dict[str, Field]:
+    """A profile metric's or SLI's fields with every convention map reduced to one value."""
+    order = [c.name for c in prof.conventions]
+    out: dict[str, Field] = {}
+    for key, f in fields.items():
+        value = pick(key, f.value, order, convention) if key in names else f.value
+        if value is not None:
+            out[key] = f if value is f.value else Field(value, f.doc, f.path)
+    return out
+
+
 @dataclass
 class MetricSource:
     """A service's metric after merging: its fields, the profile it came from, and collisions."""
@@ -85,6 +108,8 @@ class MetricSource:
     fields: dict[str, Field]
     profile: str | None
     collides_with: str | None = None
+    # The pinned convention has no expr for it: disabled, unless the service gives its own expr.
+    unavailable: bool = False
 
 
 def service_metrics(service: Document, profiles: dict[str, Profile]) -> dict[str, MetricSource]:
@@ -95,21 +120,28 @@ def service_metrics(service: Document, profiles: dict[str, Profile]) -> dict[str
     """
     data = service.data
     merged: dict[str, MetricSource] = {}
-    for _, name, prefix in profile_refs(data):
+    for i, name, prefix in profile_refs(data):
         prof = profiles.get(name)
         if prof is None:
             continue
+        convention = convention_ref(data, i)
         for mid, fields in prof.metrics.items():
             key = prefix + mid
             if key in merged:
                 merged[key].collides_with = name
                 continue
-            merged[key] = MetricSource(dict(fields), name)
+            picked = _pick_fields(fields, METRIC_FIELDS, prof, convention)
+            unavailable = "expr" in fields and "expr" not in picked
+            if unavailable:
+                picked["enabled"] = Field(False, fields["expr"].doc, fields["expr"].path)
+            merged[key] = MetricSource(picked, name, unavailable=unavailable)
     for mid, mdata in (data.get("metrics") or {}).items():
         if not isinstance(mdata, dict):
             continue
         own = _fields(service, ("metrics", mid), mdata)
         if mid in merged:
+            if merged[mid].unavailable and "expr" in own and "enabled" not in own:
+                merged[mid].fields.pop("enabled")
             merged[mid].fields.update(own)
         else:
             merged[mid] = MetricSource(own, None)
@@ -119,7 +151,11 @@ def service_metrics(service: Document, profiles: dict[str, Profile]) -> dict[str
 def service_slis(service: Document, profiles: dict[str, Profile]) -> dict[str, tuple[str, dict[str, Field]]]:
     """The SLIs available to a service: sli name → (profile name, fields). First profile wins."""
     out: dict[str, tuple[str, dict[str, Field]]] = {}
-    for _, name, _prefix in profile_refs(service.data):
-        for sid, fields in (profiles[name].slis.items() if name in profiles else []):
-            out.setdefault(sid, (name, fields))
+    for i, name, _prefix in profile_refs(service.data):
+        prof = profiles.get(name)
+        for sid, fields in (prof.slis.items() if prof else []):
+            picked = _pick_fields(fields, SLI_FIELDS, prof, convention_ref(service.data, i))  # type: ignore[arg-type]
+            # An SLI the pinned convention cannot compute is not offered (another profile's may be).
+            if "errors" in picked and "total" in picked:
+                out.setdefault(sid, (name, picked))
     return out

@@ -16,6 +16,10 @@ from typing import Any
 import yaml
 
 from vigil import promql, units
+from vigil.catalog import memo, postmortems
+from vigil.catalog.kubernetes import resolve_kubernetes
+from vigil.catalog.load import Document
+from vigil.catalog.memo import CatalogCache
 from vigil.catalog.profiles import Field, profile_refs, service_metrics, service_slis
 from vigil.catalog.validate import Validated
 from vigil.model import Absent, Burn, Dashboard, Metric, Model, Service, Settings, Slo, SloRecords, Threshold
@@ -284,14 +288,27 @@ def resolve_departments(data: dict[str, Any]) -> dict[str, Any]:
             "catch_all": {"department": dept_id, "channel": channel, "receiver": f"{dept_id}/{channel}"}}
 
 
-def resolve(validated: Validated) -> Model:
+def resolve(validated: Validated, cache: CatalogCache | None = None) -> Model:
+    """The model of a validated catalog. With a cache, a service resolved before, in the same
+    settings, departments and profiles, is not resolved again."""
     raw = validated.raw
     settings = resolve_settings(raw.settings.data if raw.settings else None)
     assert raw.departments is not None
     depts = {d["id"]: d for d in raw.departments.data["departments"]}
+    # Besides the service itself, resolution reads the settings, the departments and the profiles
+    # (the built-in ones are part of the cache's salt, the catalog's own are here).
+    around = memo.context(settings, raw.departments.data, [d.data for d in raw.profiles])
     services = []
     for doc in sorted(raw.services, key=lambda d: d.data["name"]):
-        merged = service_metrics(doc, validated.profiles)
-        slis = service_slis(doc, validated.profiles)
-        services.append(resolve_service(doc.data, merged, slis, settings, depts))
-    return Model(version=1, settings=settings, departments=resolve_departments(raw.departments.data), services=services)
+        def one(doc: Document = doc) -> Service:
+            merged = service_metrics(doc, validated.profiles)
+            slis = service_slis(doc, validated.profiles)
+            return resolve_service(doc.data, merged, slis, settings, depts)
+        services.append(cache.get_or_compute(["resolve", around, memo.doc_state(doc)], one) if cache else one())
+    model = Model(version=1, settings=settings, departments=resolve_departments(raw.departments.data), services=services)
+    if raw.settings and "kubernetes" in raw.settings.data:
+        # Only when asked for: a catalog without it keeps its model (and golden files) unchanged.
+        model["kubernetes"] = resolve_kubernetes(raw.settings.data["kubernetes"])
+    if raw.postmortems:
+        model["postmortems"] = postmortems.resolve(raw.postmortems, {s["name"]: s["owner"] for s in services})
+    return model

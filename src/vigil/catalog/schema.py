@@ -24,6 +24,13 @@ _PATTERN_HELP = {
     r"^[a-z][a-z0-9_]*$": "must start with a lowercase letter and use only a-z, 0-9 and '_'",
     r"^[a-zA-Z_][a-zA-Z0-9_]*$": "is not a valid Prometheus label name",
     r"^(\d+(\.\d+)?(ms|s|m|h|d|w|y))+$|^\d+(\.\d+)?$": "is not a duration such as 30s, 5m, 1h30m or 300ms",
+    # Kubernetes (the kubernetes: settings): DNS-1123 labels, label values, label/annotation keys.
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$": "is not a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit",
+    r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$": "is not a Kubernetes label value: letters, digits, '-', '_' and '.', starting and ending with a letter or digit",
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$":
+        "is not a Kubernetes annotation key: [prefix/]name, the name letters, digits, '-', '_' and '.'",
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:\d{2})$":
+        "is not an RFC 3339 time with an offset, such as 2026-03-14T09:12:00Z or 2026-03-14T18:12:00+09:00",
 }
 
 

@@ -6,13 +6,19 @@ Nothing after this stage checks user input again: resolve and the generators tru
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
 from vigil import units
 from vigil.catalog.load import Document, RawCatalog
-from vigil.catalog.profiles import (Field, Profile, build_profiles, builtin_documents, profile_refs,
-                                    service_metrics, service_slis)
+from vigil.catalog.profiles import (Field, Profile, build_profiles, builtin_documents, convention_ref,
+                                    profile_refs, service_metrics, service_slis)
 from vigil.catalog.schema import check_schema, did_you_mean
+from vigil.catalog import conventions
 from vigil.catalog import departments as departments_check
+from vigil.catalog import memo
+from vigil.catalog.kubernetes import check as kubernetes_check
+from vigil.catalog.memo import CatalogCache
+from vigil.catalog import postmortems as postmortems_check
 from vigil.errors import CatalogError, Problem
 
 # Labels that vigil sets itself on every alert (DESIGN.md); a catalog may not redefine them.
@@ -48,6 +54,8 @@ def _check_metric(mid: str, fields: dict[str, Field], service: Document, owner_p
                   problems: list[Problem], warnings: list[Problem]) -> None:
     """One merged metric: it must be complete, its units must parse, warning must come first."""
     get = lambda k: fields[k].value if k in fields else None  # noqa: E731
+    if "expr" not in fields and get("enabled") is False:
+        return  # the service's pinned convention has no such metric (catalog/conventions.py)
     if "expr" not in fields:
         # Only a catalog profile can get here (a service's own new metric is caught by the caller).
         first = next(iter(fields.values()))
@@ -133,6 +141,8 @@ def _check_service(service: Document, names: set[str], owners: set[str], profile
     for i, name, _prefix in profile_refs(data):
         if name not in profiles:
             problems.append(service.problem(("profiles", i), f"unknown profile '{name}'{did_you_mean(name, profiles)}"))
+        elif (pinned := convention_ref(data, i)) is not None:
+            problems += conventions.check_ref(service, i, name, pinned, [c.name for c in profiles[name].conventions])
     for key in set(data.get("labels") or {}) & set(CONTRACT_LABELS):
         problems.append(service.problem(("labels", key), f"'{key}' is set by vigil on every alert; choose another label name"))
     merged = service_metrics(service, profiles)
@@ -147,6 +157,20 @@ def _check_service(service: Document, names: set[str], owners: set[str], profile
             continue
         _check_metric(mid, source.fields, service, source.profile, problems, warnings)
     _check_slos(service, profiles, problems)
+
+
+def _remembered(cache: CatalogCache | None, parts: list[Any],
+                compute: Callable[[], tuple[list[Problem], list[Problem]]]) -> tuple[list[Problem], list[Problem]]:
+    """compute() → (problems, warnings), or what it gave before for the same parts."""
+    if cache is None:
+        return compute()
+    key = cache.key(parts)
+    hit = cache.load(key)
+    if hit is not None:
+        return memo.problems_in(hit[0]), memo.problems_in(hit[1])
+    found, warned = compute()
+    cache.store(key, [memo.problems_out(found), memo.problems_out(warned)])
+    return found, warned
 
 
 def _semantic_despite_schema(doc: Document, schema_problems: list[Problem], names: set[str], owners: set[str],
@@ -169,8 +193,9 @@ def _semantic_despite_schema(doc: Document, schema_problems: list[Problem], name
     return [p for p in found if p.path not in bad]
 
 
-def validate(raw: RawCatalog) -> Validated:
-    """Validate a loaded catalog; raise CatalogError listing every problem."""
+def validate(raw: RawCatalog, cache: CatalogCache | None = None) -> Validated:
+    """Validate a loaded catalog; raise CatalogError listing every problem. With a cache, a service
+    checked before, in the same catalog-wide context, is not checked again."""
     problems: list[Problem] = []
     warnings: list[Problem] = []
     if raw.settings is not None:
@@ -188,13 +213,15 @@ def validate(raw: RawCatalog) -> Validated:
         stem = doc.file.rsplit("/", 1)[-1].rsplit(".", 1)[0]
         if not found and doc.data["name"] != stem:
             problems.append(doc.problem(("name",), f"a profile's name must match its file name '{stem}'"))
+        if not found:
+            problems += conventions.check_profile(doc, doc.data, build_profiles(list(profile_docs)))
     profiles = build_profiles(list(profile_docs) + [d for d in raw.profiles if isinstance(d.data, dict)])
 
     good_services = []
     partial: list[tuple[Document, list[Problem]]] = []   # services with schema problems
     seen: dict[str, Document] = {}
     for doc in raw.services:
-        found = check_schema(doc, "service")
+        found = _remembered(cache, ["schema", memo.doc_state(doc)], lambda doc=doc: (check_schema(doc, "service"), []))[0]
         problems += found
         if found:
             partial.append((doc, found))
@@ -214,10 +241,27 @@ def validate(raw: RawCatalog) -> Validated:
     else:
         problems += departments_check.check(raw.departments, good_services)
     names = set(seen)
+    # Everything _check_service reads besides the service itself.
+    around = memo.context(sorted(names), sorted(owners), [d.data for d in [*profile_docs, *raw.profiles]])
+
+    def check(doc: Document) -> tuple[list[Problem], list[Problem]]:
+        found: list[Problem] = []
+        warned: list[Problem] = []
+        _check_service(doc, names, owners, profiles, found, warned)
+        return found, warned
+
     for doc in good_services:
-        _check_service(doc, names, owners, profiles, problems, warnings)
+        found, warned = _remembered(cache, ["service", around, memo.doc_state(doc)], lambda doc=doc: check(doc))
+        problems += found
+        warnings += warned
     for doc, schema_problems in partial:
         problems += _semantic_despite_schema(doc, schema_problems, names, owners, profiles)
+    if raw.settings is not None and isinstance(raw.settings.data, dict) and "kubernetes" in raw.settings.data \
+            and not check_schema(raw.settings, "vigil"):
+        problems += kubernetes_check(raw.settings, None if dep_problems else raw.departments, good_services)
+    pm_problems, pm_warnings = postmortems_check.check(raw.postmortems, seen, owners, profiles)
+    problems += pm_problems
+    warnings += pm_warnings
     if problems:
         raise CatalogError(problems)
     return Validated(raw, profiles, sorted(set(warnings)))

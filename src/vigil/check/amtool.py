@@ -88,7 +88,7 @@ def _known(report: CheckReport, parts: list[Any]) -> tuple[str, Any]:
     leaves the routing alone, and amtool takes seconds for a thousand services."""
     if not report.cache:
         return "", None
-    key = report.cache.key([*parts, tools.versions(["amtool"])["amtool"]])
+    key = report.cache.key([*parts, tools.version("amtool")])
     return key, report.cache.load(key)
 
 
@@ -103,7 +103,7 @@ class CheckConfig:
             if report.paths(layout.ALERTMANAGER_DIR, ".yaml"):
                 report.fail(self.id, f"{layout.ALERTMANAGER_CONFIG}: missing; run `vigil build`")
             return
-        key, known = _known(report, ["amtool check-config", text])
+        key, known = _known(report, ["amtool check-config", report.digest(layout.ALERTMANAGER_CONFIG)])
         report.checked[self.id] = 1
         if known:
             return
@@ -123,16 +123,18 @@ class RoutesTest:
     slow: ClassVar[bool] = False
 
     def run(self, report: CheckReport) -> None:
-        text, cases_text = report.text(layout.ALERTMANAGER_CONFIG), report.text(layout.ROUTING_CASES)
+        text = report.text(layout.ALERTMANAGER_CONFIG)
         if text is None or CheckConfig.id in report.problems:
             return  # nothing to route through, or check-config already said why
-        if cases_text is None:
+        if not report.paths(layout.ALERTMANAGER_DIR, ".test.yaml"):
             report.fail(self.id, f"{layout.ROUTING_CASES}: missing; run `vigil build`")
             return
-        key, known = _known(report, ["amtool routes test", text, cases_text])
+        key, known = _known(report, ["amtool routes test", report.digest(layout.ALERTMANAGER_CONFIG),
+                                     report.digest(layout.ROUTING_CASES)])
         if known is not None:
             report.checked[self.id] = known
             return
+        cases_text = report.text(layout.ROUTING_CASES) or ""
         doc = report.parsed.get(layout.ROUTING_CASES) or yaml.load(cases_text, Loader=_CasesLoader)
         cases = (doc or {}).get("cases") or []
         with tempfile.TemporaryDirectory(prefix="vigil-amtool-") as tmp:

@@ -258,13 +258,6 @@ class _Dashboards:
                 self._docs[rel] = e
         return self._docs[rel]
 
-    def passed_before(self, parts: list[Any]) -> tuple[str, bool]:
-        cache = self.report.cache
-        if not cache:
-            return "", False
-        key = cache.key(parts)
-        return key, cache.load(key) is not None
-
 
 def _dashboards(report: CheckReport) -> _Dashboards:
     found = report.shared.get(__name__)
@@ -281,15 +274,15 @@ class Lint:
     def run(self, report: CheckReport) -> None:
         dashboards = _dashboards(report)
         for rel in dashboards.paths:
-            key, known = dashboards.passed_before(["dashboard lint", rel, dashboards.text(rel)])
+            key, known = report.passed_before(["dashboard lint", rel, report.digest(rel)])
             if known:
                 continue
             doc = dashboards.doc(rel)
             problems = [f"{rel}: not JSON: {doc}"] if isinstance(doc, Exception) else dashboard_problems(rel, doc)
             for problem in problems:
                 report.fail(self.id, problem)
-            if key and not problems:
-                report.cache.store(key, True)  # type: ignore[union-attr]
+            if not problems:
+                report.remember(key)
         report.checked[self.id] = len(dashboards.paths)
 
 
@@ -322,7 +315,7 @@ class AlertPanels:
                 for problem in alert_panel_problems(group, {}):
                     report.fail(self.id, problem)
                 continue
-            key, passed = dashboards.passed_before(["alert panels", dashboards.text(rel), sorted(map(str, group))])
+            key, passed = report.passed_before(["alert panels", report.digest(rel), sorted(map(str, group))])
             if passed:
                 continue
             doc = dashboards.doc(rel)
@@ -331,6 +324,6 @@ class AlertPanels:
             problems = alert_panel_problems(group, {uid: doc})
             for problem in problems:
                 report.fail(self.id, problem)
-            if key and not problems:
-                report.cache.store(key, True)  # type: ignore[union-attr]
+            if not problems:
+                report.remember(key)
         report.checked[self.id] = len(alerts)

@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
+from vigil.cache import digest
 from vigil.render.cache import Cache
-from vigil.render.serialise import Artefacts
+from vigil.render.files import Files
 
 
 @dataclass
@@ -16,11 +17,13 @@ class CheckReport:
     checked: dict[str, int] = field(default_factory=dict)          # check id → how many things it checked
     stats: dict[str, dict[str, int]] = field(default_factory=dict)  # check id → further counts (shapes, cached)
     problems: dict[str, list[str]] = field(default_factory=dict)    # check id → what failed, for people
+    warnings: list[str] = field(default_factory=list)               # worth saying, not failing for
     # Where passed checks are remembered by content, so that a rebuild re-runs only what changed.
     # None: run everything.
     cache: Cache | None = None
-    # The build's artefacts, still in memory (None under `vigil check`: read the files).
-    artefacts: Artefacts | None = None
+    # The build's artefacts, in memory or remembered by digest (None under `vigil check`: read
+    # the files).
+    artefacts: Files | None = None
     # Objects the build still holds, by path under output/: read instead of parsing the text back.
     parsed: dict[str, Any] = field(default_factory=dict)
     # The alerting rules the build rendered, with their rule files (None: read the rule files).
@@ -40,6 +43,25 @@ class CheckReport:
             return self.artefacts.get(rel)
         path = self.out / rel
         return path.read_text(encoding="utf-8") if path.exists() else None
+
+    def digest(self, rel: str) -> str:
+        """The digest of an artefact's text: what a passed check is remembered by. A build knows
+        it without reading a remembered file's text."""
+        if self.artefacts is not None and rel in self.artefacts.digests:
+            return self.artefacts.digests[rel]
+        return digest(self.text(rel) or "")
+
+    def passed_before(self, parts: list[Any]) -> tuple[str, bool]:
+        """(key, whether a check passed before on these parts): remember a pass with
+        `remember(key)`. Never true without a cache."""
+        if not self.cache:
+            return "", False
+        key = self.cache.key(parts)
+        return key, self.cache.load(key) is not None
+
+    def remember(self, key: str, value: Any = True) -> None:
+        if self.cache and key:
+            self.cache.store(key, value)
 
     def fail(self, check_id: str, message: str) -> None:
         self.problems.setdefault(check_id, []).append(message)

@@ -49,11 +49,11 @@ def changes(old: Any, new: Any, path: str = "") -> Iterator[tuple[str, Any, Any]
                 if i not in pairs:
                     yield f"{path}[{i}]", old[i], _GONE
             for j in range(j1, j2):
-                i = next((i for i, jj in pairs.items() if jj == j), None)
-                if i is None:
+                paired = next((i for i, jj in pairs.items() if jj == j), None)
+                if paired is None:
                     yield f"{path}[{j}]", _GONE, new[j]
                 else:
-                    yield from changes(old[i], new[j], f"{path}[{j}]")
+                    yield from changes(old[paired], new[j], f"{path}[{j}]")
     else:
         yield path, old, new
 
@@ -63,7 +63,7 @@ def _pairs(old: list[Any], olds: range, new: list[Any], news: range) -> dict[int
     else those with the same `id` or `uid` (a Grafana panel, a dashboard link)."""
     if len(olds) == len(news):
         return dict(zip(olds, news))
-    ident: dict[Any, int] = {}
+    ident: dict[Any, int | None] = {}
     for j in news:
         ident.setdefault(_ident(new[j]), j)
     ident.pop(None, None)

@@ -28,7 +28,6 @@ from vigil.errors import DeployError
 T = TypeVar("T")
 U = TypeVar("U")
 
-_END = object()
 
 
 @dataclass
@@ -91,10 +90,11 @@ def run(items: Sequence[T], task: Callable[[T], object], workers: int, *, label:
         # Submitted lazily, `workers` at a time: a queue holding every item would go on starting
         # tasks after a failure.
         while len(running) < workers and not outcome.failures:
-            item = next(pending, _END)
-            if item is _END:
+            try:
+                item = next(pending)
+            except StopIteration:
                 return
-            running[pool.submit(task, item)] = item  # type: ignore[arg-type]
+            running[pool.submit(task, item)] = item
 
     workers = max(1, workers)
     with _bar(len(items), label, show) as bar, \

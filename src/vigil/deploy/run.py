@@ -1,8 +1,10 @@
 """`vigil diff` and `vigil deploy`: build and check, plan every target, then push target by target.
 
-1. The catalog is compiled, rendered and checked (the same stages as `vigil build`) into a
-   temporary directory, or an already built directory is re-checked (`--from`). An invalid
-   catalog or a failing check stops here: nothing has been pushed.
+1. What is pushed is the output directory (`--out`, default output/: what the reviewers read),
+   re-checked, and only while it is exactly what this catalog builds to with this vigil
+   (freshness.py); `--build` pushes the catalog built and checked afresh in a temporary directory
+   instead, `--from DIR` an already built directory (re-checked). An invalid catalog, a stale
+   output directory or a failing check stops here: nothing has been pushed.
 2. Targets come from the environment (DESIGN.md). Every target is planned with read-only calls:
    missing secrets, foreign objects in the way, and a prune that would empty a target are refused
    here, still before the first push.
@@ -34,6 +36,8 @@ from vigil.errors import DeployError
 class Options:
     catalog: Path
     from_dir: Path | None = None      # deploy this built directory instead of building the catalog
+    out: Path = Path("output")        # the reviewed output, pushed when it is what the catalog builds to
+    fresh: bool = False               # --build: push the catalog built afresh instead of `out`
     only: Sequence[str] = ()
     prune: bool = False
     dry_run: bool = False
@@ -64,14 +68,23 @@ class Report:
 
 @contextmanager
 def built(options: Options) -> Iterator[Path]:
-    """A checked build directory: the catalog built afresh, or --from re-checked."""
+    """A checked build directory: `out` when it is what the catalog builds to, the catalog built
+    afresh (--build), or --from re-checked."""
     from vigil.build import build
     from vigil.check import check_output
+    from vigil.deploy.freshness import require_fresh
+    if options.from_dir is not None and options.fresh:
+        raise DeployError("--from and --build exclude each other: push a directory, or the catalog built afresh")
     if options.from_dir is not None:
         if not options.from_dir.is_dir():
             raise DeployError(f"--from {options.from_dir}: no such directory")
         check_output(options.from_dir, tests=options.unit_tests)
         yield options.from_dir
+        return
+    if not options.fresh:
+        require_fresh(options.catalog, options.out, options.cache)
+        check_output(options.out, tests=options.unit_tests)
+        yield options.out
         return
     tmp = Path(tempfile.mkdtemp(prefix="vigil-deploy-"))
     try:
@@ -104,15 +117,29 @@ def targets_from_env(build: Path, options: Options, env: Mapping[str, str] = os.
     elif env.get("PROMETHEUS_URL") or env.get("PROMETHEUS_RULES_DIR"):
         if not (env.get("PROMETHEUS_URL") and env.get("PROMETHEUS_RULES_DIR")):
             raise DeployError("set both PROMETHEUS_URL and PROMETHEUS_RULES_DIR (or neither)")
+        if env.get("VMALERT_URL") or env.get("VMALERT_RULES_DIR"):
+            raise DeployError("set PROMETHEUS_URL/PROMETHEUS_RULES_DIR or VMALERT_URL/VMALERT_RULES_DIR, not both: "
+                              "the rules go to one evaluator")
         found["prometheus"] = PrometheusTarget(env["PROMETHEUS_URL"], Path(env["PROMETHEUS_RULES_DIR"]), build, http)
+    elif env.get("VMALERT_URL") or env.get("VMALERT_RULES_DIR"):
+        found["prometheus"] = vmalert_target(build, env, http)
     if not found:
-        raise DeployError("no target configured: set PROMETHEUS_URL and PROMETHEUS_RULES_DIR, MIMIR_ADDRESS and "
+        raise DeployError("no target configured: set PROMETHEUS_URL and PROMETHEUS_RULES_DIR, VMALERT_URL and "
+                          "VMALERT_RULES_DIR, MIMIR_ADDRESS and "
                           "MIMIR_TENANT_ID, ALERTMANAGER_URL and ALERTMANAGER_CONFIG_FILE, or GRAFANA_URL "
                           "(docs/deploy.md)")
     missing = [name for name in options.only if name not in found]
     if missing:
         raise DeployError(f"--only {', '.join(missing)}: not configured (docs/deploy.md lists the variables)")
     return [t for key, t in found.items() if not options.only or key in options.only]
+
+
+def vmalert_target(build: Path, env: Mapping[str, str], http: HttpSettings) -> Target:
+    from vigil.deploy.vmalert import VmalertTarget
+    if not (env.get("VMALERT_URL") and env.get("VMALERT_RULES_DIR")):
+        raise DeployError("set both VMALERT_URL and VMALERT_RULES_DIR (or neither)")
+    return VmalertTarget(env["VMALERT_URL"], Path(env["VMALERT_RULES_DIR"]), build, http,
+                         auth_key=env.get("VMALERT_RELOAD_AUTH_KEY") or None)
 
 
 def _tenant(env: Mapping[str, str]) -> str:

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from vigil.amrefs import SHAPED
 from vigil.errors import DeployError
 
 _Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -44,7 +45,8 @@ def _substitute(data: Any, env: Mapping[str, str]) -> Any:
     if isinstance(data, list):
         return [_substitute(v, env) for v in data]
     if isinstance(data, str):
-        return REFERENCE.sub(lambda m: env[m[1]], data)
+        whole = SHAPED.fullmatch(data)   # a reference shaped for amtool (amrefs.py) is the whole value
+        return env[whole[1]] if whole else REFERENCE.sub(lambda m: env[m[1]], data)
     return data
 
 

@@ -2,8 +2,9 @@
 
 The Jsonnet generators (generators/) do the work; one module per target calls them:
 prometheus.py (rules and their unit tests), alertmanager.py (routes and routing cases),
-dashboards.py (Grafana). Render knows nothing of checks: it hands what it made to the check stage,
-with the objects it still holds, so that check need not parse them back.
+dashboards.py (Grafana), postmortems.py (the postmortems page). Render knows nothing of checks: it
+hands what it made to the check stage, with the objects it still holds, so that check need not parse
+them back.
 """
 
 from __future__ import annotations
@@ -13,17 +14,17 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from vigil.model import Model
-from vigil.render import alertmanager, dashboards, prometheus
+from vigil.render import alertmanager, dashboards, kubernetes, postmortems, prometheus
 from vigil.render.cache import Cache
 from vigil.render.prometheus import Alert
-from vigil.render.serialise import Artefacts
+from vigil.render.files import Files
 
 Timer = Callable[[str], AbstractContextManager[Any]]
 
 
 @dataclass
 class Rendered:
-    files: Artefacts                                        # path under output/ → text
+    files: Files                                            # path under output/ → text (and digest)
     warnings: list[str] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)       # every alerting rule, with its rule file
     parsed: dict[str, Any] = field(default_factory=dict)    # objects still in memory, by path
@@ -31,10 +32,16 @@ class Rendered:
 
 def render_all(model: Model, cache: Cache, timer: Timer = lambda stage: nullcontext()) -> Rendered:
     """Every artefact of the model. `timer(stage)` wraps each stage ("render", "dashboards")."""
+    rendered = Rendered(Files(cache))
     with timer("render"):
-        files, warnings, alerts = prometheus.render_all(model, cache)
-        rendered = Rendered(files, warnings, alerts)
-        files.update(alertmanager.render(model, cache, rendered.parsed))
+        rendered.warnings, rendered.alerts = prometheus.render_all(model, cache, rendered.files)
+        alertmanager.render(model, rendered.files, rendered.parsed)
     with timer("dashboards"):
-        files.update(dashboards.render(model, cache))
+        dashboards.render(model, cache, rendered.files)
+    rendered.files.add(postmortems.render(model))
+    if "kubernetes" in model:
+        with timer("kubernetes"):
+            objects, warnings = kubernetes.render(model, rendered.files)   # wraps the artefacts above
+            rendered.files.add(objects)
+            rendered.warnings += warnings
     return rendered

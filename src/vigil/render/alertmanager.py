@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from vigil.amrefs import shaped
 from vigil.layout import ALERTMANAGER_CONFIG as CONFIG
 from vigil.layout import ROUTING_CASES as CASES
 from vigil.model import Model, Service
-from vigil.render.cache import Cache
+from vigil.render.files import Files
 from vigil.render.jsonnet import evaluate
 from vigil.render.serialise import HEADER, Artefacts, to_yaml
 
@@ -89,13 +90,14 @@ def service_cases(service: Service, departments: dict[str, Any]) -> list[dict[st
     return cases
 
 
-def render(model: Model, cache: Cache, parsed: dict[str, Any] | None = None) -> Artefacts:
-    """alertmanager.yaml and routes.test.yaml. The routing cases document also goes to `parsed`
-    (when rendered, not cached), so that the check does not parse its megabytes back."""
+def render(model: Model, files: Files, parsed: dict[str, Any] | None = None) -> None:
+    """alertmanager.yaml and routes.test.yaml, into `files`. The routing cases document also goes
+    to `parsed` (when rendered, not remembered), so that the check does not parse its megabytes
+    back."""
     departments, settings = model["departments"], model["settings"]
 
     def config() -> Artefacts:
-        doc = evaluate("alertmanager.jsonnet", departments=departments, owners=owners(model), settings=settings)
+        doc = shaped(evaluate("alertmanager.jsonnet", departments=departments, owners=owners(model), settings=settings))
         version = departments["alertmanager_version"]
         note = (f"# Written for Alertmanager {version} or later (alertmanager_version in departments.yaml).\n"
                 "# ${NAME} references are resolved by `vigil deploy`; *_file paths are read by Alertmanager.\n")
@@ -107,5 +109,5 @@ def render(model: Model, cache: Cache, parsed: dict[str, Any] | None = None) -> 
             parsed[CASES] = doc
         return {CASES: to_yaml(doc)}
 
-    return {**cache.get_or_render(["alertmanager", departments, owners(model), settings], config),
-            **cache.get_or_render(["routes", departments, model["services"]], cases)}
+    files.remembered_or(["alertmanager", departments, owners(model), settings], config)
+    files.remembered_or(["routes", departments, model["services"]], cases)

@@ -19,6 +19,7 @@ from vigil.layout import FOLDERS_FILE
 from vigil.layout import dashboard_file as dashboard_path
 from vigil.model import Model, Service
 from vigil.render.cache import Cache
+from vigil.render.files import Files
 from vigil.render.jsonnet import evaluate, evaluate_each, parallel_map
 from vigil.render.serialise import Artefacts, to_json
 
@@ -67,37 +68,32 @@ def service_view(service: Service) -> dict[str, Any]:
             "slos": [{k: v for k, v in s.items() if k not in ("errors", "total", "test")} for s in service["slos"]]}
 
 
-def render(model: Model, cache: Cache) -> Artefacts:
-    """Every dashboard and the folder manifest, keyed by path under output/."""
+def render(model: Model, cache: Cache, files: Files) -> None:
+    """Every dashboard and the folder manifest, into `files`."""
     settings = model["settings"]
     overview = overview_link(model)
     by_name = {s["name"]: s for s in model["services"]}
     _check_uids(model)
-    out: Artefacts = {}
     todo: list[tuple[str, dict[str, Any]]] = []
     for service in model["services"]:
         job = {"service": service_view(service),
                "deps": [dependency_view(by_name[d]) for d in service["dependencies"] if d in by_name]}
         key = cache.key(["grafana", job, settings, PALETTE, overview])
         hit = cache.load(key)
-        if hit is None:
+        if hit is None or not files.add_remembered(hit):
             todo.append((key, job))
-        else:
-            out.update(hit)
     # Dashboards are large (~50 KB each) and Jsonnet's cost grows with its output: render the
     # missing ones on every core, a batch per Jsonnet evaluation.
     shared = {"settings": settings, "overview": overview}
-    for (key, _), files in zip(todo, parallel_map(_render_chunk, [(job, shared) for _, job in todo])):
-        cache.store(key, files)
-        out.update(files)
+    for (key, _), rendered in zip(todo, parallel_map(_render_chunk, [(job, shared) for _, job in todo])):
+        cache.store(key, files.add(rendered))
 
     services = [overview_view(s) for s in model["services"]]
 
     def both() -> Artefacts:
         doc = evaluate("overview.jsonnet", services=services, settings=settings, palette=PALETTE, overview=overview)
         return {dashboard_path(OVERVIEW_UID): to_json(doc["dashboard"]), FOLDERS_FILE: to_json(doc["folders"])}
-    out.update(cache.get_or_render(["grafana-overview", services, settings, PALETTE, overview], both))
-    return out
+    files.remembered_or(["grafana-overview", services, settings, PALETTE, overview], both)
 
 
 def _render_chunk(chunk: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[Artefacts]:

@@ -13,8 +13,9 @@ from typing import Any
 from vigil import layout
 from vigil.model import Model, Service, Settings
 from vigil.render.cache import Cache
+from vigil.render.files import Files
 from vigil.render.jsonnet import evaluate_each, parallel_map
-from vigil.render.serialise import Artefacts, to_yaml
+from vigil.render.serialise import to_yaml
 from vigil.render.unittests import service_tests
 
 Alert = tuple[str, dict[str, Any]]  # (the rule file it is in, the alert rule)
@@ -66,8 +67,9 @@ def _render_chunk(chunk: list[tuple[Service, Settings]]) -> list[dict[str, Any]]
     return render_services([service for service, _ in chunk], chunk[0][1]) if chunk else []
 
 
-def render_all(model: Model, cache: Cache, workers: int | None = None) -> tuple[Artefacts, list[str], list[Alert]]:
-    """The rule and test files, the build's warnings, and every alert (with its rule file)."""
+def render_all(model: Model, cache: Cache, files: Files, workers: int | None = None) -> tuple[list[str], list[Alert]]:
+    """The rule and test files (into `files`), the build's warnings, and every alert (with its
+    rule file)."""
     settings = model["settings"]
     results: dict[str, dict[str, Any]] = {}
     todo: list[Service] = []
@@ -75,19 +77,18 @@ def render_all(model: Model, cache: Cache, workers: int | None = None) -> tuple[
     for service in model["services"]:
         keys[service["name"]] = key = cache.key(["prometheus", service, settings])
         hit = cache.load(key)
-        if hit is None:
+        if hit is None or not files.add_remembered(hit["files"]):
             todo.append(service)
         else:
             results[service["name"]] = hit
     fresh = parallel_map(_render_chunk, [(s, settings) for s in todo], workers)
     for service, result in zip(todo, fresh):
+        result["files"] = files.add(result["files"])
         cache.store(keys[service["name"]], result)
         results[service["name"]] = result
-    artefacts: Artefacts = {}
     warnings: list[str] = []
     alerts: list[Alert] = []
     for name in sorted(results):
-        artefacts.update(results[name]["files"])
         warnings += results[name]["warnings"]
         alerts += [(path, rule) for path, rule in results[name]["alerts"]]   # tuples again after the JSON cache
-    return artefacts, warnings, alerts
+    return warnings, alerts

@@ -9,11 +9,12 @@ alerts of one alertname are firing, with their exact labels and annotations:
   critical value is reached;
 - anomaly: silent on ordinary noise, firing on a spike;
 - absent: silent while the data flows, firing after it stops;
-- SLO burn: silent at half the budget rate, page and ticket on a 28.8× burn.
+- SLO burn: silent at half the budget rate; on a fast burn the page, then page and ticket.
 
 Expected annotation values come from a small simulation of what the recording rule sees
-(`observed`). Go's humanize functions are reproduced exactly (`humanize`), so a wrong threshold,
-label or annotation in a generated rule makes promtool fail.
+(`observed`), at moments where every engine sees the same (portable.py). Go's humanize functions
+are reproduced exactly (`humanize`), so a wrong threshold, label or annotation in a generated rule
+makes promtool fail.
 
 All cases of one service share one test file; each case is its own test group, because the input
 series of one case would disturb another.
@@ -252,11 +253,6 @@ def observed(metric_fixture: Any, expr: str, xs: list[float | None], k: int, win
 
 
 # ---------------------------------------------------------------- simulation of what rules see
-def stable(fn: str, v: float) -> bool:
-    """True when v is not on a rounding edge of %.4g, so float noise cannot change the text."""
-    return humanize(fn, v * (1 + 1e-7)) == humanize(fn, v * (1 - 1e-7))
-
-
 _PLANS: dict[tuple[Any, ...], Any] = {}
 # Fields that name or link a metric but do not change its timeline: services that share a profile
 # share their plans, so a thousand services cost a handful of searches.
@@ -277,16 +273,6 @@ def memo(key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
     if key not in _PLANS:
         _PLANS[key] = make()
     return _PLANS[key]
-
-
-def predict(metric: Metric, xs: list[float | None], k: int, n: int, tw: int, within: float, first: int) -> float:
-    """predict_linear(record[tw steps], within) at step k: least squares over the records that exist
-    (from step `first` on), intercept at k."""
-    pts = [(j - k, observed(metric["test"], metric["expr"], xs, j, n)) for j in range(max(first, k - tw), k + 1)]
-    mx = sum(p[0] for p in pts) / len(pts)
-    my = sum(p[1] for p in pts) / len(pts)
-    slope = sum((x - mx) * (y - my) for x, y in pts) / sum((x - mx) ** 2 for x, _ in pts)
-    return my - slope * mx + slope * within
 
 
 def noise(steps: int, window: int) -> list[float]:
@@ -313,10 +299,3 @@ def zscores(metric: Metric, xs: list[float | None], n: int, every: int, skip: in
         if current is not None and sd > 0:
             z[k] = (current - mean) / sd
     return z
-
-
-def window_mean(xs: list[float | None], k: int, n: int) -> float:
-    """An SLI error ratio over n steps (or over all data, when there is less): errors/total of the
-    rates, which for a fixture linear in x is the mean of x over the increments in the window."""
-    part = [x for x in xs[max(1, k - n + 1):k + 1] if x is not None]
-    return sum(part) / len(part)

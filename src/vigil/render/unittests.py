@@ -7,14 +7,16 @@ service's test file. The simulations they rely on live in testgen.py.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Callable
 
 from vigil.model import Metric, Service, Settings, Slo
-from vigil.render.simulate import (base_labels, humanize, memo, noise, observed, predict, render_template, shape,
-                           stable, synthesise, window_mean, zscores)
+from vigil.render.portable import LAG, BurnAlert, Condition, slo_plan, trend_plan
+from vigil.render.simulate import (base_labels, humanize, memo, noise, observed, render_template, shape, synthesise,
+                                   zscores)
 from vigil.units import parse_duration
 
 Rules = dict[tuple[str, str, str], dict[str, Any]]  # (key_metric, kind, severity) → alert rule
@@ -163,16 +165,17 @@ def _pending_check(metric: Metric, severity: str, lo: float, hi: float, start: i
     for sev, f in fors.items():
         if sev == severity or sev not in _crossed(metric, hi):
             continue
-        if sev in _crossed(metric, lo) or start + n + f <= k:
-            if k < start + n:
-                return None  # firing, but its value is still between lo and hi
+        # LAG: vmalert reads the record an evaluation or two late (portable.py).
+        if sev in _crossed(metric, lo) or start + n + f + LAG <= k:
+            if k < start + n + LAG:
+                return None  # firing, but its value is still between lo and hi on some engine
             out.append(sev)
         elif start + f <= k:
             return None  # may or may not have fired yet
     return out
 
 
-def trend_case(service: Service, metric: Metric, rules: Rules, settings: Settings) -> Case | str:
+def trend_case(service: Service, metric: Metric, rules: Rules, settings: Settings) -> Case | list[Case] | str:
     """Silent on a flat line just short of the first threshold; firing on a steady climb towards
     the critical threshold before it is reached."""
     if isinstance(metric["test"], dict):
@@ -191,38 +194,20 @@ def trend_case(service: Service, metric: Metric, rules: Rules, settings: Setting
     # window fills, and that ramp must have left the trend window before the flat line is judged.
     flat_len = n + tw + tf + 3 if windowed else n + 3
     first = n if windowed else 0
-    plan = _trend_plan(shape(metric), metric, interval, n, tw, tf, within, crit, flat, flat_len, first)
+    plan = memo(("trend", shape(metric), interval),
+                lambda: trend_plan(metric, crit, flat, flat_len, first, n, tw, tf, within))
     if plan is None:
-        return f"no climb towards {_fmt(metric, crit)} is predicted to cross it within {trend['within']} before reaching it"
-    xs, k, predicted = plan
+        return (f"no creep towards {_fmt(metric, crit)} keeps its prediction within {trend['within']} past it, "
+                "the same on every engine, before reaching it")
     rule = rules[(metric["id"], "trend", "warning")]
-    asserts = [_assert(rule, flat_len - 1, interval, []),
-               _assert(rule, k, interval, [_expected(rule, _record_labels(service, metric), predicted)])]
-    name = (f"{metric['id']} trend: silent flat at {_fmt(metric, flat)}, fires on a climb towards "
-            f"{_fmt(metric, crit)} before reaching it")
-    return _case(name, metric["test"], xs, service, interval, asserts)
-
-
-def _trend_plan(shape: str, metric: Metric, interval: float, n: int, tw: int, tf: int, within: float, crit: float,
-                flat: float, flat_len: int, first: int) -> tuple[list[float | None], int, float] | None:
-    """Search the shortest climb, and the slope on it, for which the simulated prediction is past
-    crit for all of `for` while the value itself has not reached crit yet."""
-    def search() -> tuple[list[float | None], int, float] | None:
-        beyond_ = (lambda v: v > crit) if metric["direction"] == "above" else (lambda v: v < crit)
-        margin = 0.05 * abs(crit - flat) * (1 if metric["direction"] == "above" else -1)
-        climb = n + tf + 3
-        while climb <= 2 * (n + tw + tf + 3):
-            for alpha in (0.5, 0.7, 0.9, 0.97):
-                slope = alpha * (crit - flat) / climb
-                xs: list[float | None] = [flat] * flat_len + [flat + slope * (i + 1) for i in range(climb)]
-                k = len(xs) - 1
-                preds = [predict(metric, xs, j, n, tw, within, first) for j in range(k - tf - 1, k + 1)]
-                if (all(beyond_(p - margin) for p in preds) and not beyond_(observed(metric["test"], metric["expr"], xs, k, n))
-                        and stable(metric["humanize"], preds[-1])):
-                    return xs, k, preds[-1]
-            climb = int(climb * 1.5) + 1
-        return None
-    return memo(("trend", shape, interval), search)
+    fires = _assert(rule, plan.k, interval, [_expected(rule, _record_labels(service, metric), plan.predicted)])
+    silent = f"{metric['id']} trend: silent flat at {_fmt(metric, flat)}"
+    towards = f"fires on a climb towards {_fmt(metric, crit)} before reaching it"
+    if plan.flat_len:
+        return _case(f"{silent}, {towards}", metric["test"], plan.xs, service, interval,
+                     [_assert(rule, plan.flat_len - 1, interval, []), fires])
+    return [_case(silent, metric["test"], [flat] * flat_len, service, interval, [_assert(rule, flat_len - 1, interval, [])]),
+            _case(f"{metric['id']} trend: {towards}", metric["test"], plan.xs, service, interval, [fires])]
 
 
 def anomaly_case(service: Service, metric: Metric, rules: Rules, settings: Settings) -> Case | str:
@@ -243,7 +228,7 @@ def anomaly_case(service: Service, metric: Metric, rules: Rules, settings: Setti
         for history in range(n + skip + 2 * every, n + skip + 40 * every, every):
             xs: list[float | None] = [level * noise for noise in noise(history, n)] + [spike] * spike_len
             z = zscores(metric, xs, n, every, skip)
-            if all(z[k] > 1.25 * anomaly["sensitivity"] for k in range(len(xs) - 1 - f, len(xs))):
+            if all(z[k] > 1.25 * anomaly["sensitivity"] for k in range(len(xs) - 1 - f - LAG, len(xs))):
                 return xs, history, abs(z[history - 1]) < 0.8 * anomaly["sensitivity"]
         return None
 
@@ -297,13 +282,14 @@ def service_down_case(service: Service, rules: Rules, settings: Settings) -> Cas
 
 
 def slo_case(service: Service, slo: Slo, rules: Rules, settings: Settings) -> Case | str:
-    """Silent while burning at half the budget rate; page and ticket on a burn twice the fastest
-    page factor (capped below a 100% error ratio).
+    """A few steps at half the budget rate, then a steady burn well past the page factor (capped
+    below a 100% error ratio): the page fires first, on its first condition, while the ticket is
+    still pending; later page and ticket fire together.
 
-    The burn steps up once more for its last short window, and the timeline is longer than the
-    ticket's first short window, so each condition's short window holds a different error ratio:
-    the alert's value (its first matching condition's short-window ratio) then proves which
-    condition fired. A broken first condition that a later one masks still fails the test.
+    Each alert's value (its first matching condition's short-window ratio) is asserted where that
+    short window holds nothing but the burn, so every engine shows the same number (see
+    portable.py), while the other conditions' short windows still hold some of the calm steps: a
+    broken first condition that a later one masks shows another value and fails the test.
     """
     if not slo["test"]:
         return "its SLI has no test fixture"
@@ -313,24 +299,39 @@ def slo_case(service: Service, slo: Slo, rules: Rules, settings: Settings) -> Ca
     page_ratio = max(w["factor"] for w in page["windows"]) * slo["budget"]
     if page_ratio >= 1:
         return f"a {slo['objective_text']} objective can never burn fast enough to page"
-    calm = 0.5 * slo["budget"]
-    burn = min(2 * page_ratio, (page_ratio + 1) / 2)
-    peak = min(burn * 1.25, (burn + 1) / 2)
-    page_short = _steps(parse_duration(page["windows"][0]["short"]), interval)
-    ticket_short = _steps(parse_duration(ticket["windows"][0]["short"]), interval)
-    burn_len = _steps(parse_duration(page["windows"][0]["long"]), interval) + _steps(page["for_seconds"], interval) + 3
-    calm_len = max(30, ticket_short + page_short + 5 - burn_len)
-    xs: list[float | None] = [calm] * calm_len + [burn] * (burn_len - page_short) + [peak] * page_short
-    k = len(xs) - 1
-    labels = {**service["record_labels"], "slo": slo["name"]}
+    burns = [min(2 * page_ratio, (page_ratio + 1) / 2)] + [page_ratio + f * (1 - page_ratio) for f in (0.7, 0.9)]
     rule_page = rules[(slo["name"], "slo_burn", "critical")]
     rule_ticket = rules[(slo["name"], "slo_burn", "warning")]
-    asserts = [_assert(rule_page, calm_len - 1, interval, []),
-               _assert(rule_page, k, interval, [_expected(rule_page, labels, window_mean(xs, k, page_short)),
-                                                _expected(rule_ticket, labels, window_mean(xs, k, ticket_short))])]
-    name = (f"SLO {slo['name']} {slo['objective_text']}: silent at 0.5x burn, page and ticket at "
-            f"{burn / slo['budget']:.3g}x then {peak / slo['budget']:.3g}x")
-    return _case(name, slo["test"], xs, service, interval, asserts)
+    fn = "humanizePercentage"
+    plan = memo(("slo", slo["budget"], json.dumps([page, ticket], sort_keys=True), interval),
+                lambda: slo_plan(slo["budget"], _burn_alert(page, slo["budget"], interval),
+                                 _burn_alert(ticket, slo["budget"], interval), burns, fn))
+    if plan is None:
+        return "no burn pages before the ticket fires, the same on every engine"
+    labels = {**service["record_labels"], "slo": slo["name"]}
+    asserts = [_assert(rule_page, plan.page_alone, interval, [_expected(rule_page, labels, plan.burn)]),
+               _assert(rule_page, plan.both, interval, [_expected(rule_page, labels, plan.burn),
+                                                        _expected(rule_ticket, labels, plan.burn)])]
+    name = (f"SLO {slo['name']} {slo['objective_text']}: a {plan.burn / slo['budget']:.3g}x burn pages at once, "
+            f"the ticket after its {ticket['for']}")
+    return _case(name, slo["test"], plan.xs, service, interval, asserts)
+
+
+def slo_calm_case(service: Service, slo: Slo, rules: Rules, settings: Settings) -> Case | None:
+    """Half the budget rate for longer than the ticket's `for`: neither page nor ticket fires."""
+    if not slo["test"]:
+        return None
+    interval = settings["evaluation_interval_seconds"]
+    length = max(_steps(a["for_seconds"], interval) for a in slo["alerts"]) + 3
+    rule = rules[(slo["name"], "slo_burn", "critical")]
+    return _case(f"SLO {slo['name']} {slo['objective_text']}: silent at 0.5x burn", slo["test"],
+                 [0.5 * slo["budget"]] * length, service, interval, [_assert(rule, length - 1, interval, [])])
+
+
+def _burn_alert(alert: dict[str, Any], budget: float, interval: float) -> BurnAlert:
+    return BurnAlert(tuple(Condition(_steps(parse_duration(w["short"]), interval), _steps(parse_duration(w["long"]), interval),
+                                     w["factor"] * budget) for w in alert["windows"]),
+                     _steps(alert["for_seconds"], interval))
 
 
 def service_tests(service: Service, settings: Settings, rules_doc: dict[str, Any], rule_file: str) -> tuple[dict[str, Any], list[str]]:
@@ -339,12 +340,12 @@ def service_tests(service: Service, settings: Settings, rules_doc: dict[str, Any
     cases: list[Case] = [service_down_case(service, rules, settings)]
     skipped: list[str] = []
 
-    def add(what: str, make: Callable[[], Case | str]) -> None:
+    def add(what: str, make: Callable[[], Case | list[Case] | str]) -> None:
         result = make()
         if isinstance(result, str):
             skipped.append(f"{service['name']}: {what}: no test, {result}")
         else:
-            cases.append(result)
+            cases.extend(result if isinstance(result, list) else [result])
 
     for m in service["metrics"]:
         if m["test"] is None:
@@ -361,6 +362,9 @@ def service_tests(service: Service, settings: Settings, rules_doc: dict[str, Any
             add(f"{m['id']} absent", lambda m=m: absent_case(service, m, rules, settings))
     for slo in service["slos"]:
         add(f"SLO {slo['name']}", lambda slo=slo: slo_case(service, slo, rules, settings))
+        calm = slo_calm_case(service, slo, rules, settings)
+        if calm is not None:
+            cases.append(calm)
     doc = {"rule_files": [rule_file], "evaluation_interval": settings["evaluation_interval"],
            "tests": pack(cases, settings["evaluation_interval_seconds"])}
     return doc, skipped

@@ -26,7 +26,7 @@ import yaml
 
 from vigil.errors import VigilError
 from vigil import tools
-from vigil.stack.prometheus import free_port
+from vigil.tools import free_port
 
 INTERVAL = "1s"           # scrape and evaluation: the demo detects in seconds, not minutes
 COMPONENTS = ("sink", "exporter", "alertmanager", "prometheus")
@@ -114,7 +114,8 @@ def _start(stack: Stack, name: str, cmd: list[str], port: int, ready: str) -> No
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)   # its own session: it outlives `vigil stack up`
     url = f"http://127.0.0.1:{port}"
-    stack.components[name] = {"pid": proc.pid, "port": port, "url": url, "cmd": cmd[0], "log": str(log)}
+    stack.components[name] = {"pid": proc.pid, "port": port, "url": url, "cmd": cmd[0], "args": " ".join(cmd[1:]),
+                              "log": str(log)}
     stack.save()
     for _ in range(300):                     # bounded: 300 × 0.1 s
         if proc.poll() is not None:
@@ -179,7 +180,10 @@ def _cmdline(pid: int) -> str:
 def _alive(component: dict[str, Any]) -> bool:
     """The pid runs and is still the process we started (not a reused pid)."""
     line = _cmdline(int(component["pid"]))
-    return bool(line) and str(component["cmd"]) in line
+    # A wrapper script (scripts/tools.sh's alertmanager) execs the real binary: the command line
+    # then names another program, with the same arguments (their ports and paths are this stack's).
+    args = str(component.get("args") or "")
+    return bool(line) and (str(component["cmd"]) in line or (bool(args) and args in line))
 
 
 def down(state_dir: Path) -> str:

@@ -6,7 +6,6 @@ directory (config, TSDB, log), and `stop()` ends the process it started, and onl
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -17,13 +16,8 @@ import yaml
 
 from vigil.errors import VigilError
 from vigil import tools
+from vigil.tools import free_port
 from vigil.prometheus_api import PrometheusAPI
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def config(jobs: dict[str, list[str]], rule_files: list[Path], interval: str) -> dict[str, object]:

@@ -329,3 +329,29 @@ def test_a_refused_alert_is_named(prometheus: str) -> None:
     rules = [rule("Fine", "up > 0"), rule("Broken", 'label_replace(up, "a", "b", "c", "(")')]
     with pytest.raises(BacktestError, match=r"prometheus/rules/pay.yaml: group vigil-pay: alert Broken \(critical\)"):
         evaluate(BacktestAPI(prometheus), rules, Window(START, END))
+
+
+def test_cli_base_revision(prometheus: str, tmp_path: Path) -> None:
+    """--base REV: the catalog at a git revision (heap critical at 99%) backtested beside the work tree's."""
+    from click.testing import CliRunner
+
+    from vigil.cli import cli
+    repo = tmp_path / "repo"
+    catalog = write_catalog(repo / "catalog")
+    path = catalog / "services" / "pay.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["metrics"]["heap_usage"]["critical"] = "99%"
+    path.write_text(yaml.safe_dump(doc))
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    for args in (["init", "-q"], ["add", "."], ["commit", "-qm", "old"]):
+        subprocess.run([*git, *args], cwd=repo, check=True, capture_output=True)
+    doc["metrics"]["heap_usage"]["critical"] = "90%"
+    path.write_text(yaml.safe_dump(doc))
+    out = CliRunner().invoke(cli, ["--catalog", str(catalog), "backtest", "--prometheus", prometheus,
+                                   "--from", t(0), "--to", t(4 * 3600), "--base", "HEAD", "--json"])
+    assert out.exit_code == 0, out.output
+    rows = {(r["alert"], r["severity"]): r for r in json.loads(out.stdout)}
+    assert rows[("HeapUsageHigh", "critical")]["firings"] == 2
+    assert rows[("HeapUsageHigh", "critical")]["base"] == {"firings": 0, "firing_seconds": 0, "first": None,
+                                                           "last": None}
+    assert rows[("HeapUsageHigh", "warning")]["base"]["firings"] == 2

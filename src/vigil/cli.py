@@ -473,6 +473,89 @@ def drill(ctx: Context, state_dir: Path, service: str, fault: str, kind: str, ti
         raise DrillError(f"not every department was told within {timeout:g}s")
 
 
+@cli.command()
+@paths
+@click.option("--prometheus", "prometheus_url", envvar="PROMETHEUS_URL", required=True,
+              help="The Prometheus holding the history (default: $PROMETHEUS_URL).")
+@click.option("--from", "from_", required=True, help="Start: RFC 3339 (2026-11-27T03:00:00Z), now, or -7d.")
+@click.option("--to", "to", default="now", show_default=True, help="End: RFC 3339, now, or -1h.")
+@click.option("--service", "services", multiple=True, help="Only this service (repeatable; default: all).")
+@click.option("--base", help="Also backtest the catalog at this git revision, side by side (e.g. main).")
+@click.option("--json", "as_json", is_flag=True,
+              help="A JSON list: service, alert, severity, firings, firing_seconds, ...")
+@click.option("--batch", type=click.IntRange(1, 1000), default=50, show_default=True,
+              help="Alerts evaluated together in one range query.")
+@click.option("--max-points", type=click.IntRange(2, 11000), default=11000, show_default=True,
+              help="Steps per series per range query at most (Prometheus refuses more than 11,000).")
+@click.pass_obj
+def backtest(ctx: Context, prometheus_url: str, from_: str, to: str, services: tuple[str, ...], base: str | None,
+             as_json: bool, batch: int, max_points: int) -> None:
+    """How often each alert would have fired over a window of history, evaluated from raw series.
+
+    Every recording rule an alert reads is replaced by its expression (a range over one becomes a
+    subquery at its group's interval), so history from before the rules were deployed works. That
+    costs Prometheus more than reading recorded series: a 7d anomaly baseline is a [7d:1m]
+    subquery at every step. Each alert is evaluated at its group's interval, aligned to the epoch,
+    with its `for` and `keep_firing_for`; a record of the slower baseline group (5m) is evaluated at
+    that group's steps and its latest value read, as the live alert reads it. See docs/backtest.md.
+    """
+    import json
+    import sys
+
+    from vigil.backtest.client import BacktestAPI
+    from vigil.backtest.evaluate import Window
+    from vigil.backtest.run import backtest_model, backtest_models
+    from vigil.backtest.timespec import parse_time
+    from vigil.build import BuildReport, compile_catalog
+    from vigil.render.cache import Cache
+    try:
+        window = Window(parse_time(from_), parse_time(to))
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+    report = BuildReport()
+    _, model = compile_catalog(ctx.catalog, report)
+    _warn(report.warnings)
+    bars: list[Any] = []
+
+    def start_progress(total: int) -> Callable[[int], None]:
+        if not sys.stderr.isatty():
+            return lambda n: None
+        bar = click.progressbar(length=total, label="range queries", file=sys.stderr)
+        bars.append(bar.__enter__())
+        return bar.update
+
+    options: dict[str, Any] = {"cache": Cache(Path(".vigil-cache")), "batch": batch, "max_points": max_points,
+                               "start_progress": start_progress}
+    try:
+        if base:
+            result = backtest_models(model, _model_at(ctx.catalog, base), BacktestAPI(prometheus_url), window,
+                                     services, **options)
+        else:
+            result = backtest_model(model, BacktestAPI(prometheus_url), window, services, **options)
+    finally:
+        for bar in bars:
+            bar.__exit__(None, None, None)
+    _warn(result.notes)
+    if as_json:
+        click.echo(json.dumps(result.json(), indent=2, sort_keys=True))
+    else:
+        click.echo(result.text(), nl=False)
+
+
+def _model_at(catalog: Path, rev: str) -> Any:
+    """The resolved model of the catalog at git revision `rev` (no services if it had none)."""
+    import tempfile
+
+    from vigil.build import BuildReport, compile_catalog
+    from vigil.reports import catalog_at_revision
+    revision = catalog_at_revision.resolve(catalog, rev)
+    with tempfile.TemporaryDirectory(prefix="vigil-backtest-") as tmp:
+        old_dir = catalog_at_revision.extract(catalog, revision, Path(tmp))
+        if old_dir is None:
+            return {**compile_catalog(catalog, BuildReport())[1], "services": []}
+        return compile_catalog(old_dir, BuildReport())[1]
+
+
 @cli.group()
 def postmortems() -> None:
     """Search the postmortems beside the catalog, and their detection and recovery times."""

@@ -91,3 +91,9 @@ class DiscoverError(VigilError):
     """`vigil discover` cannot read or understand an exporter's metrics (URL down, not an exposition)."""
 
     exit_code = 10  # 7 to 9 are taken (backtest, review, stack, stale output)
+
+
+class BacktestError(VigilError):
+    """An alert could not be backtested: its expression cannot be expanded, or Prometheus refused the query."""
+
+    exit_code = 11

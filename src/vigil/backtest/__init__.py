@@ -1,1 +1,2 @@
-"""Backtesting: how well detections match labelled, real incidents (NAB scoring)."""
+"""Backtesting: `vigil backtest` (alerts evaluated over history from raw series) and scoring
+detections against labelled, real incidents (NAB)."""

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import Timer, machine, write_section
 from synth import write_catalog
 
-STEP = 60          # seconds between raw samples
+STEP = 60  # seconds between raw samples
 DAY = 86400
 
 
@@ -47,23 +47,25 @@ def x_of(i: int, thresholds: list[dict[str, Any]], direction: str) -> Any:
         if start <= second < start + 1800:
             return bad
         return normal * (1 + 0.2 * math.sin(2 * math.pi * second / DAY))
+
     return x
 
 
 def history_of(model: Any, start: int, days: int) -> Any:
     from vigil.backtest.history import History
     from vigil.render.simulate import parse_series
+
     h = History(start, start + days * DAY, STEP)
     for i, service in enumerate(model["services"]):
         base = {**service["selector"], "instance": f"{service['name']}-1"}
         h.add("up", "gauge", base, lambda t: 1.0)
         items = [(m["test"], x_of(i, m["thresholds"], m["direction"])) for m in service["metrics"]]
         # An SLO's fixture takes the error share: 0.05% normally, 5% during the service's incident.
-        share = (lambda t, i=i: 0.05 if x_of(i, [], "above")(t) == 3.0 else 0.0005)
+        share = lambda t, i=i: 0.05 if x_of(i, [], "above")(t) == 3.0 else 0.0005
         items += [(s["test"], share) for s in service["slos"]]
         for fixture, x in items:
             if not isinstance(fixture, list):
-                continue     # histogram fixtures: left out (their alerts see no data)
+                continue  # histogram fixtures: left out (their alerts see no data)
             for item in fixture:
                 name, own = parse_series(item["series"])
                 a, b = item["value"]
@@ -91,6 +93,7 @@ def timed_api() -> Any:
                 return super().query_range_post(expr, start, end, step)
             finally:
                 self.times.append(time.perf_counter() - t)
+
     return Timed
 
 
@@ -103,6 +106,7 @@ def main(n: int, days: int, batch: int, command: str) -> None:
     from vigil.build import BuildReport, compile_catalog
     from vigil.render.cache import Cache
     from vigil.tools import free_port
+
     timed_api_class = timed_api()
     header = machine()
     end = (int(time.time()) // 3600) * 3600 - 3600
@@ -118,10 +122,17 @@ def main(n: int, days: int, batch: int, command: str) -> None:
         series = sum(len(s) for _, s in history.families.values())
         (tmp / "prometheus.yml").write_text("global: {}\n")
         port = free_port()
-        prom = subprocess.Popen([tools.find("prometheus"), f"--config.file={tmp / 'prometheus.yml'}",
-                                 f"--storage.tsdb.path={tmp / 'data'}", "--storage.tsdb.retention.time=10y",
-                                 f"--web.listen-address=127.0.0.1:{port}"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        prom = subprocess.Popen(
+            [
+                tools.find("prometheus"),
+                f"--config.file={tmp / 'prometheus.yml'}",
+                f"--storage.tsdb.path={tmp / 'data'}",
+                "--storage.tsdb.retention.time=10y",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 120
@@ -139,8 +150,9 @@ def main(n: int, days: int, batch: int, command: str) -> None:
             for name in ("batched", "naive", "naive", "batched"):
                 print(f"backtest: {name} ...", flush=True)
                 api = timed_api_class(url, timeout=600)
-                runs[name] = backtest_model(model, api, Window(start, end), cache=cache,
-                                            batch=batch if name == "batched" else 1)
+                runs[name] = backtest_model(
+                    model, api, Window(start, end), cache=cache, batch=batch if name == "batched" else 1
+                )
                 timed[name] = api.times
                 seconds[name].append(runs[name].seconds)
         finally:
@@ -154,28 +166,47 @@ def main(n: int, days: int, batch: int, command: str) -> None:
     same = [r.firings for r in b.results] == [r.firings for r in v.results]
     fired = sum(len(r.firings) for r in b.results)
     took = {name: " and ".join(f"{x:.1f}" for x in xs) for name, xs in seconds.items()}
-    lines = [f"## Backtest: {n} services over {days} days\n", f"`{command}`\n",
-             (f"Machine: {header}. Prometheus {version} (backfilled with promtool; {series} raw series at "
-              f"{STEP}s, written and backfilled in {made.seconds:.0f}s). {len(b.results)} alerting rules, evaluated "
-              "from raw series (recording rules expanded) at their group's interval over the whole window; "
-              f"{fired} firings. Each approach ran twice against the same Prometheus.\n"),
-             "| approach | range queries | wall time |", "|---|---|---|",
-             f"| batched ({batch} alerts per query) | {b.queries} | {took['batched']} s |",
-             f"| naive (one query per alert) | {v.queries} | {took['naive']} s |", "",
-             (f"Queries: **{v.queries / b.queries:.0f}× fewer**; time (sum of both runs): naive / batched = "
-              f"**{sum(seconds['naive']) / sum(seconds['batched']):.2f}×**. Identical firings: "
-              f"{'yes' if same else '**no**'}. Runs in the order batched, naive, naive, batched, after one "
-              "set of queries that read every raw sample (a warm page cache for both)."),
-             "", "Where the time goes (the second naive run, one query per alert, summed by the alert's kind):", "",
-             "| kind | alerts | seconds | share |", "|---|---|---|---|",
-             *[f"| {k} | {len(ts)} | {sum(ts):.1f} | {100 * sum(ts) / sum(timed['naive']):.0f}% |"
-               for k, ts in sorted(by_kind.items(), key=lambda kv: -sum(kv[1]))], "",
-             ("The time is Prometheus evaluating the expanded expressions, which batching does not reduce: it "
-              "saves queries (round trips, per-query set-up, the server's concurrent-query slots), not evaluation.")]
+    lines = [
+        f"## Backtest: {n} services over {days} days\n",
+        f"`{command}`\n",
+        (
+            f"Machine: {header}. Prometheus {version} (backfilled with promtool; {series} raw series at "
+            f"{STEP}s, written and backfilled in {made.seconds:.0f}s). {len(b.results)} alerting rules, evaluated "
+            "from raw series (recording rules expanded) at their group's interval over the whole window; "
+            f"{fired} firings. Each approach ran twice against the same Prometheus.\n"
+        ),
+        "| approach | range queries | wall time |",
+        "|---|---|---|",
+        f"| batched ({batch} alerts per query) | {b.queries} | {took['batched']} s |",
+        f"| naive (one query per alert) | {v.queries} | {took['naive']} s |",
+        "",
+        (
+            f"Queries: **{v.queries / b.queries:.0f}× fewer**; time (sum of both runs): naive / batched = "
+            f"**{sum(seconds['naive']) / sum(seconds['batched']):.2f}×**. Identical firings: "
+            f"{'yes' if same else '**no**'}. Runs in the order batched, naive, naive, batched, after one "
+            "set of queries that read every raw sample (a warm page cache for both)."
+        ),
+        "",
+        "Where the time goes (the second naive run, one query per alert, summed by the alert's kind):",
+        "",
+        "| kind | alerts | seconds | share |",
+        "|---|---|---|---|",
+        *[
+            f"| {k} | {len(ts)} | {sum(ts):.1f} | {100 * sum(ts) / sum(timed['naive']):.0f}% |"
+            for k, ts in sorted(by_kind.items(), key=lambda kv: -sum(kv[1]))
+        ],
+        "",
+        (
+            "The time is Prometheus evaluating the expanded expressions, which batching does not reduce: it "
+            "saves queries (round trips, per-query set-up, the server's concurrent-query slots), not evaluation."
+        ),
+    ]
     if n != 1000:
-        lines.append(f"\nOnly {n} services: the goal's 1000 services over 7 days was not run on this shared, "
-                     "loaded machine; the query counts scale linearly with the number of alerts "
-                     f"(naive: one per alert; batched: one per {batch}).")
+        lines.append(
+            f"\nOnly {n} services: the goal's 1000 services over 7 days was not run on this shared, "
+            "loaded machine; the query counts scale linearly with the number of alerts "
+            f"(naive: one per alert; batched: one per {batch})."
+        )
     write_section(f"backtest-{n}", "\n".join(lines))
     print("\n".join(lines))
 
@@ -186,6 +217,7 @@ def plan_only(n: int, days: int, batch: int, command: str) -> None:
     from vigil.backtest.rules import alert_rules, rule_files
     from vigil.build import BuildReport, compile_catalog
     from vigil.render.cache import Cache
+
     header = machine()
     with tempfile.TemporaryDirectory() as tmp_:
         catalog = write_catalog(Path(tmp_) / "catalog", n, "spine")
@@ -197,16 +229,26 @@ def plan_only(n: int, days: int, batch: int, command: str) -> None:
     kinds: dict[str, int] = {}
     for r in rules:
         kinds[r.kind] = kinds.get(r.kind, 0) + 1
-    lines = [f"## Backtest plan: {n} services over {days} days (counted, not run)\n", f"`{command}`\n",
-             (f"Machine: {header}. {len(rules)} alerting rules "
-              f"({', '.join(f'{k} {c}' for k, c in sorted(kinds.items()))}), "
-              f"rendered and expanded in {expanding.seconds:.1f}s. The range queries each approach makes, from "
-              "vigil's query plan (every group's interval fits 7 days in one query of at most 11,000 points):\n"),
-             "| approach | range queries |", "|---|---|",
-             f"| batched ({batch} alerts per query) | {batched} |", f"| naive (one query per alert) | {naive} |", "",
-             ("No wall time: a 1000-service, 7-day run was not made on this shared machine. The 5-service run "
-              "above shows the time is Prometheus evaluating the expressions (anomaly alerts first), which "
-              "both approaches pay alike.")]
+    lines = [
+        f"## Backtest plan: {n} services over {days} days (counted, not run)\n",
+        f"`{command}`\n",
+        (
+            f"Machine: {header}. {len(rules)} alerting rules "
+            f"({', '.join(f'{k} {c}' for k, c in sorted(kinds.items()))}), "
+            f"rendered and expanded in {expanding.seconds:.1f}s. The range queries each approach makes, from "
+            "vigil's query plan (every group's interval fits 7 days in one query of at most 11,000 points):\n"
+        ),
+        "| approach | range queries |",
+        "|---|---|",
+        f"| batched ({batch} alerts per query) | {batched} |",
+        f"| naive (one query per alert) | {naive} |",
+        "",
+        (
+            "No wall time: a 1000-service, 7-day run was not made on this shared machine. The 5-service run "
+            "above shows the time is Prometheus evaluating the expressions (anomaly alerts first), which "
+            "both approaches pay alike."
+        ),
+    ]
     write_section(f"backtest-plan-{n}", "\n".join(lines))
     print("\n".join(lines))
 
@@ -220,9 +262,17 @@ if __name__ == "__main__":
     args = ap.parse_args()
     os.chdir(Path(__file__).resolve().parent.parent)
     if args.plan_only:
-        plan_only(args.services, args.days, args.batch,
-                  f".venv/bin/python bench/backtest.py --plan-only --services {args.services} --days {args.days}")
+        plan_only(
+            args.services,
+            args.days,
+            args.batch,
+            f".venv/bin/python bench/backtest.py --plan-only --services {args.services} --days {args.days}",
+        )
         raise SystemExit(0)
-    main(args.services, args.days, args.batch,
-         f".venv/bin/python bench/backtest.py --services {args.services} --days {args.days}"
-         + (f" --batch {args.batch}" if args.batch != 50 else ""))
+    main(
+        args.services,
+        args.days,
+        args.batch,
+        f".venv/bin/python bench/backtest.py --services {args.services} --days {args.days}"
+        + (f" --batch {args.batch}" if args.batch != 50 else ""),
+    )

@@ -475,21 +475,46 @@ def drill(ctx: Context, state_dir: Path, service: str, fault: str, kind: str, ti
 
 @cli.command()
 @paths
-@click.option("--prometheus", "prometheus_url", envvar="PROMETHEUS_URL", required=True,
-              help="The Prometheus holding the history (default: $PROMETHEUS_URL).")
+@click.option(
+    "--prometheus",
+    "prometheus_url",
+    envvar="PROMETHEUS_URL",
+    required=True,
+    help="The Prometheus holding the history (default: $PROMETHEUS_URL).",
+)
 @click.option("--from", "from_", required=True, help="Start: RFC 3339 (2026-11-27T03:00:00Z), now, or -7d.")
 @click.option("--to", "to", default="now", show_default=True, help="End: RFC 3339, now, or -1h.")
 @click.option("--service", "services", multiple=True, help="Only this service (repeatable; default: all).")
 @click.option("--base", help="Also backtest the catalog at this git revision, side by side (e.g. main).")
-@click.option("--json", "as_json", is_flag=True,
-              help="A JSON list: service, alert, severity, firings, firing_seconds, ...")
-@click.option("--batch", type=click.IntRange(1, 1000), default=50, show_default=True,
-              help="Alerts evaluated together in one range query.")
-@click.option("--max-points", type=click.IntRange(2, 11000), default=11000, show_default=True,
-              help="Steps per series per range query at most (Prometheus refuses more than 11,000).")
+@click.option(
+    "--json", "as_json", is_flag=True, help="A JSON list: service, alert, severity, firings, firing_seconds, ..."
+)
+@click.option(
+    "--batch",
+    type=click.IntRange(1, 1000),
+    default=50,
+    show_default=True,
+    help="Alerts evaluated together in one range query.",
+)
+@click.option(
+    "--max-points",
+    type=click.IntRange(2, 11000),
+    default=11000,
+    show_default=True,
+    help="Steps per series per range query at most (Prometheus refuses more than 11,000).",
+)
 @click.pass_obj
-def backtest(ctx: Context, prometheus_url: str, from_: str, to: str, services: tuple[str, ...], base: str | None,
-             as_json: bool, batch: int, max_points: int) -> None:
+def backtest(
+    ctx: Context,
+    prometheus_url: str,
+    from_: str,
+    to: str,
+    services: tuple[str, ...],
+    base: str | None,
+    as_json: bool,
+    batch: int,
+    max_points: int,
+) -> None:
     """How often each alert would have fired over a window of history, evaluated from raw series.
 
     Every recording rule an alert reads is replaced by its expression (a range over one becomes a
@@ -508,6 +533,7 @@ def backtest(ctx: Context, prometheus_url: str, from_: str, to: str, services: t
     from vigil.backtest.timespec import parse_time
     from vigil.build import BuildReport, compile_catalog
     from vigil.render.cache import Cache
+
     try:
         window = Window(parse_time(from_), parse_time(to))
     except ValueError as e:
@@ -524,12 +550,17 @@ def backtest(ctx: Context, prometheus_url: str, from_: str, to: str, services: t
         bars.append(bar.__enter__())
         return bar.update
 
-    options: dict[str, Any] = {"cache": Cache(Path(".vigil-cache")), "batch": batch, "max_points": max_points,
-                               "start_progress": start_progress}
+    options: dict[str, Any] = {
+        "cache": Cache(Path(".vigil-cache")),
+        "batch": batch,
+        "max_points": max_points,
+        "start_progress": start_progress,
+    }
     try:
         if base:
-            result = backtest_models(model, _model_at(ctx.catalog, base), BacktestAPI(prometheus_url), window,
-                                     services, **options)
+            result = backtest_models(
+                model, _model_at(ctx.catalog, base), BacktestAPI(prometheus_url), window, services, **options
+            )
         else:
             result = backtest_model(model, BacktestAPI(prometheus_url), window, services, **options)
     finally:
@@ -548,6 +579,7 @@ def _model_at(catalog: Path, rev: str) -> Any:
 
     from vigil.build import BuildReport, compile_catalog
     from vigil.reports import catalog_at_revision
+
     revision = catalog_at_revision.resolve(catalog, rev)
     with tempfile.TemporaryDirectory(prefix="vigil-backtest-") as tmp:
         old_dir = catalog_at_revision.extract(catalog, revision, Path(tmp))

@@ -21,9 +21,16 @@ class BacktestAPI(PrometheusAPI):
         super().__init__(url, timeout)
         # Prometheus answers 503 while it is overloaded or starting; a read timeout on a heavy query
         # is worth one more try after a pause. POST is safe to retry here: a query changes nothing.
-        retry = Retry(total=retries, connect=retries, read=retries, status=retries, backoff_factor=0.5,
-                      status_forcelist=(502, 503, 504), allowed_methods=frozenset({"GET", "POST"}),
-                      raise_on_status=False)
+        retry = Retry(
+            total=retries,
+            connect=retries,
+            read=retries,
+            status=retries,
+            backoff_factor=0.5,
+            status_forcelist=(502, 503, 504),
+            allowed_methods=frozenset({"GET", "POST"}),
+            raise_on_status=False,
+        )
         self.session.mount("http://", HTTPAdapter(max_retries=retry))
         self.session.mount("https://", HTTPAdapter(max_retries=retry))
         self.queries = 0
@@ -38,9 +45,12 @@ class BacktestAPI(PrometheusAPI):
         try:
             body = response.json()
         except ValueError:
-            raise VigilError(f"Prometheus at {self.url}/api/v1/query_range: HTTP {response.status_code}, "
-                             "not JSON") from None
+            raise VigilError(
+                f"Prometheus at {self.url}/api/v1/query_range: HTTP {response.status_code}, not JSON"
+            ) from None
         if body.get("status") != "success":
             raise QueryError(f"{body.get('errorType', 'error')}: {body.get('error', response.text[:200])}")
-        return [Series(r["metric"], [float(t) for t, _ in r["values"]], [float(v) for _, v in r["values"]])
-                for r in body["data"]["result"]]
+        return [
+            Series(r["metric"], [float(t) for t, _ in r["values"]], [float(v) for _, v in r["values"]])
+            for r in body["data"]["result"]
+        ]

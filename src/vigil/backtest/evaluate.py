@@ -31,16 +31,16 @@ TAG = "__vigil_alert"
 @dataclass(frozen=True)
 class Query:
     expr: str
-    start: int               # ms, the first evaluation
-    end: int                 # ms, the last evaluation
-    step: int                # ms
-    rules: tuple[int, ...]   # indices into the rule list; one rule: no tag
+    start: int  # ms, the first evaluation
+    end: int  # ms, the last evaluation
+    step: int  # ms
+    rules: tuple[int, ...]  # indices into the rule list; one rule: no tag
 
 
 @dataclass(frozen=True)
 class Window:
-    start: float             # unix seconds (--from)
-    end: float               # unix seconds (--to)
+    start: float  # unix seconds (--from)
+    end: float  # unix seconds (--to)
 
     def evaluations(self, interval: float) -> tuple[int, int]:
         """The first and last evaluation (ms) of a group with this interval inside the window."""
@@ -68,9 +68,10 @@ def plan(rules: Sequence[AlertRule], window: Window, batch: int = 50, max_points
         if last < first:
             continue
         for b in range(0, len(members), batch):
-            part = tuple(members[b:b + batch])
-            expr = (rules[part[0]].raw_expr if len(part) == 1
-                    else " or ".join(tagged(rules[i].raw_expr, i) for i in part))
+            part = tuple(members[b : b + batch])
+            expr = (
+                rules[part[0]].raw_expr if len(part) == 1 else " or ".join(tagged(rules[i].raw_expr, i) for i in part)
+            )
             start = first
             while start <= last:
                 end = min(last, start + (max_points - 1) * step)
@@ -79,31 +80,39 @@ def plan(rules: Sequence[AlertRule], window: Window, batch: int = 50, max_points
     return out
 
 
-Presence = dict[int, dict[tuple[tuple[str, str], ...], list[int]]]   # rule → series labels → evaluations (ms)
+Presence = dict[int, dict[tuple[tuple[str, str], ...], list[int]]]  # rule → series labels → evaluations (ms)
 
 
 def _one(api: BacktestAPI, query: Query, rules: Sequence[AlertRule], presence: Presence) -> None:
     try:
         result = api.query_range_post(query.expr, query.start / 1000, query.end / 1000, query.step / 1000)
     except QueryError as e:
-        if len(query.rules) > 1:   # find the alert Prometheus refuses, to name it
+        if len(query.rules) > 1:  # find the alert Prometheus refuses, to name it
             for i in query.rules:
                 _one(api, Query(rules[i].raw_expr, query.start, query.end, query.step, (i,)), rules, presence)
             return
         rule = rules[query.rules[0]]
-        raise BacktestError(f"{rule.file}: group {rule.group}: alert {rule.alert} ({rule.severity}): "
-                            f"Prometheus refused its expanded expression: {e} (when it loads too many samples, "
-                            "a smaller --max-points splits the window further)") from e
+        raise BacktestError(
+            f"{rule.file}: group {rule.group}: alert {rule.alert} ({rule.severity}): "
+            f"Prometheus refused its expanded expression: {e} (when it loads too many samples, "
+            "a smaller --max-points splits the window further)"
+        ) from e
     for series in result:
         labels = dict(series.labels)
         index = int(labels.pop(TAG)) if len(query.rules) > 1 else query.rules[0]
-        labels.pop("__name__", None)     # Prometheus drops the name from an alert's labels too
+        labels.pop("__name__", None)  # Prometheus drops the name from an alert's labels too
         key = tuple(sorted(labels.items()))
         presence[index].setdefault(key, []).extend(round(t * 1000) for t in series.times)
 
 
-def evaluate(api: BacktestAPI, rules: Sequence[AlertRule], window: Window, batch: int = 50,
-             max_points: int = MAX_POINTS, progress: Callable[[int], None] = lambda n: None) -> list[list[Firing]]:
+def evaluate(
+    api: BacktestAPI,
+    rules: Sequence[AlertRule],
+    window: Window,
+    batch: int = 50,
+    max_points: int = MAX_POINTS,
+    progress: Callable[[int], None] = lambda n: None,
+) -> list[list[Firing]]:
     """The firings of each rule (in the order given) over the window."""
     presence: Presence = defaultdict(dict)
     for query in plan(rules, window, batch, max_points):
@@ -113,8 +122,11 @@ def evaluate(api: BacktestAPI, rules: Sequence[AlertRule], window: Window, batch
     for i, rule in enumerate(rules):
         step = round(rule.interval * 1000)
         _, last = window.evaluations(rule.interval)
-        found = [f for labels, times in sorted(presence.get(i, {}).items())
-                 for f in replay(labels, times, step, rule.for_seconds, rule.keep_firing_for_seconds, last)]
+        found = [
+            f
+            for labels, times in sorted(presence.get(i, {}).items())
+            for f in replay(labels, times, step, rule.for_seconds, rule.keep_firing_for_seconds, last)
+        ]
         out.append(sorted(found, key=lambda f: (f.fired_at, f.labels)))
     return out
 

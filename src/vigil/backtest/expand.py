@@ -35,7 +35,7 @@ class Record:
     name: str
     expr: str
     labels: tuple[tuple[str, str], ...]
-    interval: float          # seconds: its group's evaluation interval
+    interval: float  # seconds: its group's evaluation interval
     file: str
     group: str
 
@@ -65,12 +65,18 @@ def _matches(record: Record, matchers: list[tuple[str, str, str]], where: str) -
         if name not in labels:
             # The label would come from the record's expression, not its rule: which series carry
             # it is only known at query time, and a selector cannot be applied to an expression.
-            raise BacktestError(f"{where}: {record.name}{{{name}{op}...}} filters on a label that the "
-                                f"recording rule ({record.file}, group {record.group}) does not set; "
-                                "it cannot be expanded into raw series")
+            raise BacktestError(
+                f"{where}: {record.name}{{{name}{op}...}} filters on a label that the "
+                f"recording rule ({record.file}, group {record.group}) does not set; "
+                "it cannot be expanded into raw series"
+            )
         have = labels[name]
-        ok = {"=": have == value, "!=": have != value,
-              "=~": re.fullmatch(value, have) is not None, "!~": re.fullmatch(value, have) is None}[op]
+        ok = {
+            "=": have == value,
+            "!=": have != value,
+            "=~": re.fullmatch(value, have) is not None,
+            "!~": re.fullmatch(value, have) is None,
+        }[op]
         if not ok:
             return False
     return True
@@ -84,8 +90,16 @@ def records_of(files: dict[str, Any], default_interval: float) -> Records:
             interval = units.parse_duration(group.get("interval") or default_interval)
             for rule in group.get("rules") or []:
                 if "record" in rule:
-                    out.add(Record(rule["record"], rule["expr"], tuple(sorted((rule.get("labels") or {}).items())),
-                                   interval, path, group["name"]))
+                    out.add(
+                        Record(
+                            rule["record"],
+                            rule["expr"],
+                            tuple(sorted((rule.get("labels") or {}).items())),
+                            interval,
+                            path,
+                            group["name"],
+                        )
+                    )
     return out
 
 
@@ -142,12 +156,13 @@ class Expander:
     def __init__(self, records: Records):
         self.records = records
         self._done: dict[Record, str] = {}
-        self.notes: list[str] = []   # selectors of record names that no rule of the catalog records
+        self.notes: list[str] = []  # selectors of record names that no rule of the catalog records
 
     def record(self, record: Record, depth: int) -> str:
         if record not in self._done:
-            inner = self.expand(record.expr, record.file, f"{record.file}: record {record.name}", record.interval,
-                                depth + 1)
+            inner = self.expand(
+                record.expr, record.file, f"{record.file}: record {record.name}", record.interval, depth + 1
+            )
             self._done[record] = carry(f"({inner})", record.labels)
         return self._done[record]
 
@@ -185,14 +200,14 @@ class Expander:
             matchers: list[tuple[str, str, str]] = []
             if k < len(expr) and expr[k] == "{":
                 end = _bracketed(expr, k, "}")
-                matchers = parse_matchers(expr[k + 1:end - 1])
+                matchers = parse_matchers(expr[k + 1 : end - 1])
                 j = k = end
             while k < len(expr) and expr[k].isspace():
                 k += 1
             window = None
             if k < len(expr) and expr[k] == "[":
                 end = _bracketed(expr, k, "]")
-                window = expr[k + 1:end - 1].strip()
+                window = expr[k + 1 : end - 1].strip()
                 j = end
             found = self.records.select(name, matchers, file, where)
             if not found:

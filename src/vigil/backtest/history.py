@@ -15,11 +15,12 @@ from vigil.errors import BacktestError
 
 @dataclass
 class History:
-    start: int               # unix seconds of the first sample
-    end: int                 # unix seconds, inclusive
-    step: int                # seconds between samples
+    start: int  # unix seconds of the first sample
+    end: int  # unix seconds, inclusive
+    step: int  # seconds between samples
     families: dict[str, tuple[str, dict[tuple[tuple[str, str], ...], Callable[[int], float | None]]]] = field(
-        default_factory=dict)   # metric name → (type, {labels: value at t, None = no sample})
+        default_factory=dict
+    )  # metric name → (type, {labels: value at t, None = no sample})
 
     def add(self, name: str, kind: str, labels: dict[str, str], value: Callable[[int], float | None]) -> None:
         self.families.setdefault(name, (kind, {}))[1][tuple(sorted(labels.items()))] = value

@@ -19,8 +19,8 @@ class Result:
     rule: AlertRule
     firings: list[Firing]
     window: Window
-    base: Result | None = None          # the same alert in the base catalog (vigil backtest --base)
-    base_missing: bool = False          # the alert is new: the base catalog has no such rule
+    base: Result | None = None  # the same alert in the base catalog (vigil backtest --base)
+    base_missing: bool = False  # the alert is new: the base catalog has no such rule
 
     def seconds(self) -> float:
         end = round(self.window.end * 1000)
@@ -28,19 +28,33 @@ class Result:
 
     def counts(self) -> dict[str, Any]:
         fired = [f.fired_at for f in self.firings]
-        return {"firings": len(self.firings), "firing_seconds": self.seconds(),
-                "first": format_time(min(fired) / 1000) if fired else None,
-                "last": format_time(max(fired) / 1000) if fired else None}
+        return {
+            "firings": len(self.firings),
+            "firing_seconds": self.seconds(),
+            "first": format_time(min(fired) / 1000) if fired else None,
+            "last": format_time(max(fired) / 1000) if fired else None,
+        }
 
     def json(self) -> dict[str, Any]:
         r = self.rule
         out: dict[str, Any] = {
-            "service": r.service, "alert": r.alert, "severity": r.severity, "kind": r.kind,
-            "for_seconds": r.for_seconds, "interval_seconds": r.interval, **self.counts(),
-            "intervals": [{"labels": dict(f.labels), "active_at": format_time(f.active_at / 1000),
-                           "fired_at": format_time(f.fired_at / 1000),
-                           "resolved_at": None if f.resolved_at is None else format_time(f.resolved_at / 1000)}
-                          for f in self.firings]}
+            "service": r.service,
+            "alert": r.alert,
+            "severity": r.severity,
+            "kind": r.kind,
+            "for_seconds": r.for_seconds,
+            "interval_seconds": r.interval,
+            **self.counts(),
+            "intervals": [
+                {
+                    "labels": dict(f.labels),
+                    "active_at": format_time(f.active_at / 1000),
+                    "fired_at": format_time(f.fired_at / 1000),
+                    "resolved_at": None if f.resolved_at is None else format_time(f.resolved_at / 1000),
+                }
+                for f in self.firings
+            ],
+        }
         if self.base is not None or self.base_missing:
             out["base"] = None if self.base is None else self.base.counts()
         return out
@@ -64,9 +78,15 @@ class Backtest:
             c = r.counts()
             if not c["firings"] and (r.base is None or not r.base.firings):
                 continue
-            row = [r.rule.service, r.rule.alert, r.rule.severity, str(c["firings"]),
-                   format_duration(c["firing_seconds"]),
-                   c["first"] or "-", c["last"] or "-"]
+            row = [
+                r.rule.service,
+                r.rule.alert,
+                r.rule.severity,
+                str(c["firings"]),
+                format_duration(c["firing_seconds"]),
+                c["first"] or "-",
+                c["last"] or "-",
+            ]
             if r.base is not None or r.base_missing:
                 b = r.base.counts() if r.base else None
                 row.append("new" if b is None else f"{b['firings']} ({format_duration(b['firing_seconds'])})")
@@ -74,9 +94,11 @@ class Backtest:
         if any(len(row) > len(head) for row in rows):
             head.append("base: firings (firing)")
         fired = sum(1 for r in self.results if r.firings)
-        summary = (f"{format_time(self.window.start)} → {format_time(self.window.end)}: {fired} of "
-                   f"{len(self.results)} alerting rules would have fired "
-                   f"({self.queries} range {'query' if self.queries == 1 else 'queries'}, {self.seconds:.1f}s)")
+        summary = (
+            f"{format_time(self.window.start)} → {format_time(self.window.end)}: {fired} of "
+            f"{len(self.results)} alerting rules would have fired "
+            f"({self.queries} range {'query' if self.queries == 1 else 'queries'}, {self.seconds:.1f}s)"
+        )
         lines = [summary]
         if rows:
             widths = [max(len(x) for x in col) for col in zip(head, *rows)]
@@ -88,5 +110,7 @@ class Backtest:
 def side_by_side(head: Sequence[Result], base: Sequence[Result]) -> list[Result]:
     """The head catalog's results, each with the same alert's (service, alert, severity) in base."""
     by_key = {r.rule.key: r for r in base}
-    return [Result(r.rule, r.firings, r.window, base=by_key.get(r.rule.key), base_missing=r.rule.key not in by_key)
-            for r in head]
+    return [
+        Result(r.rule, r.firings, r.window, base=by_key.get(r.rule.key), base_missing=r.rule.key not in by_key)
+        for r in head
+    ]

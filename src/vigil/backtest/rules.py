@@ -26,13 +26,13 @@ class AlertRule:
     alert: str
     severity: str
     kind: str
-    file: str                # the rule file it is rendered into (vigil.layout.rule_file)
+    file: str  # the rule file it is rendered into (vigil.layout.rule_file)
     group: str
-    interval: float          # seconds between evaluations of its group
+    interval: float  # seconds between evaluations of its group
     for_seconds: float
     keep_firing_for_seconds: float
-    expr: str                # as deployed
-    raw_expr: str            # every recording rule it reads expanded
+    expr: str  # as deployed
+    raw_expr: str  # every recording rule it reads expanded
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -56,8 +56,10 @@ def rule_files(model: Model, cache: Cache) -> dict[str, Any]:
     """Each service's rule file, rendered as `vigil build` renders it, parsed."""
     files = Files(cache)
     prometheus.render_all(model, cache, files)
-    return {layout.rule_file(s["name"]): yaml.load(files[layout.rule_file(s["name"])], Loader=_LOADER)
-            for s in model["services"]}
+    return {
+        layout.rule_file(s["name"]): yaml.load(files[layout.rule_file(s["name"])], Loader=_LOADER)
+        for s in model["services"]
+    }
 
 
 def alert_rules(model: Model, files: dict[str, Any]) -> tuple[list[AlertRule], list[str]]:
@@ -74,10 +76,19 @@ def alert_rules(model: Model, files: dict[str, Any]) -> tuple[list[AlertRule], l
                     continue
                 labels = rule.get("labels") or {}
                 where = f"{path}: group {group['name']}: alert {rule['alert']} ({labels.get('severity', '')})"
-                out.append(AlertRule(
-                    service=labels.get("service", service), alert=rule["alert"], severity=labels.get("severity", ""),
-                    kind=labels.get("kind", ""), file=path, group=group["name"], interval=interval,
-                    for_seconds=units.parse_duration(rule.get("for") or 0),
-                    keep_firing_for_seconds=units.parse_duration(rule.get("keep_firing_for") or 0),
-                    expr=rule["expr"], raw_expr=expander.expand(rule["expr"], path, where, interval)))
+                out.append(
+                    AlertRule(
+                        service=labels.get("service", service),
+                        alert=rule["alert"],
+                        severity=labels.get("severity", ""),
+                        kind=labels.get("kind", ""),
+                        file=path,
+                        group=group["name"],
+                        interval=interval,
+                        for_seconds=units.parse_duration(rule.get("for") or 0),
+                        keep_firing_for_seconds=units.parse_duration(rule.get("keep_firing_for") or 0),
+                        expr=rule["expr"],
+                        raw_expr=expander.expand(rule["expr"], path, where, interval),
+                    )
+                )
     return sorted(out, key=lambda r: (r.key, r.file, r.group)), sorted(set(expander.notes))

@@ -20,9 +20,17 @@ from vigil.render.cache import Cache
 Progress = Callable[[int], None]
 
 
-def backtest_model(model: Model, api: BacktestAPI, window: Window, services: Sequence[str] = (), *,
-                   cache: Cache | None = None, batch: int = 50, max_points: int = MAX_POINTS,
-                   start_progress: Callable[[int], Progress] = lambda total: (lambda n: None)) -> Backtest:
+def backtest_model(
+    model: Model,
+    api: BacktestAPI,
+    window: Window,
+    services: Sequence[str] = (),
+    *,
+    cache: Cache | None = None,
+    batch: int = 50,
+    max_points: int = MAX_POINTS,
+    start_progress: Callable[[int], Progress] = lambda total: lambda n: None,
+) -> Backtest:
     if window.end <= window.start:
         raise BacktestError("--to must be after --from")
     sub = chosen(model, services)
@@ -30,15 +38,26 @@ def backtest_model(model: Model, api: BacktestAPI, window: Window, services: Seq
     started, before = time.perf_counter(), api.queries
     progress = start_progress(len(plan(rules, window, batch, max_points)))
     firings = evaluate(api, rules, window, batch, max_points, progress)
-    return Backtest(window, [Result(rule, f, window) for rule, f in zip(rules, firings)],
-                    queries=api.queries - before, seconds=time.perf_counter() - started, notes=notes)
+    return Backtest(
+        window,
+        [Result(rule, f, window) for rule, f in zip(rules, firings)],
+        queries=api.queries - before,
+        seconds=time.perf_counter() - started,
+        notes=notes,
+    )
 
 
-def backtest_models(head: Model, base: Model, api: BacktestAPI, window: Window, services: Sequence[str] = (),
-                    **options: object) -> Backtest:
+def backtest_models(
+    head: Model, base: Model, api: BacktestAPI, window: Window, services: Sequence[str] = (), **options: object
+) -> Backtest:
     """Both catalogs over the same window, side by side (the base's alerts that head dropped are left out)."""
     new = backtest_model(head, api, window, services, **options)  # type: ignore[arg-type]
     known = {s["name"] for s in base["services"]}
     old = backtest_model(base, api, window, [s for s in services if s in known] if services else (), **options)  # type: ignore[arg-type]
-    return Backtest(window, side_by_side(new.results, old.results), queries=new.queries + old.queries,
-                    seconds=new.seconds + old.seconds, notes=new.notes + old.notes)
+    return Backtest(
+        window,
+        side_by_side(new.results, old.results),
+        queries=new.queries + old.queries,
+        seconds=new.seconds + old.seconds,
+        notes=new.notes + old.notes,
+    )

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Firing:
     labels: tuple[tuple[str, str], ...]
-    active_at: int          # ms: the evaluation that made it pending
-    fired_at: int           # ms: the evaluation at which it fired
+    active_at: int  # ms: the evaluation that made it pending
+    fired_at: int  # ms: the evaluation at which it fired
     resolved_at: int | None  # ms: the evaluation at which it resolved; None while still firing at the end
 
 
@@ -35,17 +35,23 @@ def runs(present: Sequence[int], step: int) -> list[tuple[int, int]]:
     return out
 
 
-def replay(labels: tuple[tuple[str, str], ...], present: Sequence[int], step: int, hold: float,
-           keep_firing_for: float, last: int) -> list[Firing]:
+def replay(
+    labels: tuple[tuple[str, str], ...],
+    present: Sequence[int],
+    step: int,
+    hold: float,
+    keep_firing_for: float,
+    last: int,
+) -> list[Firing]:
     """The firings of one series, evaluated every `step` ms up to the evaluation at `last` ms."""
     hold_steps = math.ceil(hold * 1000 / step - 1e-9)
     keep_steps = math.ceil(keep_firing_for * 1000 / step - 1e-9)
     out: list[Firing] = []
-    current: tuple[int, int, int] | None = None   # (active_at, fired_at, last evaluation that returned it)
+    current: tuple[int, int, int] | None = None  # (active_at, fired_at, last evaluation that returned it)
     for first, end in runs(present, step):
         if current is not None:
             resolve = current[2] + step + keep_steps * step
-            if first - step < resolve:      # kept firing across the gap: the same firing goes on
+            if first - step < resolve:  # kept firing across the gap: the same firing goes on
                 current = (current[0], current[1], end)
                 continue
             out.append(Firing(labels, current[0], current[1], resolve))

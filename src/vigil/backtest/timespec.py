@@ -18,13 +18,15 @@ def parse_time(text: str, now: float | None = None) -> float:
         try:
             return now - units.parse_duration(s[1:])
         except ValueError:
-            raise ValueError(f"{text!r}: expected RFC 3339 (2026-11-27T03:00:00Z), now, or -<duration> "
-                             "(-2h, -7d)") from None
+            raise ValueError(
+                f"{text!r}: expected RFC 3339 (2026-11-27T03:00:00Z), now, or -<duration> (-2h, -7d)"
+            ) from None
     try:
         parsed = datetime.fromisoformat(s.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise ValueError(f"{text!r}: expected RFC 3339 (2026-11-27T03:00:00Z), now, or -<duration> "
-                         "(-2h, -7d)") from None
+        raise ValueError(
+            f"{text!r}: expected RFC 3339 (2026-11-27T03:00:00Z), now, or -<duration> (-2h, -7d)"
+        ) from None
     if parsed.tzinfo is None:
         raise ValueError(f"{text!r}: RFC 3339 needs a time zone (Z or +09:00)")
     return parsed.timestamp()

@@ -54,8 +54,7 @@ def prometheus_eval(present: list[bool], hold: float, keep: float) -> list[tuple
     return out
 
 
-@given(st.lists(st.booleans(), max_size=60), st.sampled_from([0, 30, 60, 120, 300]),
-       st.sampled_from([0, 60, 90, 180]))
+@given(st.lists(st.booleans(), max_size=60), st.sampled_from([0, 30, 60, 120, 300]), st.sampled_from([0, 60, 90, 180]))
 def test_replay_is_prometheus_state_machine(present: list[bool], hold: float, keep: float) -> None:
     times = [i * STEP for i, here in enumerate(present) if here]
     got = replay((), times, STEP, hold, keep, (len(present) - 1) * STEP)
@@ -70,17 +69,37 @@ def test_replay_examples() -> None:
     assert replay((), [0, 2 * STEP, 3 * STEP], STEP, 60, 0, 3 * STEP) == [Firing((), 2 * STEP, 3 * STEP, None)]
 
 
-RULES = {"prometheus/rules/a.yaml": {"groups": [
-    {"name": "vigil-a", "rules": [
-        {"record": "service:m:ratio", "expr": 'max(x{job="a"})', "labels": {"service": "a"}},
-        {"record": "slo:e:ratio_rate5m", "expr": "vector(1)", "labels": {"service": "a", "slo": "one"}},
-        {"record": "slo:e:ratio_rate5m", "expr": "vector(2)", "labels": {"service": "a", "slo": "two"}},
-        {"record": "service:m:predict", "expr": 'predict_linear(service:m:ratio{service="a"}[1h], 60)',
-         "labels": {"service": "a"}},
-        {"alert": "A", "expr": 'service:m:predict{service="a"} > 1'}]},
-    {"name": "vigil-a-baseline", "interval": "5m", "rules": [
-        {"record": "service:m:avg7d", "expr": 'avg_over_time(service:m:ratio{service="a"}[7d] offset 1h)',
-         "labels": {"service": "a"}}]}]}}
+RULES = {
+    "prometheus/rules/a.yaml": {
+        "groups": [
+            {
+                "name": "vigil-a",
+                "rules": [
+                    {"record": "service:m:ratio", "expr": 'max(x{job="a"})', "labels": {"service": "a"}},
+                    {"record": "slo:e:ratio_rate5m", "expr": "vector(1)", "labels": {"service": "a", "slo": "one"}},
+                    {"record": "slo:e:ratio_rate5m", "expr": "vector(2)", "labels": {"service": "a", "slo": "two"}},
+                    {
+                        "record": "service:m:predict",
+                        "expr": 'predict_linear(service:m:ratio{service="a"}[1h], 60)',
+                        "labels": {"service": "a"},
+                    },
+                    {"alert": "A", "expr": 'service:m:predict{service="a"} > 1'},
+                ],
+            },
+            {
+                "name": "vigil-a-baseline",
+                "interval": "5m",
+                "rules": [
+                    {
+                        "record": "service:m:avg7d",
+                        "expr": 'avg_over_time(service:m:ratio{service="a"}[7d] offset 1h)',
+                        "labels": {"service": "a"},
+                    }
+                ],
+            },
+        ]
+    }
+}
 
 
 def expander() -> Expander:
@@ -91,18 +110,21 @@ def test_expand_nested_records_and_ranges_become_subqueries() -> None:
     e = expander()
     base = 'label_replace((max(x{job="a"})), "service", "a", "", "")'
     assert e.expand('service:m:predict{service="a"} > 1', "prometheus/rules/a.yaml", "A", 60) == (
-        f'label_replace((predict_linear(({base})[1h:1m], 60)), "service", "a", "", "") > 1')
+        f'label_replace((predict_linear(({base})[1h:1m], 60)), "service", "a", "", "") > 1'
+    )
     # The range over a record keeps its offset after the subquery; the step is the record's group
     # interval. A record of the slower (5m) group is read at its own steps, its latest value.
     assert e.expand('service:m:avg7d{service="a"}', "prometheus/rules/a.yaml", "A", 60) == (
-        f'last_over_time((label_replace((avg_over_time(({base})[7d:1m] offset 1h)), "service", "a", "", ""))[5m:5m])')
+        f'last_over_time((label_replace((avg_over_time(({base})[7d:1m] offset 1h)), "service", "a", "", ""))[5m:5m])'
+    )
     assert e.expand('service:m:avg7d{service="a"}', "prometheus/rules/a.yaml", "A", 300).startswith("label_replace(")
 
 
 def test_expand_picks_the_record_by_its_labels_and_skips_strings() -> None:
     e = expander()
     assert e.expand('slo:e:ratio_rate5m{slo="two"}', "prometheus/rules/a.yaml", "A", 60) == (
-        'label_replace(label_replace((vector(2)), "service", "a", "", ""), "slo", "two", "", "")')
+        'label_replace(label_replace((vector(2)), "service", "a", "", ""), "slo", "two", "", "")'
+    )
     both = 'slo:e:ratio_rate5m{slo=~"one|two"} and on() x{l="service:m:ratio"}'
     assert e.expand(both, "prometheus/rules/a.yaml", "A", 60).count("vector(") == 2
     assert 'x{l="service:m:ratio"}' in e.expand('x{l="service:m:ratio"}', "prometheus/rules/a.yaml", "A", 60)
@@ -141,6 +163,7 @@ def test_times() -> None:
 
 def test_an_unknown_service_is_named() -> None:
     from vigil.backtest.rules import chosen
+
     model: Any = {"services": [{"name": f"s{i:02d}"} for i in range(12)]}
     assert [s["name"] for s in chosen(model, ["s03"])["services"]] == ["s03"]
     with pytest.raises(BacktestError, match=r"no service nope in the catalog \(it has s00, .* and 2 more\)"):
@@ -154,6 +177,7 @@ def test_a_503_is_retried() -> None:
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     from vigil.backtest.client import BacktestAPI
+
     calls: list[str] = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -161,8 +185,14 @@ def test_a_503_is_retried() -> None:
             self.rfile.read(int(self.headers["Content-Length"]))
             calls.append(self.path)
             ok = len(calls) > 1
-            body = json.dumps({"status": "success", "data": {"resultType": "matrix", "result": [
-                {"metric": {"a": "b"}, "values": [[60, "1"]]}]}} if ok else {"status": "error"}).encode()
+            body = json.dumps(
+                {
+                    "status": "success",
+                    "data": {"resultType": "matrix", "result": [{"metric": {"a": "b"}, "values": [[60, "1"]]}]},
+                }
+                if ok
+                else {"status": "error"}
+            ).encode()
             self.send_response(200 if ok else 503)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()

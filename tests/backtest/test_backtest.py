@@ -30,9 +30,9 @@ M = 60
 START = (int(time.time()) // 3600) * 3600 - 5 * 3600
 END = START + 4 * 3600
 JOB = {"job": "pay", "instance": "pay-1"}
-HEAP_HIGH = [(30 * M, 50 * M), (120 * M, 124 * M), (150 * M, 170 * M)]   # heap at 95% (else 50%)
-BURST = (180 * M, 195 * M)                                              # a third of requests fail
-SPIKE = (100 * M, 130 * M)                                              # in-flight requests 10x
+HEAP_HIGH = [(30 * M, 50 * M), (120 * M, 124 * M), (150 * M, 170 * M)]  # heap at 95% (else 50%)
+BURST = (180 * M, 195 * M)  # a third of requests fail
+SPIKE = (100 * M, 130 * M)  # in-flight requests 10x
 
 
 def heap(t: int) -> float:
@@ -42,35 +42,64 @@ def heap(t: int) -> float:
 def history() -> History:
     h = History(START, END, 15)
     h.add("up", "gauge", JOB, lambda t: 1.0)
-    gib = 2.0 ** 30
+    gib = 2.0**30
     h.add("jvm_memory_max_bytes", "gauge", {**JOB, "area": "heap", "id": "G1 Old Gen"}, lambda t: gib)
     h.add("jvm_memory_used_bytes", "gauge", {**JOB, "area": "heap", "id": "G1 Old Gen"}, lambda t: heap(t) * gib)
     h.add("jvm_threads_live_threads", "gauge", JOB, lambda t: 100.0)
     h.counter("jvm_gc_pause_seconds_sum", JOB, lambda t: 0.001)
     h.counter("http_requests_total", {**JOB, "code": "200"}, lambda t: 10.0)
-    h.counter("http_requests_total", {**JOB, "code": "500"},
-              lambda t: 5.0 if BURST[0] <= t - START < BURST[1] else 0.0)
+    h.counter("http_requests_total", {**JOB, "code": "500"}, lambda t: 5.0 if BURST[0] <= t - START < BURST[1] else 0.0)
     # 3 ± 0.1 minute by minute (a baseline with a spread), and a spike the anomaly alert must see.
-    h.add("http_requests_in_flight", "gauge", JOB,
-          lambda t: 30.0 if SPIKE[0] <= t - START < SPIKE[1] else 3.0 + (0.1 if (t // 60) % 2 else -0.1))
+    h.add(
+        "http_requests_in_flight",
+        "gauge",
+        JOB,
+        lambda t: 30.0 if SPIKE[0] <= t - START < SPIKE[1] else 3.0 + (0.1 if (t // 60) % 2 else -0.1),
+    )
     return h
 
 
 def write_catalog(root: Path) -> Path:
     (root / "services").mkdir(parents=True)
     (root / "vigil.yaml").write_text(yaml.safe_dump({"evaluation_interval": "1m", "scrape_interval": "15s"}))
-    (root / "departments.yaml").write_text(yaml.safe_dump({
-        "departments": [{"id": "pay-dev", "role": "engineering",
-                         "channels": {"page": {"webhook": {"url": "http://127.0.0.1:9/page"}}}},
-                        {"id": "ops", "role": "operations",
-                         "channels": {"chat": {"webhook": {"url": "http://127.0.0.1:9/ops"}}}}],
-        "propagation": [{"notify": "owner", "severity": "critical", "channel": "page"},
-                        {"notify": "owner", "severity": "warning", "channel": "page"}]}))
-    (root / "services" / "pay.yaml").write_text(yaml.safe_dump({
-        "name": "pay", "owner": "pay-dev", "tier": 1, "customer_facing": True, "selector": {"job": "pay"},
-        "profiles": ["http", "jvm"],
-        "metrics": {"heap_usage": {"warning": "80%", "critical": "90%", "for": "5m", "trend": {"within": "2h"}}},
-        "slos": [{"name": "availability", "objective": "99.9%"}]}))
+    (root / "departments.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "departments": [
+                    {
+                        "id": "pay-dev",
+                        "role": "engineering",
+                        "channels": {"page": {"webhook": {"url": "http://127.0.0.1:9/page"}}},
+                    },
+                    {
+                        "id": "ops",
+                        "role": "operations",
+                        "channels": {"chat": {"webhook": {"url": "http://127.0.0.1:9/ops"}}},
+                    },
+                ],
+                "propagation": [
+                    {"notify": "owner", "severity": "critical", "channel": "page"},
+                    {"notify": "owner", "severity": "warning", "channel": "page"},
+                ],
+            }
+        )
+    )
+    (root / "services" / "pay.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "pay",
+                "owner": "pay-dev",
+                "tier": 1,
+                "customer_facing": True,
+                "selector": {"job": "pay"},
+                "profiles": ["http", "jvm"],
+                "metrics": {
+                    "heap_usage": {"warning": "80%", "critical": "90%", "for": "5m", "trend": {"within": "2h"}}
+                },
+                "slos": [{"name": "availability", "objective": "99.9%"}],
+            }
+        )
+    )
     return root
 
 
@@ -105,10 +134,17 @@ def prometheus(generation: str, tmp_path: Path) -> Iterator[str]:
     backfill(history(), data, tmp_path)
     (tmp_path / "prometheus.yml").write_text("global: {}\n")
     port = free_port()
-    proc = subprocess.Popen([tools.find("prometheus"), f"--config.file={tmp_path / 'prometheus.yml'}",
-                             f"--storage.tsdb.path={data}", "--storage.tsdb.retention.time=10y",
-                             f"--web.listen-address=127.0.0.1:{port}"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            tools.find("prometheus"),
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={data}",
+            "--storage.tsdb.retention.time=10y",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait(f"http://127.0.0.1:{port}/-/ready", proc)
         yield f"http://127.0.0.1:{port}"
@@ -136,9 +172,14 @@ def test_backtest_over_backfilled_history_from_raw_series(prometheus: str, model
         heap_high = got[("pay", "HeapUsageHigh", severity)]
         assert [(f.active_at, f.fired_at, f.resolved_at) for f in heap_high.firings] == [
             ((START + a) * 1000, (START + a + 5 * M) * 1000, (START + b) * 1000)
-            for a, b in (HEAP_HIGH[0], HEAP_HIGH[2])]
-        assert heap_high.counts() == {"firings": 2, "firing_seconds": 2 * 15 * M,
-                                      "first": t(35 * M), "last": t(155 * M)}
+            for a, b in (HEAP_HIGH[0], HEAP_HIGH[2])
+        ]
+        assert heap_high.counts() == {
+            "firings": 2,
+            "firing_seconds": 2 * 15 * M,
+            "first": t(35 * M),
+            "last": t(155 * M),
+        }
     # The SLO page fires once during the error burst (its 1h window crosses 14.4x the budget within
     # minutes, then `for: 2m`) and resolves once the burst has left its 30m window (the 6x pair).
     page = got[("pay", "AvailabilityErrorBudgetBurn", "critical")]
@@ -150,7 +191,8 @@ def test_backtest_over_backfilled_history_from_raw_series(prometheus: str, model
     # at the spike's first evaluation, firing after its 15m `for`, resolved when the spike ends.
     spike = got[("pay", "InflightAnomaly", "warning")]
     assert [(f.active_at, f.fired_at, f.resolved_at) for f in spike.firings] == [
-        ((START + SPIKE[0]) * 1000, (START + SPIKE[0] + 15 * M) * 1000, (START + SPIKE[1]) * 1000)]
+        ((START + SPIKE[0]) * 1000, (START + SPIKE[0] + 15 * M) * 1000, (START + SPIKE[1]) * 1000)
+    ]
     # Never fired: the data is there and healthy.
     assert got[("pay", "ServiceDown", "critical")].firings == []
     assert got[("pay", "ThreadsHigh", "warning")].firings == []
@@ -175,8 +217,10 @@ def test_base_catalog_side_by_side(prometheus: str, model: Any, catalog: Path, t
     doc["metrics"]["heap_usage"]["critical"] = "99%"
     (old / "services" / "pay.yaml").write_text(yaml.safe_dump(doc))
     base = compile_catalog(old, BuildReport())[1]
-    rows = {(r["alert"], r["severity"]): r for r in backtest_models(model, base, BacktestAPI(prometheus),
-                                                                   Window(START, END)).json()}
+    rows = {
+        (r["alert"], r["severity"]): r
+        for r in backtest_models(model, base, BacktestAPI(prometheus), Window(START, END)).json()
+    }
     assert rows[("HeapUsageHigh", "critical")]["firings"] == 2
     assert rows[("HeapUsageHigh", "critical")]["base"]["firings"] == 0
     assert rows[("HeapUsageHigh", "warning")]["base"]["firings"] == 2
@@ -186,8 +230,24 @@ def test_cli_json(prometheus: str, catalog: Path) -> None:
     from click.testing import CliRunner
 
     from vigil.cli import cli
-    out = CliRunner().invoke(cli, ["--catalog", str(catalog), "backtest", "--prometheus", prometheus,
-                                   "--from", t(0), "--to", t(4 * 3600), "--service", "pay", "--json"])
+
+    out = CliRunner().invoke(
+        cli,
+        [
+            "--catalog",
+            str(catalog),
+            "backtest",
+            "--prometheus",
+            prometheus,
+            "--from",
+            t(0),
+            "--to",
+            t(4 * 3600),
+            "--service",
+            "pay",
+            "--json",
+        ],
+    )
     assert out.exit_code == 0, out.output
     rows = json.loads(out.stdout)
     assert {"service", "alert", "severity", "firings", "firing_seconds"} <= set(rows[0])
@@ -214,9 +274,11 @@ def vm_firings(vm: str, alert: str, severity: str, step: int) -> list[tuple[int,
     pending again, although the expression returned a series at every evaluation. Prometheus drops
     the name before keying (rules/alerting.go), and so does vigil: one firing.
     """
-    body = requests.get(f"{vm}/api/v1/export", params={
-        "match[]": f'ALERTS{{alertname="{alert}",severity="{severity}"}}', "start": START, "end": END + 3600},
-        timeout=30).text
+    body = requests.get(
+        f"{vm}/api/v1/export",
+        params={"match[]": f'ALERTS{{alertname="{alert}",severity="{severity}"}}', "start": START, "end": END + 3600},
+        timeout=30,
+    ).text
     states: dict[int, set[str]] = {}
     for line in filter(None, body.splitlines()):
         series = json.loads(line)
@@ -251,44 +313,82 @@ def test_agrees_with_vmalert_replay(tmp_path: Path, catalog: Path, model: Any) -
     # alerting rules, unchanged, in the same groups with the same intervals.
     generated = files[layout.rule_file("pay")]
     for kind in ("record", "alert"):
-        (rules_dir / f"{kind}.yaml").write_text(yaml.safe_dump({"groups": [
-            {**g, "rules": [r for r in g["rules"] if kind in r]} for g in generated["groups"]]}))
+        (rules_dir / f"{kind}.yaml").write_text(
+            yaml.safe_dump(
+                {"groups": [{**g, "rules": [r for r in g["rules"] if kind in r]} for g in generated["groups"]]}
+            )
+        )
     port = free_port()
     vm = f"http://127.0.0.1:{port}"
-    procs = [subprocess.Popen([vm_bin, f"-storageDataPath={tmp_path / 'vm'}", f"-httpListenAddr=127.0.0.1:{port}",
-                               "-retentionPeriod=10y", "-search.disableCache", "-search.latencyOffset=0s"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    procs = [
+        subprocess.Popen(
+            [
+                vm_bin,
+                f"-storageDataPath={tmp_path / 'vm'}",
+                f"-httpListenAddr=127.0.0.1:{port}",
+                "-retentionPeriod=10y",
+                "-search.disableCache",
+                "-search.latencyOffset=0s",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
     try:
         wait(f"{vm}/health", procs[0])
-        requests.post(f"{vm}/api/v1/import/prometheus", data="".join(history().prometheus_text()).encode(),
-                      timeout=120).raise_for_status()
+        requests.post(
+            f"{vm}/api/v1/import/prometheus", data="".join(history().prometheus_text()).encode(), timeout=120
+        ).raise_for_status()
         requests.get(f"{vm}/internal/force_flush", timeout=30).raise_for_status()
         for kind in ("record", "alert"):
             # rulesDelay: a recording rule's samples must be searchable in victoria-metrics before the
             # next rule reads them over the whole range (at 1s, predict_linear2h read nothing).
-            replay = subprocess.run([vmalert_bin, f"-rule={rules_dir / f'{kind}.yaml'}", f"-datasource.url={vm}",
-                                     f"-remoteWrite.url={vm}", f"-replay.timeFrom={t(0)}",
-                                     f"-replay.timeTo={t(4 * 3600)}", "-replay.rulesDelay=3s",
-                                     "-replay.maxDatapointsPerQuery=10000", "-replay.disableProgressBar",
-                                     "-remoteWrite.flushInterval=100ms"],
-                                    check=False, capture_output=True, text=True, timeout=600)
+            replay = subprocess.run(
+                [
+                    vmalert_bin,
+                    f"-rule={rules_dir / f'{kind}.yaml'}",
+                    f"-datasource.url={vm}",
+                    f"-remoteWrite.url={vm}",
+                    f"-replay.timeFrom={t(0)}",
+                    f"-replay.timeTo={t(4 * 3600)}",
+                    "-replay.rulesDelay=3s",
+                    "-replay.maxDatapointsPerQuery=10000",
+                    "-replay.disableProgressBar",
+                    "-remoteWrite.flushInterval=100ms",
+                ],
+                check=False,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
             assert replay.returncode == 0, replay.stderr[-3000:]
             requests.get(f"{vm}/internal/force_flush", timeout=30).raise_for_status()
-            time.sleep(3)   # searchable, as between rules
+            time.sleep(3)  # searchable, as between rules
 
         # vigil, over the same raw history in a real Prometheus (the current generation).
         data = tmp_path / "prom"
         backfill(history(), data, tmp_path)
         (tmp_path / "prometheus.yml").write_text("global: {}\n")
         pport = free_port()
-        procs.append(subprocess.Popen([str(prom_bin / "prometheus"), f"--config.file={tmp_path / 'prometheus.yml'}",
-                                       f"--storage.tsdb.path={data}", "--storage.tsdb.retention.time=10y",
-                                       f"--web.listen-address=127.0.0.1:{pport}"],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        procs.append(
+            subprocess.Popen(
+                [
+                    str(prom_bin / "prometheus"),
+                    f"--config.file={tmp_path / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={data}",
+                    "--storage.tsdb.retention.time=10y",
+                    f"--web.listen-address=127.0.0.1:{pport}",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         wait(f"http://127.0.0.1:{pport}/-/ready", procs[1])
         result = backtest_model(model, BacktestAPI(f"http://127.0.0.1:{pport}"), Window(START, END))
-        written = {r.rule.key: vm_firings(vm, r.rule.alert, r.rule.severity, round(r.rule.interval * 1000))
-                   for r in result.results}
+        written = {
+            r.rule.key: vm_firings(vm, r.rule.alert, r.rule.severity, round(r.rule.interval * 1000))
+            for r in result.results
+        }
     finally:
         for proc in reversed(procs):
             tools.stop(proc)
@@ -301,7 +401,7 @@ def test_agrees_with_vmalert_replay(tmp_path: Path, catalog: Path, model: Any) -
         for (active, fired, resolved), (their_active, their_fired, their_resolved) in zip(ours, theirs):
             assert abs(active - their_active) <= step, (r.rule.key, "pending", ours, theirs)
             assert abs(fired - their_fired) <= step, (r.rule.key, "fired", ours, theirs)
-            if resolved is not None:   # still firing at the end: vmalert's last sample says nothing more
+            if resolved is not None:  # still firing at the end: vmalert's last sample says nothing more
                 assert abs(resolved - their_resolved) <= step, (r.rule.key, "resolved", ours, theirs)
         compared += 1
         fired += bool(ours)
@@ -324,8 +424,10 @@ def test_a_refused_alert_is_named(prometheus: str) -> None:
     from vigil.errors import BacktestError
 
     def rule(name: str, expr: str) -> AlertRule:
-        return AlertRule("pay", name, "critical", "threshold", "prometheus/rules/pay.yaml", "vigil-pay", 60, 0, 0,
-                         expr, expr)
+        return AlertRule(
+            "pay", name, "critical", "threshold", "prometheus/rules/pay.yaml", "vigil-pay", 60, 0, 0, expr, expr
+        )
+
     rules = [rule("Fine", "up > 0"), rule("Broken", 'label_replace(up, "a", "b", "c", "(")')]
     with pytest.raises(BacktestError, match=r"prometheus/rules/pay.yaml: group vigil-pay: alert Broken \(critical\)"):
         evaluate(BacktestAPI(prometheus), rules, Window(START, END))
@@ -336,6 +438,7 @@ def test_cli_base_revision(prometheus: str, tmp_path: Path) -> None:
     from click.testing import CliRunner
 
     from vigil.cli import cli
+
     repo = tmp_path / "repo"
     catalog = write_catalog(repo / "catalog")
     path = catalog / "services" / "pay.yaml"
@@ -347,11 +450,30 @@ def test_cli_base_revision(prometheus: str, tmp_path: Path) -> None:
         subprocess.run([*git, *args], cwd=repo, check=True, capture_output=True)
     doc["metrics"]["heap_usage"]["critical"] = "90%"
     path.write_text(yaml.safe_dump(doc))
-    out = CliRunner().invoke(cli, ["--catalog", str(catalog), "backtest", "--prometheus", prometheus,
-                                   "--from", t(0), "--to", t(4 * 3600), "--base", "HEAD", "--json"])
+    out = CliRunner().invoke(
+        cli,
+        [
+            "--catalog",
+            str(catalog),
+            "backtest",
+            "--prometheus",
+            prometheus,
+            "--from",
+            t(0),
+            "--to",
+            t(4 * 3600),
+            "--base",
+            "HEAD",
+            "--json",
+        ],
+    )
     assert out.exit_code == 0, out.output
     rows = {(r["alert"], r["severity"]): r for r in json.loads(out.stdout)}
     assert rows[("HeapUsageHigh", "critical")]["firings"] == 2
-    assert rows[("HeapUsageHigh", "critical")]["base"] == {"firings": 0, "firing_seconds": 0, "first": None,
-                                                           "last": None}
+    assert rows[("HeapUsageHigh", "critical")]["base"] == {
+        "firings": 0,
+        "firing_seconds": 0,
+        "first": None,
+        "last": None,
+    }
     assert rows[("HeapUsageHigh", "warning")]["base"]["firings"] == 2

@@ -3,7 +3,7 @@
 // (the services it depends on, same shape), `settings`, `palette` and `overview` (from
 // vigil/dashboards.py).
 //
-// Layout: a header (ids 1-9: firing alerts, SLO attainment, budget, burn rate, about), a row of
+// Layout: a header (firing alerts, SLO attainment, budget, burn rate, about), a row of
 // SLO panels, a row per profile with a panel per key metric, and a dependencies row. Key metric
 // and SLO panels take the panel ids of the model, which alerts' dashboard_url deep-link to.
 local dash = import 'lib/dashboard.libsonnet';
@@ -13,23 +13,24 @@ local panels = import 'lib/panels.libsonnet';
 function(service, deps, settings, palette, overview)
   local s = service;
   local hasSlos = std.length(s.slos) > 0;
+  local ids = s.dashboard.panels;  // decided in the model (catalog/resolve.py), as every panel id
 
   local header = {
     placed: [
-      svc.alertCount(1, 'Critical alerts', s.name, 'critical', palette) { gridPos: { h: 3, w: 4, x: 0, y: 0 } },
-      svc.alertCount(2, 'Warning alerts', s.name, 'warning', palette) { gridPos: { h: 4, w: 4, x: 0, y: 3 } },
-      svc.about(3, s, deps) { gridPos: { h: 7, w: 9, x: 4, y: 0 } },
-      svc.firingTable(4, s.name) { gridPos: { h: 7, w: 11, x: 13, y: 0 } },
+      svc.alertCount(ids.critical_alerts, 'Critical alerts', s.name, 'critical', palette) { gridPos: { h: 3, w: 4, x: 0, y: 0 } },
+      svc.alertCount(ids.warning_alerts, 'Warning alerts', s.name, 'warning', palette) { gridPos: { h: 4, w: 4, x: 0, y: 3 } },
+      svc.about(ids.about, s, deps) { gridPos: { h: 7, w: 9, x: 4, y: 0 } },
+      svc.firingTable(ids.firing, s.name) { gridPos: { h: 7, w: 11, x: 13, y: 0 } },
     ] + (if !hasSlos then [] else [
-           svc.sloAttainment(5, s, palette) { gridPos: { h: 5, w: 8, x: 0, y: 7 } },
-           svc.budgetGauge(6, s, palette) { gridPos: { h: 5, w: 8, x: 8, y: 7 } },
-           svc.burnStat(7, s, palette) { gridPos: { h: 5, w: 8, x: 16, y: 7 } },
+           svc.sloAttainment(ids.attainment, s, palette) { gridPos: { h: 5, w: 8, x: 0, y: 7 } },
+           svc.budgetGauge(ids.budget, s, palette) { gridPos: { h: 5, w: 8, x: 8, y: 7 } },
+           svc.burnStat(ids.burn_rate, s, palette) { gridPos: { h: 5, w: 8, x: 16, y: 7 } },
          ]),
     height: if hasSlos then 12 else 7,
   };
 
-  // Ids of the model's panels are fixed (deep links); rows and dependency panels take the next ones.
-  local firstFree = std.foldl(std.max, [m.panel_id for m in s.metrics] + [x.panel_id for x in s.slos], 9) + 1;
+  // Rows and dependency panels take the ids after the model's (which alerts deep-link to).
+  local firstFree = ids.first_free;
 
   local groups = [
     { title: if p == 'service' then s.name + ' key metrics' else p + ' key metrics', metrics: [m for m in s.metrics if m.profile == p] }

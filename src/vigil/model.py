@@ -131,6 +131,9 @@ class Dashboard(TypedDict):
     folder_title: str
     folder_uid: str  # Grafana folder uid of the department (see resolve.folder_uid)
     url: str
+    # Panel ids of the header (alerts, about, firing table, SLO attainment, budget, burn rate),
+    # and the first id free for rows and dependency panels, after every key-metric and SLO panel.
+    panels: dict[str, int]
 
 
 class Service(TypedDict):

@@ -49,7 +49,11 @@ SLO_RECORDS = {
     "burn_rate": "slo:burn_rate:ratio_rate1h",
     "remaining": "slo:error_budget:remaining_ratio",
 }
-PANELS_PER_SERVICE_HEADER = 10  # panel ids below this are the dashboard header's (issue: dashboards)
+# The dashboard header's panels; key-metric and SLO panels take the ids after them, so that the
+# deep links of a service's alerts keep working when the header changes.
+HEADER_PANELS = {"critical_alerts": 1, "warning_alerts": 2, "about": 3, "firing": 4, "attainment": 5, "budget": 6,
+                 "burn_rate": 7}
+PANELS_PER_SERVICE_HEADER = 10  # ids below this are the header's (room to grow)
 
 
 @cache
@@ -377,6 +381,7 @@ def resolve_service(
             folder_title=owner.get("name", data["owner"]),
             folder_uid=folder_uid(data["owner"]),
             url=dash_url,
+            panels={**HEADER_PANELS, "first_free": PANELS_PER_SERVICE_HEADER + len(metrics) + len(slos)},
         ),
         service_down=Absent(**{"for": down_for, "for_seconds": down_s, "alert": "ServiceDown"}),
         metrics=metrics,

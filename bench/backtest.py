@@ -27,6 +27,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import Timer, machine, write_section
+
 from vigil.catalog.synthetic import write_catalog
 
 STEP = 60  # seconds between raw samples

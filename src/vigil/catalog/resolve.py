@@ -51,8 +51,15 @@ SLO_RECORDS = {
 }
 # The dashboard header's panels; key-metric and SLO panels take the ids after them, so that the
 # deep links of a service's alerts keep working when the header changes.
-HEADER_PANELS = {"critical_alerts": 1, "warning_alerts": 2, "about": 3, "firing": 4, "attainment": 5, "budget": 6,
-                 "burn_rate": 7}
+HEADER_PANELS = {
+    "critical_alerts": 1,
+    "warning_alerts": 2,
+    "about": 3,
+    "firing": 4,
+    "attainment": 5,
+    "budget": 6,
+    "burn_rate": 7,
+}
 PANELS_PER_SERVICE_HEADER = 10  # ids below this are the header's (room to grow)
 
 

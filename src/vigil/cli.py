@@ -67,6 +67,18 @@ def paths(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
 
 
+def cache_options(cache_help: str, no_cache_help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--cache DIR (default .vigil-cache) and --no-cache, as every command with a cache takes them."""
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        f = click.option("--no-cache", is_flag=True, help=no_cache_help)(f)
+        return click.option(
+            "--cache", type=click.Path(path_type=Path), default=Path(".vigil-cache"), show_default=True, help=cache_help
+        )(f)
+
+    return decorate
+
+
 def _warn(lines: list[str]) -> None:
     for line in lines:
         click.echo(f"warning: {line}", err=True)
@@ -101,14 +113,7 @@ def validate(ctx: Context) -> None:
     help="Write nothing; exit 1 naming every file of the output directory that is stale (CI's check "
     "that the committed output/ is what the catalog builds to).",
 )
-@click.option(
-    "--cache",
-    type=click.Path(path_type=Path),
-    default=Path(".vigil-cache"),
-    show_default=True,
-    help="Content-hash cache for incremental builds.",
-)
-@click.option("--no-cache", is_flag=True, help="Render everything from scratch.")
+@cache_options("Content-hash cache for incremental builds.", "Render everything from scratch.")
 @click.pass_obj
 def build(ctx: Context, run_tests: bool, no_check: bool, frozen: bool, cache: Path, no_cache: bool) -> None:
     """Validate, render and check, then write the output directory (only if every check passed)."""
@@ -141,14 +146,7 @@ def build(ctx: Context, run_tests: bool, no_check: bool, frozen: bool, cache: Pa
 
 @cli.command()
 @paths
-@click.option(
-    "--cache",
-    type=click.Path(path_type=Path),
-    default=Path(".vigil-cache"),
-    show_default=True,
-    help="Remember passed unit tests by content; re-run only what changed.",
-)
-@click.option("--no-cache", is_flag=True, help="Run every unit test.")
+@cache_options("Remember passed unit tests by content; re-run only what changed.", "Run every unit test.")
 @click.option(
     "--engine",
     "engines",
@@ -186,14 +184,9 @@ def routes(ctx: Context, markdown: bool) -> None:
 @click.option("--markdown", "fmt", flag_value="markdown", help="A pull-request comment.")
 @click.option("--json", "fmt", flag_value="json", help="A sorted list of change records, for scripts.")
 @click.option("--exit-code", is_flag=True, help="Exit 1 when there are changes, 0 when there are none (as git diff).")
-@click.option(
-    "--cache",
-    type=click.Path(path_type=Path),
-    default=Path(".vigil-cache"),
-    show_default=True,
-    help="vigil build's render cache: what was rendered before is not rendered again.",
+@cache_options(
+    "vigil build's render cache: what was rendered before is not rendered again.", "Render both catalogs from scratch."
 )
-@click.option("--no-cache", is_flag=True, help="Render both catalogs from scratch.")
 @click.pass_obj
 def review(ctx: Context, base: str, fmt: str | None, exit_code: bool, cache: Path, no_cache: bool) -> None:
     """The semantic change from the catalog at git revision BASE: alerts, routing, SLOs, dashboards."""

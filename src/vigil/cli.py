@@ -187,14 +187,48 @@ def routes(ctx: Context, markdown: bool) -> None:
 @cache_options(
     "vigil build's render cache: what was rendered before is not rendered again.", "Render both catalogs from scratch."
 )
+@click.option("--backtest", is_flag=True, help="Also backtest each changed or added alert (vigil backtest --base).")
+@click.option(
+    "--prometheus", "prometheus_url", envvar="PROMETHEUS_URL", help="For --backtest: the history's Prometheus."
+)
+@click.option("--from", "from_", default="-7d", show_default=True, help="For --backtest: RFC 3339, or relative (-7d).")
+@click.option("--to", default="now", show_default=True, help="For --backtest: RFC 3339, relative, or now.")
 @click.pass_obj
-def review(ctx: Context, base: str, fmt: str | None, exit_code: bool, cache: Path, no_cache: bool) -> None:
-    """The semantic change from the catalog at git revision BASE: alerts, routing, SLOs, dashboards."""
+def review(
+    ctx: Context,
+    base: str,
+    fmt: str | None,
+    exit_code: bool,
+    cache: Path,
+    no_cache: bool,
+    backtest: bool,
+    prometheus_url: str | None,
+    from_: str,
+    to: str,
+) -> None:
+    """The semantic change from the catalog at git revision BASE: alerts, routing, SLOs, dashboards.
+
+    With --backtest, each changed or added alert is also evaluated over a window of history in a
+    Prometheus (as `vigil backtest --base` does), beside the base catalog's alert."""
     from vigil.reports import review_format
     from vigil.reports.review import review as run_review
 
     result = run_review(ctx.catalog, base, cache_dir=None if no_cache else cache)
     _warn(result.warnings)
+    if backtest:
+        from vigil.backtest.client import BacktestAPI
+        from vigil.backtest.evaluate import Window
+        from vigil.backtest.timespec import parse_time
+        from vigil.render.cache import Cache
+        from vigil.reports.review_backtest import add_backtest
+
+        if not prometheus_url:
+            raise click.UsageError("--backtest needs --prometheus URL (or $PROMETHEUS_URL)")
+        try:
+            window = Window(parse_time(from_), parse_time(to))
+        except ValueError as e:
+            raise click.BadParameter(str(e)) from None
+        _warn(add_backtest(result, BacktestAPI(prometheus_url), window, cache=Cache(None if no_cache else cache)))
     formatter = {"markdown": review_format.markdown, "json": review_format.as_json}.get(fmt or "", review_format.text)
     click.echo(formatter(result), nl=False)
     if exit_code and result.changes:

@@ -477,3 +477,40 @@ def test_cli_base_revision(prometheus: str, tmp_path: Path) -> None:
         "last": None,
     }
     assert rows[("HeapUsageHigh", "warning")]["base"]["firings"] == 2
+
+
+def test_review_backtest_says_what_the_changed_alert_would_have_done(prometheus: str, tmp_path: Path) -> None:
+    """`vigil review --backtest`: the heap critical threshold lowered from 99% to 90% is reported
+    with its backtest (2 firings over the history) beside the base's (none), in all three formats."""
+    from click.testing import CliRunner
+
+    from vigil.cli import cli
+
+    repo = tmp_path / "repo"
+    catalog = write_catalog(repo / "catalog")
+    path = catalog / "services" / "pay.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["metrics"]["heap_usage"]["critical"] = "99%"
+    path.write_text(yaml.safe_dump(doc))
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    for args in (["init", "-q"], ["add", "."], ["commit", "-qm", "old"]):
+        subprocess.run([*git, *args], cwd=repo, check=True, capture_output=True)
+    doc["metrics"]["heap_usage"]["critical"] = "90%"
+    path.write_text(yaml.safe_dump(doc))
+    args = ["--catalog", str(catalog), "review", "--base", "HEAD", "--no-cache", "--backtest"]
+    args += ["--prometheus", prometheus, "--from", t(0), "--to", t(4 * 3600)]
+
+    out = CliRunner().invoke(cli, [*args, "--json"])
+    assert out.exit_code == 0, out.output
+    records = {(r["kind"], r["name"], (r["after"] or {}).get("severity")): r for r in json.loads(out.stdout)}
+    heap_critical = records[("alert", "HeapUsageHigh", "critical")]
+    assert heap_critical["change"] == "changed" and "threshold" in heap_critical["fields"]
+    assert heap_critical["backtest"]["firings"] == 2
+    assert heap_critical["backtest"]["base"]["firings"] == 0
+    assert all("backtest" not in r for k, r in records.items() if k[0] != "alert")
+
+    text = CliRunner().invoke(cli, args)
+    assert "backtest: would have fired 2 times" in text.output and "before this change never" in text.output
+    markdown = CliRunner().invoke(cli, [*args, "--markdown"])
+    assert "#### What the changed alerts would have done (backtest)" in markdown.output
+    assert "| pay | `HeapUsageHigh (critical)` | 2 times" in markdown.output, markdown.output

@@ -89,6 +89,12 @@ class Review:
     added_services: list[str] = field(default_factory=list)
     removed_services: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # The two resolved models compared (the base's has no services when REV had no catalog), for
+    # what is computed from them later: `vigil review --backtest` (reports/review_backtest.py).
+    head_model: Any = field(default=None, repr=False)
+    base_model: Any = field(default=None, repr=False)
+    # (service, alert, severity) → the backtest of that changed or added alert, side by side.
+    backtest: dict[tuple[str, str, str], Any] | None = None
 
 
 def _severity_rank(severity: Any) -> int:
@@ -108,6 +114,7 @@ class Snapshot:
     dashboards: dict[str, Fields] = field(default_factory=dict)  # uid
     panels: dict[tuple[str, str], Fields] = field(default_factory=dict)  # (uid, panel title)
     dashboard_service: dict[str, str] = field(default_factory=dict)  # uid → service
+    model: Any = field(default=None, repr=False)  # the model it was taken from
 
 
 def _alert_threshold(model_service: Service, labels: dict[str, str]) -> str | None:
@@ -153,7 +160,7 @@ def _steps(panel: dict[str, Any]) -> list[str]:
 
 
 def snapshot(model: Model, artefacts: Mapping[str, str]) -> Snapshot:
-    snap = Snapshot()
+    snap = Snapshot(model=model)
     by_name = {s["name"]: s for s in model["services"]}
     folders: dict[str, str] = {}
     for s in model["services"]:
@@ -337,4 +344,6 @@ def review(catalog: Path, base: str, cache_dir: Path | None = None) -> Review:
         added_services=sorted(after.services.keys() - before.services.keys()),
         removed_services=sorted(before.services.keys() - after.services.keys()),
         warnings=warnings,
+        head_model=after.model,
+        base_model=before.model if before.model is not None else {**after.model, "services": []},
     )

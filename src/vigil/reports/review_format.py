@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from vigil.backtest.report import Result
 from vigil.reports.review import KINDS, OVERVIEW, Change, Fields, Review
+from vigil.reports.review_backtest import counts
+from vigil.units import format_duration
 
 _SIGN = {"added": "+", "removed": "-", "changed": "~"}
 _TITLES = {"service": "Services", "alert": "Alerts", "route": "Routing", "slo": "SLOs", "dashboard": "Dashboards"}
@@ -117,6 +120,28 @@ def _by_service(changes: list[Change]) -> dict[str, list[Change]]:
     return out
 
 
+def _backtest_of(review: Review, c: Change) -> Result | None:
+    if review.backtest is None or c.kind != "alert" or c.after is None:
+        return None
+    found: Result | None = review.backtest.get((c.service, c.name, str(c.after.get("severity"))))
+    return found
+
+
+def _fired(result: Result | None) -> str:
+    if result is None:
+        return "no such alert"
+    c = result.counts()
+    times = "once" if c["firings"] == 1 else f"{c['firings']} times"
+    return f"{times} ({format_duration(c['firing_seconds'])} firing)" if c["firings"] else "never"
+
+
+def _backtest_line(review: Review, c: Change) -> str | None:
+    result = _backtest_of(review, c)
+    if result is None:
+        return None
+    return f"would have fired {_fired(result)}; before this change {_fired(result.base)}"
+
+
 def text(review: Review) -> str:
     lines = [f"vigil review: {review.base} → working tree: {_summary(review)}"]
     for service, changes in _by_service(review.changes).items():
@@ -130,6 +155,9 @@ def text(review: Review) -> str:
         lines += ["", _service_title(service) + note]
         for c in changes:
             lines.append(f"  {_SIGN[c.change]} {c.kind} {_label(c)}: {describe(c)}")
+            backtest = _backtest_line(review, c)
+            if backtest:
+                lines.append(f"      backtest: {backtest}")
             if c.kind == "alert" and "expr" in c.fields:
                 assert c.before is not None and c.after is not None
                 lines += [f"      - {c.before['expr']}", f"      + {c.after['expr']}"]
@@ -176,6 +204,19 @@ def markdown(review: Review) -> str:
             lines += ["", f"#### {_TITLES[kind]}", ""] + _table(of_kind)
             if kind == "alert":
                 lines += _expressions(of_kind)
+    backtested = [c for c in review.changes if _backtest_of(review, c) is not None]
+    if backtested:
+        lines += [
+            "",
+            "#### What the changed alerts would have done (backtest)",
+            "",
+            "| service | alert | this change | before it |",
+            "|---|---|---|---|",
+        ]
+        for c in backtested:
+            result = _backtest_of(review, c)
+            assert result is not None
+            lines.append(f"| {c.service} | `{_label(c)}` | {_fired(result)} | {_fired(result.base)} |")
     for service in sorted(whole):
         records = [c for c in review.changes if c.service == service]
         what = "New" if service in review.added_services else "Removed"
@@ -188,4 +229,11 @@ def markdown(review: Review) -> str:
 
 
 def as_json(review: Review) -> str:
-    return json.dumps([c.as_json() for c in review.changes], indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    records = []
+    for c in review.changes:
+        record = c.as_json()
+        result = _backtest_of(review, c)
+        if result is not None:
+            record["backtest"] = counts(result)
+        records.append(record)
+    return json.dumps(records, indent=2, sort_keys=True, ensure_ascii=False) + "\n"

@@ -102,10 +102,20 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
         proc.wait(timeout=timeout)
 
 
-@cache
 def version(tool: str) -> str:
-    """The first line of `tool --version`, once per process and binary on PATH ("missing" if none)."""
-    return versions([tool])[tool]
+    """The first line of `tool --version` for the binary PATH gives now ("missing" if none); asked
+    once per process and binary, since check caches key their results by it."""
+    try:
+        return _version_of(find(tool))
+    except ToolMissingError:
+        return "missing"
+
+
+@cache
+def _version_of(path: str) -> str:
+    proc = subprocess.run([path, "--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = proc.stdout.splitlines()
+    return lines[0] if lines else "missing"
 
 
 def versions(tools: Iterable[str]) -> dict[str, str]:

@@ -217,17 +217,12 @@ def review(
     _warn(result.warnings)
     if backtest:
         from vigil.backtest.client import BacktestAPI
-        from vigil.backtest.evaluate import Window
-        from vigil.backtest.timespec import parse_time
         from vigil.render.cache import Cache
         from vigil.reports.review_backtest import add_backtest
 
         if not prometheus_url:
             raise click.UsageError("--backtest needs --prometheus URL (or $PROMETHEUS_URL)")
-        try:
-            window = Window(parse_time(from_), parse_time(to))
-        except ValueError as e:
-            raise click.BadParameter(str(e)) from None
+        window = _window(from_, to)
         _warn(add_backtest(result, BacktestAPI(prometheus_url), window, cache=Cache(None if no_cache else cache)))
     formatter = {"markdown": review_format.markdown, "json": review_format.as_json}.get(fmt or "", review_format.text)
     click.echo(formatter(result), nl=False)
@@ -555,16 +550,11 @@ def backtest(
     import sys
 
     from vigil.backtest.client import BacktestAPI
-    from vigil.backtest.evaluate import Window
     from vigil.backtest.run import backtest_model, backtest_models
-    from vigil.backtest.timespec import parse_time
     from vigil.build import BuildReport, compile_catalog
     from vigil.render.cache import Cache
 
-    try:
-        window = Window(parse_time(from_), parse_time(to))
-    except ValueError as e:
-        raise click.BadParameter(str(e)) from None
+    window = _window(from_, to)
     report = BuildReport()
     _, model = compile_catalog(ctx.catalog, report)
     _warn(report.warnings)
@@ -598,6 +588,17 @@ def backtest(
         click.echo(json.dumps(result.json(), indent=2, sort_keys=True))
     else:
         click.echo(result.text(), nl=False)
+
+
+def _window(from_: str, to: str) -> Any:
+    """--from/--to (RFC 3339 or relative) as a backtest window; a usage error when unreadable."""
+    from vigil.backtest.evaluate import Window
+    from vigil.backtest.timespec import parse_time
+
+    try:
+        return Window(parse_time(from_), parse_time(to))
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
 
 
 def _model_at(catalog: Path, rev: str) -> Any:

@@ -152,6 +152,22 @@ def prometheus(generation: str, tmp_path: Path) -> Iterator[str]:
         tools.stop(proc)
 
 
+def heap_critical_lowered(repo: Path) -> Path:
+    """A git repository whose HEAD catalog sets heap_usage critical at 99%, and whose work tree
+    lowers it to 90% (a pull request's change); returns the catalog."""
+    catalog = write_catalog(repo / "catalog")
+    path = catalog / "services" / "pay.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["metrics"]["heap_usage"]["critical"] = "99%"
+    path.write_text(yaml.safe_dump(doc))
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    for args in (["init", "-q"], ["add", "."], ["commit", "-qm", "old"]):
+        subprocess.run([*git, *args], cwd=repo, check=True, capture_output=True)
+    doc["metrics"]["heap_usage"]["critical"] = "90%"
+    path.write_text(yaml.safe_dump(doc))
+    return catalog
+
+
 def by_key(result: Any) -> dict[tuple[str, str, str], Any]:
     return {r.rule.key: r for r in result.results}
 
@@ -439,17 +455,7 @@ def test_cli_base_revision(prometheus: str, tmp_path: Path) -> None:
 
     from vigil.cli import cli
 
-    repo = tmp_path / "repo"
-    catalog = write_catalog(repo / "catalog")
-    path = catalog / "services" / "pay.yaml"
-    doc = yaml.safe_load(path.read_text())
-    doc["metrics"]["heap_usage"]["critical"] = "99%"
-    path.write_text(yaml.safe_dump(doc))
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
-    for args in (["init", "-q"], ["add", "."], ["commit", "-qm", "old"]):
-        subprocess.run([*git, *args], cwd=repo, check=True, capture_output=True)
-    doc["metrics"]["heap_usage"]["critical"] = "90%"
-    path.write_text(yaml.safe_dump(doc))
+    catalog = heap_critical_lowered(tmp_path / "repo")
     out = CliRunner().invoke(
         cli,
         [
@@ -486,17 +492,7 @@ def test_review_backtest_says_what_the_changed_alert_would_have_done(prometheus:
 
     from vigil.cli import cli
 
-    repo = tmp_path / "repo"
-    catalog = write_catalog(repo / "catalog")
-    path = catalog / "services" / "pay.yaml"
-    doc = yaml.safe_load(path.read_text())
-    doc["metrics"]["heap_usage"]["critical"] = "99%"
-    path.write_text(yaml.safe_dump(doc))
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
-    for args in (["init", "-q"], ["add", "."], ["commit", "-qm", "old"]):
-        subprocess.run([*git, *args], cwd=repo, check=True, capture_output=True)
-    doc["metrics"]["heap_usage"]["critical"] = "90%"
-    path.write_text(yaml.safe_dump(doc))
+    catalog = heap_critical_lowered(tmp_path / "repo")
     args = ["--catalog", str(catalog), "review", "--base", "HEAD", "--no-cache", "--backtest"]
     args += ["--prometheus", prometheus, "--from", t(0), "--to", t(4 * 3600)]
 

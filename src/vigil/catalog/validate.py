@@ -86,7 +86,7 @@ def _check_metric(
     for level in ("warning", "critical"):
         if level in fields:
             try:
-                parsed[level] = units.parse_quantity(get(level), unit)
+                parsed[level] = units.parse_quantity(fields[level].value, unit)
             except ValueError as e:
                 problems.append(_problem_at(fields[level], str(e)))
     for key in ("window", "for"):

@@ -167,6 +167,13 @@ def test_annotations_people_made_are_never_touched(grafana: FakeGrafana, example
         {"dashboardUID": "vigil-checkout", "time": 1, "timeEnd": 2, "tags": ["deploy"], "text": "release 4.2"},
         # `vigil` alone is not vigil's mark: the postmortem tag is what makes it ours
         {"dashboardUID": "vigil-orders-mq", "time": 3, "timeEnd": 4, "tags": ["vigil"], "text": "by hand"},
+        # Grafana reads `vigil:sre` as key `vigil`, value `sre`: not the `vigil` tag
+        {
+            "dashboardUID": "vigil-orders-mq",
+            "time": 5,
+            "tags": ["vigil:sre", f"vigil-postmortem:{ORDERS_MQ}"],
+            "text": "x",
+        },
         # an organization annotation (no dashboard) that borrows a postmortem tag
         {"time": 5, "tags": ["vigil", f"vigil-postmortem:{ORDERS_MQ}"], "text": "org-wide note"},
     ]
@@ -300,9 +307,13 @@ def test_fake_grafana_annotations_follow_the_documented_api(grafana: FakeGrafana
     def find(*params: tuple[str, Any]) -> list[int]:
         return [a["id"] for a in api(grafana, "GET", "/api/annotations", params=list(params)).json()]
 
-    assert find() == [o, p, r]  # newest first
-    assert find(("tags", "a"), ("tags", "b")) == [r]  # ANDed
+    assert find() == [o, p, r]  # latest first
+    assert find(("tags", "a"), ("tags", "b")) == [r]  # ANDed, on a dashboard's annotations too
     assert find(("tags", "a"), ("tags", "b"), ("matchAny", "true")) == [o, p, r]
+    kv = api(grafana, "POST", "/api/annotations", json={"time": 50, "text": "kv", "tags": ["vigil:x"]}).json()["id"]
+    assert find(("tags", "vigil")) == [kv]  # a key alone matches any value
+    assert find(("tags", "vigil:y")) == [] and find(("tags", "vigil:x")) == [kv]
+    api(grafana, "DELETE", f"/api/annotations/{kv}").raise_for_status()
     assert find(("dashboardUID", "d1")) == [p, r]
     assert find(("from", 15), ("to", 35)) == [p, r]  # overlapping the window
     assert find(("limit", 1)) == [o]

@@ -9,9 +9,12 @@
   are the server's, counted apart from dashboards' (another table).
 - GET /api/annotations?from=&to=&limit=&dashboardUID=&panelId=&type=annotation|alert&tags=a&tags=b
   &matchAny=: the tags are ANDed ("specify the tags parameter multiple times"), ORed with
-  matchAny=true; from/to keep the annotations that overlap [from, to]; limit defaults to 100; the
-  newest first, as Grafana orders them (by time, then timeEnd, descending). There are no pages:
-  a client that needs everything asks for a limit above what it can have.
+  matchAny=true, and they filter every annotation, a dashboard's too. Grafana stores a tag as a
+  key:value pair (tag.ParseTagPairs) and a filter without a value matches the key whatever the
+  value: `tags=vigil` also finds `vigil:x` (so a client checks the tags it gets). from/to keep the
+  annotations that overlap [from, to]; limit defaults to 100; the latest first, as Grafana's SQL
+  orders them (epoch_end, then epoch, descending). There are no pages: a client that needs
+  everything asks for a limit above what it can have.
 - PUT /api/annotations/{id} "updates all properties" (time, timeEnd, text, tags; the dashboard
   stays); PATCH only those given; DELETE; each 404 when the id is unknown.
 
@@ -103,10 +106,10 @@ class AnnotationsApi:
                 continue
             if (one("from") and a["timeEnd"] < int(one("from"))) or (one("to") and a["time"] > int(one("to"))):
                 continue
-            if tags and not (any if any_tag else all)(t in a["tags"] for t in tags):
+            if tags and not (any if any_tag else all)(_tag_matches(t, a["tags"]) for t in tags):
                 continue
             hits.append(a)
-        hits.sort(key=lambda a: (a["time"], a["timeEnd"], a["id"]), reverse=True)
+        hits.sort(key=lambda a: (a["timeEnd"], a["time"], a["id"]), reverse=True)
         return Reply(200, hits[:limit])
 
     def _update(self, request: Request, m: re.Match[str], fields: tuple[str, ...] | None, message: str) -> Reply:
@@ -134,3 +137,14 @@ class AnnotationsApi:
         if self.annotations.pop(int(m["id"]), None) is None:
             return Reply(404, {"message": "Annotation not found"})
         return Reply(200, {"message": "Annotation deleted"})
+
+
+def _pair(tag: str) -> tuple[str, str]:
+    """Grafana's tag.ParseTagPairs: `key:value`, or a key alone; spaces trimmed."""
+    key, _, value = tag.partition(":")
+    return key.strip(), value.split(":")[0].strip()
+
+
+def _tag_matches(wanted: str, stored: list[str]) -> bool:
+    key, value = _pair(wanted)
+    return any(k == key and (not value or v == value) for k, v in map(_pair, stored))

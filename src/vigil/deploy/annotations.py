@@ -10,7 +10,9 @@ or `vigil` alone) are never read into the plan, so never changed.
 Grafana's API (https://grafana.com/docs/grafana/latest/developers/http_api/annotations/):
 - GET /api/annotations?tags=vigil&type=annotation&limit=N lists them: the tags are ANDed, and
   there are no pages, so the limit is set far above what a catalog has and reaching it is an error
-  rather than a silent truncation;
+  rather than a silent truncation. Grafana keeps a tag as a key:value pair and matches a filter
+  without a value on the key alone (`tags=vigil` finds `vigil:sre` too), so what comes back is
+  checked again here for the exact tags;
 - POST /api/annotations creates one and answers its id. A POST is not idempotent: the retry of a
   POST the server had applied (a timeout) makes a second copy, so every write is read back by its
   postmortem tag and dashboard, and a copy identical to the one written is deleted again;

@@ -336,3 +336,23 @@ def test_fake_grafana_annotations_follow_the_documented_api(grafana: FakeGrafana
     for i in range(101):
         api(grafana, "POST", "/api/annotations", json={"time": i + 1, "text": "n"}).raise_for_status()
     assert len(find()) == 100  # the default limit
+
+
+def test_a_rollback_restores_a_pruned_dashboard_and_then_its_annotations(
+    grafana: FakeGrafana, example_output: Path, changed_output: Path
+):
+    """Deleting a dashboard deletes its annotations: the rollback restores the dashboard first,
+    then creates its annotations again."""
+    deploy(opts(example_output), env(grafana))
+    retired = {"uid": "vigil-retired", "title": "retired", "tags": ["vigil"], "panels": []}
+    api(grafana, "POST", "/api/dashboards/db", json={"dashboard": retired}).raise_for_status()
+    old = {"dashboardUID": "vigil-retired", "time": 7, "timeEnd": 9, "text": "old incident"}
+    api(grafana, "POST", "/api/annotations", json={**old, "tags": ["vigil", "vigil-postmortem:2025-01-01-retired-x"]})
+    before, boards = state(grafana), set(grafana.dashboards)
+    grafana.inject("PUT", "/api/annotations/", times=100, status=500)
+    report = deploy(opts(changed_output, prune=True), env(grafana))
+    [result] = report.results
+    assert result.status == "rolled back", result.message
+    assert ("DELETE", "/api/dashboards/uid/vigil-retired", 200) in grafana.writes()
+    assert set(grafana.dashboards) == boards
+    assert state(grafana) == before

@@ -167,6 +167,7 @@ class Settings(TypedDict):
     baseline_interval: str
     runbook_base_url: str
     extra_labels: dict[str, str]
+    postmortems_url: NotRequired[str]  # where output/postmortems/index.html is published, if set
 
 
 class Postmortem(TypedDict):

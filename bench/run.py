@@ -1,6 +1,6 @@
 """The benchmark suite: writes bench/results.md (one section per part) and PNG plots in bench/.
 
-    .venv/bin/python bench/run.py [compile|incremental|evaluate|detect|deploy ...] [--quick]
+    .venv/bin/python bench/run.py [compile|incremental|evaluate|detect|deploy|detection ...] [--quick]
 
 With no part named, every part runs (what `make bench` does). `--quick` uses small sizes.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 os.chdir(Path(__file__).resolve().parent.parent)
 
-PARTS = ["compile", "incremental", "evaluate", "detect", "deploy"]
+PARTS = ["compile", "incremental", "evaluate", "detect", "deploy", "detection"]
 
 
 def main() -> None:
@@ -78,6 +78,11 @@ def main() -> None:
                 + (f" --services {n}" if args.services else "")
                 + (f" --latency {args.latency}" if args.latency != 0.005 else ""),
             )
+        elif part == "detection":
+            import detection as nab
+
+            # --quick: one NAB series per group, also on the bookworm generation; else all 58 series.
+            nab.main(q, f"{base} detection{flags}")
         print(f"{part}: {time.perf_counter() - t:.0f}s", flush=True)
     print(f"bench: {time.perf_counter() - start:.0f}s; results in bench/results.md")
 

@@ -735,3 +735,46 @@ def main(argv: list[str] | None = None) -> None:
     except VigilError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(e.exit_code)
+
+
+@cli.group()
+def suggest() -> None:
+    """Proposals learned from a service's history, printed as catalog YAML to paste."""
+
+
+@suggest.command("thresholds")
+@paths
+@click.option("--service", required=True, help="The catalog service whose key metrics to learn.")
+@click.option(
+    "--prometheus",
+    "prometheus_url",
+    envvar="PROMETHEUS_URL",
+    required=True,
+    help="The Prometheus holding the history (default: $PROMETHEUS_URL).",
+)
+@click.option("--from", "from_", required=True, help="Start of a normal stretch: RFC 3339, now, or -7d.")
+@click.option("--to", "to", default="now", show_default=True, help="End: RFC 3339, now, or -1h.")
+@click.option("--json", "as_json", is_flag=True, help="Each key metric's statistics and proposal as JSON.")
+@click.pass_obj
+def suggest_thresholds(ctx: Context, service: str, prometheus_url: str, from_: str, to: str, as_json: bool) -> None:
+    """Propose warning, critical, `for` and anomaly sensitivity for each key metric of a service.
+
+    Learned from the metric's own values over --from..--to (robust statistics on its bad side);
+    prints the `metrics:` YAML to paste into the service file. See docs/detection.md.
+    """
+    import json
+
+    from vigil.backtest.client import BacktestAPI
+    from vigil.build import BuildReport, compile_catalog
+    from vigil.reports.suggest_thresholds import suggest_service, to_yaml
+
+    window = _window(from_, to)
+    report = BuildReport()
+    _, model = compile_catalog(ctx.catalog, report)
+    _warn(report.warnings)
+    api = BacktestAPI(prometheus_url)
+    found = suggest_service(model, service, api, window.start, window.end)
+    if as_json:
+        click.echo(json.dumps([s.json() for s in found], indent=2, sort_keys=True))
+    else:
+        click.echo(to_yaml(service, api.url, window.start, window.end, found), nl=False)

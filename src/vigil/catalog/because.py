@@ -36,17 +36,17 @@ def references(data: dict[str, Any]) -> Iterator[tuple[PathKey, Any]]:
 
 
 def check(services: Sequence[Document], docs: Sequence[MarkdownDocument]) -> list[Problem]:
-    """A problem for each `because:` that names no postmortem, with a suggestion."""
+    """A problem for each `because:` that names no postmortem of the collection, with a suggestion.
+
+    Without any postmortem beside the catalog there is nothing to check against: the catalog was
+    copied or checked out alone (into a deploy job, a test), and it builds as it did. A collection
+    that lacks the id is an error: a typo, or a postmortem renamed."""
     known = postmortem_ids(docs)
-    problems = []
-    for service in services:
-        for path, value in references(service.data):
-            if value in known:
-                continue
-            where = (
-                "; there are no postmortems beside the catalog (postmortems/<id>.md)"
-                if not known
-                else did_you_mean(value, sorted(known))
-            )
-            problems.append(service.problem(path, f"unknown postmortem '{value}'{where}"))
-    return problems
+    if not known:
+        return []
+    return [
+        service.problem(path, f"unknown postmortem '{value}'{did_you_mean(value, sorted(known))}")
+        for service in services
+        for path, value in references(service.data)
+        if value not in known
+    ]

@@ -5,6 +5,7 @@ with its cost; the YAML it prints is valid catalog once pasted."""
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,6 +17,8 @@ import pytest
 import requests
 import yaml
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 from tool_generations import GENERATIONS, on_path
 
 from conftest import free_port
@@ -280,3 +283,17 @@ def test_nice_rounds_to_the_safe_side(x: float, direction: str, expected: float 
 
 def test_a_shorter_for() -> None:
     assert [shorter_for(s, 60) for s in (180, 300, 600, 3600, 60)] == [60, 120, 300, 1800, None]
+
+
+@given(st.floats(min_value=1e-6, max_value=1e12), st.sampled_from(["above", "below"]))
+def test_nice_is_crossed_by_the_level_and_within_one_step_of_it(x: float, direction: str) -> None:
+    """A metric that held x crosses the threshold (> for above, < for below), which is at most one
+    unit of its second significant digit away (and for above, still positive or None)."""
+    y = nice(x, direction)
+    step = 10.0 ** (math.floor(math.log10(x)) - 1)
+    if y is None:
+        assert direction == "above" and x <= step * (1 + 1e-9)
+        return
+    assert (x > y > 0) if direction == "above" else (x < y)
+    assert abs(x - y) <= step * (1 + 1e-6)
+    assert len(f"{y:.12g}".replace(".", "").replace("-", "").strip("0").split("e")[0]) <= 2

@@ -815,6 +815,7 @@ def postmortem_suggest(
     from vigil.build import BuildReport, compile_catalog
     from vigil.render.cache import Cache
     from vigil.reports import postmortem_suggest as pms
+    from vigil.reports import postmortem_suggest_format
     from vigil.units import parse_duration
 
     validated, model = compile_catalog(ctx.catalog, BuildReport())
@@ -828,4 +829,4 @@ def postmortem_suggest(
     if as_json:
         click.echo(json.dumps(report.json(), indent=2, sort_keys=True))
     else:
-        click.echo(pms.text(report), nl=False)
+        click.echo(postmortem_suggest_format.text(report), nl=False)

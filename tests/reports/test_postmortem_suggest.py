@@ -288,7 +288,7 @@ def test_a_shorter_for() -> None:
 @given(st.floats(min_value=1e-6, max_value=1e12), st.sampled_from(["above", "below"]))
 def test_nice_is_crossed_by_the_level_and_within_one_step_of_it(x: float, direction: str) -> None:
     """A metric that held x crosses the threshold (> for above, < for below), which is at most one
-    unit of its second significant digit away (and for above, still positive or None)."""
+    unit of its second significant digit away, and a whole number of that unit."""
     y = nice(x, direction)
     step = 10.0 ** (math.floor(math.log10(x)) - 1)
     if y is None:
@@ -296,4 +296,4 @@ def test_nice_is_crossed_by_the_level_and_within_one_step_of_it(x: float, direct
         return
     assert (x > y > 0) if direction == "above" else (x < y)
     assert abs(x - y) <= step * (1 + 1e-6)
-    assert len(f"{y:.12g}".replace(".", "").replace("-", "").strip("0").split("e")[0]) <= 2
+    assert abs(y / step - round(y / step)) < 1e-6  # a whole number of that unit: 2.9%, not 2.934%

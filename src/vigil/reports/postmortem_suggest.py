@@ -404,30 +404,3 @@ def _for_threshold(
 def overrides_of(services: Iterable[Any]) -> Overrides:
     """From the validated catalog's service documents: each service's file and `metrics:` mapping."""
     return {d.data["name"]: (d.file, d.data.get("metrics") or {}) for d in services}
-
-
-def text(report: Report) -> str:
-    pm = report.postmortem
-    detected = f"{pm['detected']} (by {pm['detected_by']}{', ' + pm['alert'] if pm['alert'] else ''})"
-    lines = [
-        f"{pm['id']}: {pm['service']}, occurred {pm['occurred']}, detected {detected}, resolved {pm['resolved']}",
-        f"backtest over {format_time(report.window.start)} → {format_time(report.window.end)}",
-    ]
-    if not report.suggestions:
-        lines.append("no threshold or `for` change would have detected it earlier")
-    for s in report.suggestions:
-        change = "; ".join(
-            f"{name} {pair[0]} → {pair[1]}" for name, pair in (("threshold", s.threshold), ("for", s.for_)) if pair
-        )
-        now = format_time(s.current_detected) if s.current_detected is not None else "did not fire"
-        extra = s.proposed_firings - s.current_firings
-        lines += [
-            "",
-            f"{s.service} {s.metric} {s.severity} ({s.alert}): {change}",
-            f"  detected {format_time(s.proposed_detected)}, {s.minutes_earlier:g} min earlier (current alert: {now})",
-            f"  firings over the window: {s.proposed_firings} (current {s.current_firings}, {extra:+d})",
-            f"  paste into {s.file or 'the service file'} (it replaces the metric's entry):",
-            *("    " + line for line in s.yaml.splitlines()),
-        ]
-    lines += [f"note: {n}" for n in report.notes]
-    return "\n".join(lines) + "\n"

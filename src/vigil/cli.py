@@ -778,3 +778,55 @@ def suggest_thresholds(ctx: Context, service: str, prometheus_url: str, from_: s
         click.echo(json.dumps([s.json() for s in found], indent=2, sort_keys=True))
     else:
         click.echo(to_yaml(service, api.url, window.start, window.end, found), nl=False)
+
+
+@cli.group()
+def postmortem() -> None:
+    """Learn from one postmortem: what would have detected it earlier."""
+
+
+@postmortem.command("suggest")
+@paths
+@click.argument("ref", metavar="POSTMORTEM")
+@click.option(
+    "--prometheus",
+    "prometheus_url",
+    envvar="PROMETHEUS_URL",
+    required=True,
+    help="The Prometheus holding the incident's history (default: $PROMETHEUS_URL).",
+)
+@click.option("--lookback", default="7d", show_default=True, help="How much history each proposal is backtested over.")
+@click.option(
+    "--to", default=None, help="End of the look-back: RFC 3339, relative or now (default: the incident's end)."
+)
+@click.option("--json", "as_json", is_flag=True, help="The postmortem, the window, the suggestions and notes, as JSON.")
+@click.pass_obj
+def postmortem_suggest(
+    ctx: Context, ref: str, prometheus_url: str, lookback: str, to: str | None, as_json: bool
+) -> None:
+    """Threshold and `for` changes that would have detected POSTMORTEM (an id or its file) earlier.
+
+    Each is backtested over --lookback (how much earlier; how many more firings) and printed as
+    YAML to paste into the service file, with `because:` set. The catalog is never written."""
+    import json
+
+    from vigil.backtest.client import BacktestAPI
+    from vigil.backtest.timespec import parse_time
+    from vigil.build import BuildReport, compile_catalog
+    from vigil.render.cache import Cache
+    from vigil.reports import postmortem_suggest as pms
+    from vigil.reports import postmortem_suggest_format
+    from vigil.units import parse_duration
+
+    validated, model = compile_catalog(ctx.catalog, BuildReport())
+    try:
+        pm = pms.find(model, ref)
+        window = pms.lookback(pm, parse_duration(lookback), None if to is None else parse_time(to))
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+    api = BacktestAPI(prometheus_url)
+    report = pms.suggest(model, pms.overrides_of(validated.raw.services), pm, api, window, Cache(Path(".vigil-cache")))
+    if as_json:
+        click.echo(json.dumps(report.json(), indent=2, sort_keys=True))
+    else:
+        click.echo(postmortem_suggest_format.text(report), nl=False)

@@ -80,6 +80,7 @@ class Metric(TypedDict):
     dashboard_url: str
     runbook_url: str
     test: Any  # the profile's fixture (docs/profiles.md), or None
+    because: NotRequired[str]  # the postmortem id that motivated the service's override, when given
 
 
 class BurnWindow(TypedDict):
@@ -122,6 +123,7 @@ class Slo(TypedDict):
     dashboard_url: str
     runbook_url: str
     test: Any
+    because: NotRequired[str]  # the postmortem id that motivated the objective, when given
 
 
 class Dashboard(TypedDict):

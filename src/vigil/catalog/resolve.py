@@ -216,7 +216,7 @@ def resolve_metric(
         spec = v["absent"] if isinstance(v["absent"], dict) else {}
         af, af_s = _duration(spec.get("for", d["absent"]["for"]))
         absent = {"for": af, "for_seconds": af_s, "alert": f"{name}Absent"}
-    return Metric(
+    metric = Metric(
         id=mid,
         camel=name,
         title=v.get("title", mid.replace("_", " ").capitalize()),
@@ -240,6 +240,9 @@ def resolve_metric(
         runbook_url=f"{runbook}#{mid}",
         test=v.get("test"),
     )
+    if "because" in v:  # only when set: a catalog without `because:` resolves as before
+        metric["because"] = v["because"]
+    return metric
 
 
 def resolve_slo(
@@ -296,7 +299,7 @@ def resolve_slo(
         **SLO_RECORDS,
     )  # type: ignore[typeddict-item]
     description = slo.get("description") or str(fields["description"].value if "description" in fields else name)
-    return Slo(
+    out = Slo(
         name=name,
         camel=camel(name),
         sli=slo.get("sli", name),
@@ -321,6 +324,9 @@ def resolve_slo(
         runbook_url=f"{runbook}#{name}",
         test=test,
     )
+    if "because" in slo:
+        out["because"] = slo["because"]
+    return out
 
 
 def resolve_service(

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vigil import units
-from vigil.catalog import conventions, memo
+from vigil.catalog import because, conventions, memo
 from vigil.catalog import departments as departments_check
 from vigil.catalog import postmortems as postmortems_check
 from vigil.catalog.kubernetes import check as kubernetes_check
@@ -332,6 +332,7 @@ def validate(raw: RawCatalog, cache: CatalogCache | None = None) -> Validated:
     ):
         problems += kubernetes_check(raw.settings, None if dep_problems else raw.departments, good_services)
     pm_problems, pm_warnings = postmortems_check.check(raw.postmortems, seen, owners, profiles)
+    problems += because.check(good_services, raw.postmortems)
     problems += pm_problems
     warnings += pm_warnings
     if problems:

@@ -167,6 +167,7 @@ class Settings(TypedDict):
     baseline_interval: str
     runbook_base_url: str
     extra_labels: dict[str, str]
+    logs_url: NotRequired[str]  # the log search of a service and window (catalog/logs_url.py)
 
 
 class Postmortem(TypedDict):

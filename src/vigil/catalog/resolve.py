@@ -112,7 +112,7 @@ def resolve_settings(raw: dict[str, Any] | None) -> Settings:
     get = lambda k: raw.get(k, d[k])
     ev, ev_s = _duration(get("evaluation_interval"))
     sc, sc_s = _duration(get("scrape_interval"))
-    return Settings(
+    settings = Settings(
         grafana_url=str(get("grafana_url")).rstrip("/"),
         datasource_uid=str(get("datasource_uid")),
         evaluation_interval=ev,
@@ -123,6 +123,9 @@ def resolve_settings(raw: dict[str, Any] | None) -> Settings:
         runbook_base_url=str(get("runbook_base_url")).rstrip("/"),
         extra_labels={k: str(v) for k, v in sorted((get("extra_labels") or {}).items())},
     )
+    if raw.get("logs_url"):  # only when set: models (and their goldens) without it stay as they were
+        settings["logs_url"] = str(raw["logs_url"])
+    return settings
 
 
 def _fors(value: Any) -> dict[str, tuple[str, float]]:

@@ -88,7 +88,9 @@ def _since(t: float | None, origin: float) -> str:
     if t is None:
         return "–"
     d = t - origin
-    return ("+" if d >= 0 else "−") + format_duration(round(abs(d), 3))
+    # Tenths of a second under a minute (a drill's events are a second apart), else whole seconds.
+    shown = f"{abs(d):.1f}s" if abs(d) < 60 else format_duration(round(abs(d)))
+    return ("+" if d >= 0 else "−") + shown
 
 
 def _value(m: MetricFacts, v: float | None) -> str:

@@ -126,6 +126,7 @@ class Draft:
             "resolved": rfc3339(self.resolved),
             "resolved_note": self.resolved_note,
             "slo_burn_started": rfc3339(self.slo_burn_at) if self.slo_burn_at is not None else None,
+            "slo_burn": self.slo_burn_what,
             "customer_symptom": rfc3339(self.symptom_at) if self.symptom_at is not None else None,
             "minutes_before_customer": minutes_before_customer(self),
             "anomalous_metrics": [
@@ -170,19 +171,28 @@ def minutes_before_customer(d: Draft) -> float | None:
 def slo_burn_start(
     api: BacktestAPI, services: list[Service], start: float, end: float, step: float
 ) -> tuple[float | None, str]:
-    """The first step at which a customer-facing service's SLI error ratio, over its SLO's shortest
-    window, exceeded the error budget (a burn rate above 1)."""
+    """When a customer-facing service's SLI error ratio, over its SLO's shortest window, began to
+    exceed the error budget (a burn rate above 1): the first step above after one below it. An SLO
+    that burns from the window's first step on is only named (its burn began before the window)."""
     found: list[tuple[float, str]] = []
+    already: list[str] = []
     for svc in services:
         if not svc["customer_facing"]:
             continue
         for slo in svc["slos"]:
             window = min(slo["windows"], key=parse_duration)
-            expr = f"({slo['errors']}) / ({slo['total']}) > {slo['budget_promql']}".replace("$window", window)
-            hits = [t for s in api.query_range(expr, start, end, step) for t in s.times]
-            if hits:
-                found.append((min(hits), f"{svc['name']} {slo['name']} SLO ({slo['objective_text']}) over {window}"))
-    return min(found) if found else (None, "")
+            expr = f"({slo['errors']}) / ({slo['total']})".replace("$window", window)
+            what = f"{svc['name']} {slo['name']} SLO ({slo['objective_text']}) over {window}"
+            for series in api.query_range(expr, start, end, step):
+                above = [v > slo["budget"] for v in series.values]
+                rising = [t for t, a, b in zip(series.times[1:], above, above[1:]) if b and not a]
+                if rising:
+                    found.append((rising[0], what))
+                elif above and above[0]:
+                    already.append(what)
+    if found:
+        return min(found)
+    return None, ("already burning when the window began: " + ", ".join(sorted(set(already)))) if already else ""
 
 
 # --- the whole -----------------------------------------------------------------------------------------
@@ -247,7 +257,7 @@ def gather(
         if m.metric["thresholds"][0]["severity"] in m.crossed
     ]
     symptom_at, symptom_what = min(symptoms) if symptoms else (None, "")
-    burn_at, burn_what = slo_burn_start(api, [by_name[n] for n in scope], start, end, step)
+    burn_at, burn_what = slo_burn_start(api, [by_name[n] for n in [service, *involved]], start, end, step)
 
     if first_metric is not None and first_metric.onset is not None and first_metric.left_at is not None:
         occurred = first_metric.onset

@@ -125,6 +125,8 @@ def _timeline(d: Draft) -> list[str]:
     lines += ["", "**Detection before the customer?**", ""]
     if d.slo_burn_at is not None:
         lines.append(f"- The SLO burn began {_t(d.slo_burn_at)} ({d.slo_burn_what}: error ratio above the budget).")
+    elif d.slo_burn_what:
+        lines.append(f"- No SLO began to burn in the window; {d.slo_burn_what}.")
     else:
         lines.append("- No SLO of a customer-facing service burnt faster than its budget in the window.")
     if d.symptom_at is not None:
@@ -133,10 +135,12 @@ def _timeline(d: Draft) -> list[str]:
         lines.append("- No customer-facing error ratio or latency passed its threshold in the window.")
     minutes = minutes_before_customer(d)
     if minutes is not None:
+        ahead = f"{abs(minutes):g} minutes" if abs(minutes) >= 1 else f"{abs(minutes) * 60:.0f} seconds"
         lines.append(
-            f"- Detected {minutes:g} minutes before the customer saw it."
+            f"- Detected {ahead} before the customer saw it."
             if minutes >= 0
-            else f"- Detected {-minutes:g} minutes **after** the customer saw it."
+            else f"- Detected {ahead} **after** the customer saw it (the symptom is past the threshold; the "
+            "alert waits its `for`)."
         )
     lines += ["", "### Propagation", ""]
     if d.told:

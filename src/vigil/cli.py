@@ -782,7 +782,67 @@ def suggest_thresholds(ctx: Context, service: str, prometheus_url: str, from_: s
 
 @cli.group()
 def postmortem() -> None:
-    """Learn from one postmortem: what would have detected it earlier."""
+    """One postmortem: draft it from the stack, or learn from it (`postmortems`, plural, searches the collection)."""
+
+
+@postmortem.command("draft")
+@paths
+@click.option("--service", required=True, help="The catalog service where the incident showed.")
+@click.option("--from", "from_", required=True, help="Start: RFC 3339 (2026-11-27T03:00:00Z), now, or -2h.")
+@click.option("--to", "to", default="now", show_default=True, help="End: RFC 3339, now, or -1h.")
+@click.option(
+    "--prometheus",
+    "prometheus_url",
+    envvar="PROMETHEUS_URL",
+    required=True,
+    help="The Prometheus holding the window (default: $PROMETHEUS_URL).",
+)
+@click.option(
+    "--alertmanager",
+    "alertmanager_url",
+    envvar="ALERTMANAGER_URL",
+    default=None,
+    help="Read who was told from this Alertmanager where it still holds the alerts (default: $ALERTMANAGER_URL).",
+)
+@click.option(
+    "--dest",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The folder to write into (default: the catalog's postmortems folder).",
+)
+@click.option("--force", is_flag=True, help="Overwrite a draft of the same name instead of numbering a new one.")
+@click.option("--json", "as_json", is_flag=True, help="Print the facts as JSON instead of writing the file.")
+@click.pass_obj
+def postmortem_draft(
+    ctx: Context,
+    service: str,
+    from_: str,
+    to: str,
+    prometheus_url: str,
+    alertmanager_url: str | None,
+    dest: Path | None,
+    force: bool,
+    as_json: bool,
+) -> None:
+    """Draft a postmortem of SERVICE's incident in the window, from Prometheus (and Alertmanager)."""
+    import json
+
+    from vigil.catalog.load import load_catalog, postmortems_dir
+    from vigil.reports.postmortem_draft import gather
+    from vigil.reports.postmortem_markdown import summary, write
+
+    window = _window(from_, to)
+    model = _validated_model(ctx)
+    draft = gather(model, service, window.start, window.end, prometheus_url, alertmanager_url, progress=_note)
+    if as_json:
+        click.echo(json.dumps(draft.json(), indent=2, sort_keys=True))
+        return
+    folder = dest or postmortems_dir(ctx.catalog, load_catalog(ctx.catalog).settings)
+    click.echo(summary(draft, write(draft, folder, force)))
+
+
+def _note(text: str) -> None:
+    click.echo(text, err=True)
 
 
 @postmortem.command("suggest")

@@ -170,6 +170,7 @@ class Settings(TypedDict):
     runbook_base_url: str
     extra_labels: dict[str, str]
     postmortems_url: NotRequired[str]  # where output/postmortems/index.html is published, if set
+    logs_url: NotRequired[str]  # the log search of a service and window (catalog/logs_url.py)
 
 
 class Postmortem(TypedDict):

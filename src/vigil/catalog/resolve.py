@@ -125,6 +125,8 @@ def resolve_settings(raw: dict[str, Any] | None) -> Settings:
     )
     if raw.get("postmortems_url"):  # only when set: the model of a catalog without it is unchanged
         settings["postmortems_url"] = str(raw["postmortems_url"])
+    if raw.get("logs_url"):  # only when set: models (and their goldens) without it stay as they were
+        settings["logs_url"] = str(raw["logs_url"])
     return settings
 
 

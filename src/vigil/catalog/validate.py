@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vigil import units
-from vigil.catalog import because, conventions, memo
+from vigil.catalog import because, conventions, logs_url, memo
 from vigil.catalog import departments as departments_check
 from vigil.catalog import postmortems as postmortems_check
 from vigil.catalog.kubernetes import check as kubernetes_check
@@ -260,6 +260,7 @@ def validate(raw: RawCatalog, cache: CatalogCache | None = None) -> Validated:
     warnings: list[Problem] = []
     if raw.settings is not None:
         problems += check_schema(raw.settings, "vigil")
+        problems += logs_url.check(raw.settings)
         extra = (raw.settings.data or {}).get("extra_labels") or {} if isinstance(raw.settings.data, dict) else {}
         for key in set(extra) & set(CONTRACT_LABELS):
             problems.append(

@@ -523,6 +523,8 @@ def write_report(all_series: Sequence[Series], scores: dict[str, Any], header: s
         "critical, every alert that notifies someone); it becomes a detection on the first NAB row at or after it.",
         "The history: NAB's rows shifted by whole weeks to end before now, each value repeated every minute until",
         "the next row (a 1-minute scrape of a gauge holding its last value), so the 5m lookback never leaves a gap.",
+        "suggest's constants (how far beyond the worst value, which percentiles) were chosen on this benchmark, as",
+        "NAB tunes each detector's threshold on its corpus; each series' values come from its probationary period only.",
         "",
         "| detector | standard | reward low FP | reward low FN |",
         "|---|---|---|---|",

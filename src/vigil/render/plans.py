@@ -1,10 +1,11 @@
-"""SLO timeline plans remembered across builds.
+"""SLO and trend timeline plans remembered across builds.
 
-Planning the timeline of a service's SLO test (portable.slo_plan) simulates every engine's
-windows over thousands of steps: a quarter of an incremental rebuild after one threshold
-changed, although that change leaves the SLO's plan as it was. The plan depends only on the
-budget, the burn alerts and the evaluation interval (the key of simulate.memo), so it is kept in
-the render cache under those and the render code's hash, and read back by the next build.
+Planning the timeline of a service's SLO or trend test (portable.slo_plan, trend_plan) simulates
+every engine's windows over thousands of steps: a quarter of an incremental rebuild after one
+threshold changed, although that change leaves most plans as they were. A plan depends only on
+the key of simulate.memo (for an SLO: the budget, the burn alerts and the evaluation interval),
+so it is kept in the render cache under that key and the render code's hash, and read back by
+the next build.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from vigil.render.cache import Cache
-from vigil.render.portable import SloPlan
+from vigil.render.portable import SloPlan, TrendPlan
+
+P = TypeVar("P", SloPlan, TrendPlan)
 
 _cache = Cache(None)
 
@@ -27,13 +30,22 @@ def remember_in(root: Path | None) -> None:
 
 
 def slo_plan(key: tuple[Any, ...], make: Callable[[], SloPlan | None]) -> SloPlan | None:
-    """The plan kept under `key`, or `make()`'s, kept for the next build."""
+    """The SLO plan kept under `key`, or `make()`'s, kept for the next build."""
+    return _remembered(SloPlan, key, make)
+
+
+def trend_plan(key: tuple[Any, ...], make: Callable[[], TrendPlan | None]) -> TrendPlan | None:
+    """The same for a trend's creep (portable.trend_plan), planned by the same simulations."""
+    return _remembered(TrendPlan, key, make)
+
+
+def _remembered(kind: type[P], key: tuple[Any, ...], make: Callable[[], P | None]) -> P | None:
     if _cache.root is None:
         return make()
-    cache_key = _cache.key(["slo plan", list(key)])
+    cache_key = _cache.key([f"{kind.__name__} plan", list(key)])
     hit = _cache.load(cache_key)
     if hit is not None:
-        return SloPlan(**hit["plan"]) if hit["plan"] else None
+        return kind(**hit["plan"]) if hit["plan"] else None
     plan = make()
     _cache.store(cache_key, {"plan": dataclasses.asdict(plan) if plan else None})
     return plan

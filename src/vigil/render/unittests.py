@@ -218,8 +218,10 @@ def trend_case(service: Service, metric: Metric, rules: Rules, settings: Setting
     # window fills, and that ramp must have left the trend window before the flat line is judged.
     flat_len = n + tw + tf + 3 if windowed else n + 3
     first = n if windowed else 0
+    key = ("trend", shape(metric), interval)
     plan = memo(
-        ("trend", shape(metric), interval), lambda: trend_plan(metric, crit, flat, flat_len, first, n, tw, tf, within)
+        key,
+        lambda: plans.trend_plan(key, lambda: trend_plan(metric, crit, flat, flat_len, first, n, tw, tf, within)),
     )
     if plan is None:
         return (

@@ -1,4 +1,4 @@
-"""SLO and trend timeline plans are kept in the render cache and read back by the next build, which then
+"""SLO, trend and anomaly timeline plans are kept in the render cache and read back by the next build, which then
 renders the same test files without planning again (render/plans.py)."""
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ def test_a_second_build_reads_the_plans_back_and_renders_the_same_tests(
 ) -> None:
     assert any(s["slos"] for s in example_model["services"]), "the example has no SLO to plan"
     assert any(m["trend"] for s in example_model["services"] for m in s["metrics"]), "nor a trend"
+    assert any(m["anomaly"] for s in example_model["services"] for m in s["metrics"]), "nor an anomaly"
     first = _render(example_model, tmp_path / "cache")
 
     def no_planning(*args: Any, **kwargs: Any) -> None:
@@ -33,6 +34,7 @@ def test_a_second_build_reads_the_plans_back_and_renders_the_same_tests(
 
     monkeypatch.setattr(unittests, "slo_plan", no_planning)
     monkeypatch.setattr(unittests, "trend_plan", no_planning)
+    monkeypatch.setattr(unittests, "zscores", no_planning)  # what an anomaly's search simulates
     # The rendered files are cached too: render from the plans alone, with a cache that holds
     # nothing but them.
     for entry in (tmp_path / "cache").rglob("*"):

@@ -1,6 +1,6 @@
-"""SLO and trend timeline plans remembered across builds.
+"""SLO, trend and anomaly timeline plans remembered across builds.
 
-Planning the timeline of a service's SLO or trend test (portable.slo_plan, trend_plan) simulates
+Planning the timeline of a service's SLO, trend or anomaly test (portable.slo_plan, trend_plan) simulates
 every engine's windows over thousands of steps: a quarter of an incremental rebuild after one
 threshold changed, although that change leaves most plans as they were. A plan depends only on
 the key of simulate.memo (for an SLO: the budget, the burn alerts and the evaluation interval),
@@ -37,6 +37,22 @@ def slo_plan(key: tuple[Any, ...], make: Callable[[], SloPlan | None]) -> SloPla
 def trend_plan(key: tuple[Any, ...], make: Callable[[], TrendPlan | None]) -> TrendPlan | None:
     """The same for a trend's creep (portable.trend_plan), planned by the same simulations."""
     return _remembered(TrendPlan, key, make)
+
+
+Spike = tuple[list[float | None], int, bool]  # unittests.anomaly_case's plan: timeline, history, quiet before
+
+
+def anomaly_plan(key: tuple[Any, ...], make: Callable[[], Spike | None]) -> Spike | None:
+    """The same for an anomaly's spike, searched over simulated baselines."""
+    if _cache.root is None:
+        return make()
+    cache_key = _cache.key(["anomaly plan", list(key)])
+    hit = _cache.load(cache_key)
+    if hit is not None:
+        return (hit["plan"][0], hit["plan"][1], hit["plan"][2]) if hit["plan"] else None
+    plan = make()
+    _cache.store(cache_key, {"plan": list(plan) if plan else None})
+    return plan
 
 
 def _remembered(kind: type[P], key: tuple[Any, ...], make: Callable[[], P | None]) -> P | None:

@@ -272,7 +272,8 @@ def anomaly_case(service: Service, metric: Metric, rules: Rules, settings: Setti
                 return xs, history, abs(z[history - 1]) < 0.8 * anomaly["sensitivity"]
         return None
 
-    plan = memo(("anomaly", shape(metric), interval, every), search)
+    key = ("anomaly", shape(metric), interval, every)
+    plan = memo(key, lambda: plans.anomaly_plan(key, search))
     if plan is None:
         return "no spike stands out of the simulated baseline"
     xs, history, quiet_before = plan

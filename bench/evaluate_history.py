@@ -5,9 +5,11 @@ copy of one TSDB, at an evaluation interval users run (1m).
 bench/evaluate.py measures on a TSDB that holds about a minute, so the 1h…30d windows of the SLO,
 trend and anomaly rules read almost nothing. Here the TSDB holds:
 
-- the raw series of N synthetic services over 7 days (bench/backtest.py's generator, backfilled with
-  `promtool tsdb create-blocks-from openmetrics`), running on 40 minutes past the start of the
-  measurement, so that the rules read "live" raw samples while they are measured;
+- the raw series of N synthetic services over 7 days up to now (bench/backtest.py's generator,
+  backfilled with `promtool tsdb create-blocks-from openmetrics`); while the rules are measured,
+  Prometheus scrapes the same generator's current values (`Live`), so the rules read live raw
+  samples as they would in production (the head cannot take samples older than the newest block,
+  so the "future" cannot be backfilled as well);
 - the generated recording rules' own history, backfilled with `promtool tsdb create-blocks-from
   rules` from a Prometheus serving that raw history, level by level (a rule that reads another
   recorded series is backfilled after that series: promtool evaluates each rule against the
@@ -39,8 +41,29 @@ from evaluate import naive_file
 from vigil.catalog.synthetic import write_catalog
 
 L = yaml.CSafeLoader
-AHEAD = 40 * 60  # seconds of raw history after the measurement starts
+AHEAD = 60 * 60  # seconds of history generated past its backfilled end, scraped live while measuring
+SETTLE_MAX = 330  # seconds to wait for every group's first evaluation (the baseline groups run every 5m)
 RECORD = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*:[a-zA-Z0-9_:]*")
+
+
+class Live:
+    """A scrape target serving the history's value at the last step before now (prometheus_client)."""
+
+    def __init__(self, history: Any, until: int):
+        self.history, self.until = history, until
+
+    def collect(self) -> Any:
+        from prometheus_client.core import Metric
+
+        h = self.history
+        t = min(self.until, h.start + (int(time.time()) - h.start) // h.step * h.step)
+        for name, (_, series) in sorted(h.families.items()):
+            metric = Metric(name, name, "untyped")
+            for labels, value in sorted(series.items()):
+                v = value(t)
+                if v is not None:
+                    metric.add_sample(name, dict(labels), v)
+            yield metric
 
 
 def levels(files: dict[str, Any]) -> dict[str, int]:
@@ -118,17 +141,33 @@ def backfill_rules(files: dict[str, Any], data: Path, work: Path, start: int, en
     return max(depth.values(), default=0), took
 
 
-def measure(work: Path, data: Path, rules_dir: Path, interval: int, cycles: int, settle: int) -> dict[str, Any]:
-    """One Prometheus with these rules on its own copy of the TSDB; what evaluating them costs."""
+def measure(
+    work: Path, data: Path, rules_dir: Path, interval: int, cycles: int, settle: int, live: Live
+) -> dict[str, Any]:
+    """One Prometheus with these rules on its own copy of the TSDB, scraping the live raw series;
+    what evaluating the rules costs."""
+    from prometheus_client import CollectorRegistry, start_http_server
+
     from vigil import tools
 
     work.mkdir()
     shutil.copytree(data, work / "data")
-    config = {"global": {"evaluation_interval": f"{interval}s"}, "rule_files": [str(rules_dir / "*.yaml")]}
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(live)
+    port = tools.free_port()
+    server, _ = start_http_server(port, addr="127.0.0.1", registry=registry)
+    config = {
+        "global": {"evaluation_interval": f"{interval}s", "scrape_interval": f"{STEP}s"},
+        "rule_files": [str(rules_dir / "*.yaml")],
+        # honor_labels: the series carry their own job and instance, as in the backfilled blocks.
+        "scrape_configs": [
+            {"job_name": "history", "honor_labels": True, "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}
+        ],
+    }
     proc, url = start_prometheus(work, work / "data", yaml.safe_dump(config))
     try:
         # Settle: every group evaluated at least once (the 5m baseline groups too), then `settle` cycles.
-        deadline = time.monotonic() + 330
+        deadline = time.monotonic() + SETTLE_MAX
         while time.monotonic() < deadline:
             groups = requests.get(f"{url}/api/v1/rules", timeout=60).json()["data"]["groups"]
             if all(not str(g.get("lastEvaluation", "")).startswith("0001") for g in groups):
@@ -160,11 +199,14 @@ def measure(work: Path, data: Path, rules_dir: Path, interval: int, cycles: int,
             "missed": total("prometheus_rule_group_iterations_missed_total"),
             "failed": total("prometheus_rule_evaluation_failures_total"),
             "alerts": count('count(ALERTS{alertstate="firing"})'),
+            # Samples in the last scrape of the live raw series: the rules read current samples.
+            "live": count('sum(scrape_samples_scraped{job="history"})'),
             "slowest": (slowest[0]["name"], float(slowest[0].get("evaluationTime") or 0)) if slowest else ("-", 0.0),
             "version": version(url),
         }
     finally:
         tools.stop(proc, timeout=30)
+        server.shutdown()
         shutil.rmtree(work / "data", ignore_errors=True)
 
 
@@ -173,9 +215,9 @@ def main(n: int, command: str, days: int = 7, interval: int = 60, cycles: int = 
 
     started = time.perf_counter()
     header = machine()
-    # The raw history ends AHEAD seconds after now: the measured rules read current raw samples.
-    end = (int(time.time()) // STEP) * STEP + AHEAD
-    start = end - days * DAY
+    # The history is generated up to AHEAD past now; the blocks hold it up to now, the rest is scraped live.
+    now = (int(time.time()) // STEP) * STEP
+    start = now + AHEAD - days * DAY
     with tempfile.TemporaryDirectory() as tmp_:
         tmp = Path(tmp_)
         catalog = write_catalog(tmp / "catalog", n, "spine")
@@ -200,16 +242,17 @@ def main(n: int, command: str, days: int = 7, interval: int = 60, cycles: int = 
         data = tmp / "data"
         with Timer() as raw:
             history = history_of(model, start, days)
+            ahead, history.end = history.end, now
             size = backfill(history, data, tmp)
         series = sum(len(s) for _, s in history.families.values())
-        del history
-        # The recorded history ends where the measurement starts (now); the live rules carry on from there.
-        now = int(time.time()) // STEP * STEP
+        # The recorded history ends where the raw blocks do; the live rules carry on from there.
         depth, rules_took = backfill_rules(files, data, tmp / "rules-backfill", start, now)
         measured = {}
         for name, rules_dir in (("generated", gen_dir), ("naive", naive_dir)):
             print(f"evaluate-history: Prometheus with the {name} rules ...", flush=True)
-            measured[name] = measure(tmp / f"prom-{name}", data, rules_dir, interval, cycles, settle)
+            measured[name] = measure(
+                tmp / f"prom-{name}", data, rules_dir, interval, cycles, settle, Live(history, ahead)
+            )
     report(
         n,
         days,
@@ -253,7 +296,7 @@ def report(
     def row(label: str, rules: str, m: dict[str, Any]) -> str:
         return (
             f"| {label} | {rules} | {med(m['samples']):.2f} s | {max(m['samples']):.2f} s | {m['cpu']:.2f} s | "
-            f"{m['evaluated']}/{m['groups']} | {m['missed']:.0f} | {m['failed']:.0f} | {m['alerts']} | "
+            f"{m['live']} | {m['evaluated']}/{m['groups']} | {m['missed']:.0f} | {m['failed']:.0f} | {m['alerts']} | "
             f"{m['slowest'][0]} ({m['slowest'][1]:.2f} s) |"
         )
 
@@ -263,18 +306,19 @@ def report(
         f"`{command}`\n",
         (
             f"Machine: {header}. Prometheus {g['version']}. {n} services (spine mix). One TSDB: {series} raw series "
-            f"at {STEP}s over {days} days plus {AHEAD // 60} minutes past the start of the measurement "
-            f"(bench/backtest.py's generator, {size / 1e9:.2f} GB of OpenMetrics, written and backfilled with "
-            f"promtool in {raw:.0f} s), and the {counts['record']} generated recording rules' own {days}-day "
+            f"at {STEP}s over {days} days up to the measurement (bench/backtest.py's generator, "
+            f"{size / 1e9:.2f} GB of OpenMetrics, written and backfilled with promtool in {raw:.0f} s; "
+            "scraped live from the same generator while measured), and the "
+            f"{counts['record']} generated recording rules' own {days}-day "
             f"history, backfilled with `promtool tsdb create-blocks-from rules` in {depth} levels ({rules_took:.0f} s). "
             f"Each set in its own Prometheus on a copy of that TSDB, one after the other, evaluation every {every}; "
             f"`evaluationTime` summed over the set's groups from /api/v1/rules on {cycles} cycles, once every group had "
             f"been evaluated and {settle} more cycles had passed (median, max); Prometheus CPU: its process's user + system seconds per {every} over those "
-            "cycles (no scraping: rule evaluation only).\n"
+            "cycles (rule evaluation and one scrape of the raw series per minute, the same for both).\n"
         ),
-        "| rule set | rules | `evaluationTime` per cycle, median | max | Prometheus CPU per cycle | groups evaluated "
+        "| rule set | rules | `evaluationTime` per cycle, median | max | Prometheus CPU per cycle | raw samples per scrape (live) | groups evaluated "
         "| iterations missed | evaluation failures | firing alerts | slowest group (its last evaluation) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
         row("generated (recording + alerting)", f"{counts['record']} + {counts['alert']}", g),
         row("naive (recording rules inlined)", f"{counts['alert']}", v),
         "",

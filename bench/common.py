@@ -44,7 +44,10 @@ def write_section(name: str, body: str) -> None:
     }
     order = ["compile", "incremental", "evaluate", "detect", "deploy"]
     ranked = sorted(blocks, key=lambda b: (order.index(b.split("-")[0]) if b.split("-")[0] in order else 99, b))
-    RESULTS.write_text(HEAD + "\n" + "\n\n".join(full[b] for b in ranked) + "\n")
+    # Hand-written notes after the last section (no part rewrites them) are kept as they are.
+    ends = list(re.finditer(r"<!-- /section:[\w-]+ -->", text))
+    tail = text[ends[-1].end() :].strip() if ends else ""
+    RESULTS.write_text(HEAD + "\n" + "\n\n".join(full[b] for b in ranked) + "\n" + (f"\n{tail}\n" if tail else ""))
 
 
 class Timer:

@@ -65,7 +65,9 @@ def main() -> None:
             import evaluate_history as eh
 
             # 7 days of backfilled raw and recorded history, evaluation every 1m (--interval 30 for 30s).
-            n = args.services or (10 if q else 100)
+            # 20: the size whose recording-rule backfill and two measurements fit ~20 minutes on 2 shared cores.
+            n = args.services or (5 if q else 20)
+            days = 1 if q and args.days == 7 else args.days
             every = args.interval
             eh.main(
                 n,
@@ -73,7 +75,7 @@ def main() -> None:
                 + (f" --services {n}" if args.services else "")
                 + (f" --interval {every}" if every != 60 else "")
                 + (f" --days {args.days}" if args.days != 7 else ""),
-                days=args.days,
+                days=days,
                 interval=every,
             )
         elif part == "detect":

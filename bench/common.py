@@ -34,6 +34,9 @@ def machine() -> str:
 def write_section(name: str, body: str) -> None:
     """Replace (or append) the section `name` of bench/results.md, keeping the others."""
     text = RESULTS.read_text() if RESULTS.exists() else HEAD
+    # Hand-written notes after the last section (no part rewrites them) are kept as they are.
+    ends = list(re.finditer(r"<!-- /section:[\w-]+ -->", text))
+    tail = text[ends[-1].end() :].strip() if ends else ""
     block = f"<!-- section:{name} -->\n{body.rstrip()}\n<!-- /section:{name} -->"
     pattern = re.compile(rf"<!-- section:{name} -->.*?<!-- /section:{name} -->", re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
@@ -44,9 +47,6 @@ def write_section(name: str, body: str) -> None:
     }
     order = ["compile", "incremental", "evaluate", "detect", "deploy"]
     ranked = sorted(blocks, key=lambda b: (order.index(b.split("-")[0]) if b.split("-")[0] in order else 99, b))
-    # Hand-written notes after the last section (no part rewrites them) are kept as they are.
-    ends = list(re.finditer(r"<!-- /section:[\w-]+ -->", text))
-    tail = text[ends[-1].end() :].strip() if ends else ""
     RESULTS.write_text(HEAD + "\n" + "\n\n".join(full[b] for b in ranked) + "\n" + (f"\n{tail}\n" if tail else ""))
 
 

@@ -525,6 +525,13 @@ def drill(ctx: Context, state_dir: Path, service: str, fault: str, kind: str, ti
     show_default=True,
     help="Steps per series per range query at most (Prometheus refuses more than 11,000).",
 )
+@click.option(
+    "--parallel",
+    type=click.IntRange(1, 16),
+    default=2,
+    show_default=True,
+    help="Range queries in flight at once (Prometheus evaluates concurrent queries on several cores).",
+)
 @click.pass_obj
 def backtest(
     ctx: Context,
@@ -536,6 +543,7 @@ def backtest(
     as_json: bool,
     batch: int,
     max_points: int,
+    parallel: int,
 ) -> None:
     """How often each alert would have fired over a window of history, evaluated from raw series.
 
@@ -571,6 +579,7 @@ def backtest(
         "cache": Cache(Path(".vigil-cache")),
         "batch": batch,
         "max_points": max_points,
+        "workers": parallel,
         "start_progress": start_progress,
     }
     try:

@@ -77,7 +77,7 @@ fmt-check: $(TOOLS_STAMP)
 	jsonnetfmt --test generators/*.jsonnet generators/lib/*.libsonnet
 
 # Every benchmark (bench/run.py): compile, evaluate, detect, deploy; rewrites bench/results.md and
-# bench/*.png. About 45 minutes on 2 (busy) cores; BENCH_ARGS=--quick about 5. One part:
+# bench/*.png. About 75 minutes on 2 (busy) cores; BENCH_ARGS=--quick about 5 plus the quick NAB and history parts. One part:
 # `$(BIN)/python bench/run.py deploy --quick`.
 bench: $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)

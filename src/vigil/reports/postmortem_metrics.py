@@ -186,16 +186,15 @@ def read(api: PrometheusAPI, service: Service, metric: Metric, start: float, end
     if reasons:
         facts.left_at, facts.why = min(reasons)
         level = facts.before if facts.before is not None else float(values_w[0])
-        facts.onset = onset(times_w, values_w, int(np.searchsorted(times_w, facts.left_at)), level, above, settle)
+        facts.onset = onset(times_w, values_w, int(np.searchsorted(times_w, facts.left_at)), level, above)
     return facts
 
 
-def onset(times: np.ndarray, values: np.ndarray, c: int, level: float, above: bool, settle: float) -> float:
+def onset(times: np.ndarray, values: np.ndarray, c: int, level: float, above: bool) -> float:
     """When the excursion that left the normal range at index c began: the line through the change
     that brought values[c] and the next two (each scrape changes a value; a rate over a window rises
     linearly after a step), extrapolated back to the level before. No later than the change itself,
-    no earlier than the last point at that level or one rate window before the change (a step shows
-    within one window), whichever is earlier: a slow climb can take longer than a window."""
+    no earlier than the last point at that level."""
     k0 = next((i for i in range(c, 0, -1) if values[i] != values[i - 1]), 0)
     changes = [k0] + [i for i in range(k0 + 1, len(values)) if values[i] != values[i - 1]][:2]
     first = float(times[k0])
@@ -207,7 +206,11 @@ def onset(times: np.ndarray, values: np.ndarray, c: int, level: float, above: bo
     j = c - 1
     while j > 0 and (values[j] > level if above else values[j] < level):
         j -= 1
-    lowest = min(first - settle, float(times[max(j, 0)]))
+    # The excursion cannot have begun before the last value still at the level before: a rate
+    # over a window starts to move at the first scrape after a step, and a slow climb leaves the
+    # level where it begins. (Bounding it by one rate window instead let a noisy young series
+    # extrapolate a whole window before the fault.)
+    lowest = float(times[max(j, 0)])
     return float(min(max(first + (level - intercept) / slope, lowest), first))
 
 

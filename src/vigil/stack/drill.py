@@ -34,6 +34,7 @@ from typing import Any
 import requests
 import yaml
 
+from vigil.catalog.load import load_catalog, postmortems_dir
 from vigil.model import Service
 from vigil.render.alertmanager import expected_receivers
 from vigil.stack.drill_plan import GROUP_WAIT_S, RAMP_S, DrillError, Target, floor_parts, overrides, pick
@@ -111,6 +112,19 @@ class DrillResult:
 # --- the catalog variant ---------------------------------------------------------------------------
 
 
+def _copy_postmortems(catalog: Path, dest: Path) -> None:
+    """The copy keeps the catalog's postmortem collection beside it: `because:` names postmortems,
+    and the drill's own draft (`make demo`) joins the collection it was copied from."""
+    settings = load_catalog(catalog).settings
+    source, target = postmortems_dir(catalog, settings), postmortems_dir(dest, settings)
+    if not target.resolve().is_relative_to(dest.parent.resolve()):
+        return  # an absolute `postmortems:` is the same folder for the copy: never replace it
+    if target.exists():
+        shutil.rmtree(target)
+    if source.is_dir():
+        shutil.copytree(source, target)
+
+
 def drill_catalog(
     catalog: Path,
     dest: Path,
@@ -136,6 +150,7 @@ def drill_catalog(
     if dest.exists():
         shutil.rmtree(dest)
     shutil.copytree(catalog, dest)
+    _copy_postmortems(catalog, dest)
     settings = yaml.safe_load((dest / "vigil.yaml").read_text()) or {}
     settings.update(scrape_interval=f"{SCRAPE_S:g}s", evaluation_interval=f"{EVAL_S:g}s")
     (dest / "vigil.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))

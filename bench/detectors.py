@@ -83,9 +83,18 @@ def candidates() -> list[Candidate]:
     keep = "1h"
     mean30 = f"avg_over_time({X}[30m])"
     return [
-        Candidate("zscore3", zscore(3), note="today's default anomaly alert (sensitivity 3, for 15m)"),
+        Candidate("zscore3", zscore(3), note="the anomaly alert's default before this lab (sensitivity 3, for 15m)"),
         Candidate("zscore3_for0_keep", zscore(3), "0s", keep),
         Candidate("zscore3_keep", zscore(3), "15m", keep, note="hysteresis"),
+        Candidate("zscore3_keep2h", zscore(3), "15m", "2h"),
+        Candidate("zscore3_keep4h", zscore(3), "15m", "4h"),
+        Candidate("zscore3_for10m", zscore(3), "10m"),
+        Candidate("zscore3_for10m_keep1h", zscore(3), "10m", keep),
+        Candidate("zscore3_for10m_keep2h", zscore(3), "10m", "2h"),
+        Candidate("zscore3_for10m_keep4h", zscore(3), "10m", "4h"),
+        Candidate("zscore3_for5m_keep2h", zscore(3), "5m", "2h", note="the new default (defaults.yaml)"),
+        Candidate("zscore2.5_keep2h", zscore(2.5), "15m", "2h"),
+        Candidate("zscore3.5_keep2h", zscore(3.5), "15m", "2h"),
         Candidate("robust_iqr3", robust(3)),
         Candidate("robust_iqr2", robust(2)),
         Candidate("robust_iqr1.5", robust(1.5)),

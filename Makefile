@@ -54,13 +54,19 @@ diff: $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/vigil diff $(DIFF_ARGS)
 
 # The whole loop on a real Prometheus and Alertmanager: build, start the local stack, deploy a
-# short-timing copy of the catalog, break checkout, show who was told when, draw the dashboards.
+# short-timing copy of the catalog, break checkout, show who was told when, draw the dashboards,
+# draft the drill's postmortem.
 demo: $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/vigil build
 	$(BIN)/vigil stack up
 	$(BIN)/vigil drill --service checkout --fault error_spike
 	. .vigil-stack/env && $(BIN)/vigil preview --out .vigil-stack/drill/output --dest .vigil-stack/preview --range 15m
-	@echo "dashboards drawn to .vigil-stack/preview/; the stack keeps running: '$(BIN)/vigil stack status', '$(BIN)/vigil stack down'"
+	@echo "dashboards drawn to .vigil-stack/preview/"
+	# The drill's postmortem: the last 3 minutes hold its fault, alerts and notifications. Written
+	# beside the drill's catalog (it validates with it), so the repository stays clean.
+	. .vigil-stack/env && $(BIN)/vigil --catalog .vigil-stack/drill/catalog postmortem draft --service checkout \
+		--from -3m --alertmanager "$$ALERTMANAGER_URL" --dest .vigil-stack/drill/postmortems
+	@echo "the stack keeps running: '$(BIN)/vigil stack status', '$(BIN)/vigil stack down'"
 
 fmt: $(STAMP) $(TOOLS_STAMP)
 	jsonnetfmt -i generators/*.jsonnet generators/lib/*.libsonnet

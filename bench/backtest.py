@@ -16,14 +16,12 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import requests
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import Timer, machine, write_section
@@ -57,157 +55,305 @@ def history_of(model: Any, start: int, days: int) -> Any:
     from vigil.render.simulate import parse_series
 
     h = History(start, start + days * DAY, STEP)
+    # Series of the same shape share one value function (bench/backfill.py formats each once): a
+    # service's incident hour depends on i only through i % 24.
+    shared: dict[tuple[Any, ...], Any] = {}
+    one = lambda t: 1.0
     for i, service in enumerate(model["services"]):
         base = {**service["selector"], "instance": f"{service['name']}-1"}
-        h.add("up", "gauge", base, lambda t: 1.0)
-        items = [(m["test"], x_of(i, m["thresholds"], m["direction"])) for m in service["metrics"]]
+        h.add("up", "gauge", base, one)
+        items = [
+            (
+                (tuple(th["value"] for th in m["thresholds"]), m["direction"]),
+                m["test"],
+                x_of(i, m["thresholds"], m["direction"]),
+            )
+            for m in service["metrics"]
+        ]
         # An SLO's fixture takes the error share: 0.05% normally, 5% during the service's incident.
         share = lambda t, i=i: 0.05 if x_of(i, [], "above")(t) == 3.0 else 0.0005
-        items += [(s["test"], share) for s in service["slos"]]
-        for fixture, x in items:
+        items += [(("slo",), s["test"], share) for s in service["slos"]]
+        for shape, fixture, x in items:
             if not isinstance(fixture, list):
                 continue  # histogram fixtures: left out (their alerts see no data)
             for item in fixture:
                 name, own = parse_series(item["series"])
                 a, b = item["value"]
                 labels = {**base, **own}
-                if item["type"] == "gauge":
+                key = (shape, item["type"], a, b, i % 24)
+                if key in shared:
+                    h.add(name, "counter" if item["type"] != "gauge" else "gauge", labels, shared[key])
+                elif item["type"] == "gauge":
                     h.add(name, "gauge", labels, lambda t, a=a, b=b, x=x: a + b * x(t))
                 else:
                     h.counter(name, labels, lambda t, a=a, b=b, x=x: max(0.0, a + b * x(t)))
+                shared.setdefault(key, h.families[name][1][tuple(sorted(labels.items()))])
     return h
 
 
 def timed_api() -> Any:
+    import threading
+
     from vigil.backtest.client import BacktestAPI
 
     class Timed(BacktestAPI):
-        """Wall time of each range query, in the order they were made."""
+        """Wall time of each range query, in the order they were made, and the points returned."""
 
         def __init__(self, url: str, timeout: float):
             super().__init__(url, timeout)
             self.times: list[float] = []
+            self.points = 0
+            self._lock = threading.Lock()
 
         def query_range_post(self, expr: str, start: float, end: float, step: float) -> Any:
             t = time.perf_counter()
             try:
-                return super().query_range_post(expr, start, end, step)
+                out = super().query_range_post(expr, start, end, step)
+                with self._lock:
+                    self.points += sum(len(s.times) for s in out)
+                return out
             finally:
-                self.times.append(time.perf_counter() - t)
+                with self._lock:
+                    self.times.append(time.perf_counter() - t)
 
     return Timed
 
 
-def main(n: int, days: int, batch: int, command: str) -> None:
+@dataclass
+class Run:
+    """One backtest run against the Prometheus, with what it cost the server."""
+
+    name: str
+    services: int
+    batch: int
+    workers: int
+    result: Any
+    times: list[float]
+    points: int
+    cpu: float  # Prometheus's CPU seconds during the run
+    samples: float  # samples Prometheus's queries loaded during the run
+
+    @property
+    def row(self) -> str:
+        r = self.result
+        return (
+            f"| {self.name} | {self.services} | {len(r.results)} | {self.batch} | {self.workers} | {r.queries} | "
+            f"{r.seconds:.1f} s | {self.cpu:.1f} s | {self.samples / 1e9:.2f} × 10⁹ | {self.points / 1e6:.1f} × 10⁶ |"
+        )
+
+
+def run_once(
+    name: str, model: Any, url: str, pid: int, window: Any, services: list[str], batch: int, workers: int, cache: Any
+) -> Run:
+    import click
+    from backfill import cpu_seconds, samples_loaded
+
+    from vigil.backtest.run import backtest_model
+
+    api = timed_api()(url, timeout=600)
+    cpu0, samples0 = cpu_seconds(pid), samples_loaded(url)
+    bars: list[Any] = []
+
+    def start_progress(total: int) -> Any:
+        bar = click.progressbar(length=total, label=f"backtest: {name}", file=sys.stderr)
+        bars.append(bar.__enter__())
+        return bar.update
+
+    try:
+        result = backtest_model(
+            model, api, window, services, cache=cache, batch=batch, workers=workers, start_progress=start_progress
+        )
+    finally:
+        for bar in bars:
+            bar.__exit__(None, None, None)
+    n = len(services) or len(model["services"])
+    out = Run(
+        name, n, batch, workers, result, api.times, api.points, cpu_seconds(pid) - cpu0, samples_loaded(url) - samples0
+    )
+    print(out.row, flush=True)
+    return out
+
+
+def main(n: int, days: int, batch: int, workers: int, sample: int, command: str) -> None:
+    import random
+
+    from backfill import backfill, start_prometheus, version
+
     from vigil import tools
     from vigil.backtest.client import BacktestAPI
-    from vigil.backtest.evaluate import Window
-    from vigil.backtest.history import backfill
-    from vigil.backtest.run import backtest_model
+    from vigil.backtest.evaluate import Window, query_count
+    from vigil.backtest.rules import alert_rules, rule_files
+    from vigil.backtest.rules import chosen as chosen_services
     from vigil.build import BuildReport, compile_catalog
     from vigil.render.cache import Cache
-    from vigil.tools import free_port
 
-    timed_api_class = timed_api()
     header = machine()
     end = (int(time.time()) // 3600) * 3600 - 3600
     start = end - days * DAY
+    window = Window(start, end)
     with tempfile.TemporaryDirectory() as tmp_:
         tmp = Path(tmp_)
         catalog = write_catalog(tmp / "catalog", n, "spine")
         model = compile_catalog(catalog, BuildReport())[1]
-        print(f"backtest: {n} services, writing and backfilling {days} days ...", flush=True)
+        names = sorted(s["name"] for s in model["services"])
+        chosen = sorted(random.Random(12).sample(names, sample)) if sample else []
+        # With a sample, only the sampled services' history is written: 1000 services' (200 million
+        # samples, 22 GB of OpenMetrics) takes promtool longer than this shared machine can give.
+        print(f"backtest: {len(chosen) or n} services, writing and backfilling {days} days ...", flush=True)
         with Timer() as made:
-            history = history_of(model, start, days)
-            backfill(history, tmp / "data", tmp)
+            history = history_of(chosen_services(model, chosen) if chosen else model, start, days)
+            size = backfill(history, tmp / "data", tmp)
         series = sum(len(s) for _, s in history.families.values())
-        (tmp / "prometheus.yml").write_text("global: {}\n")
-        port = free_port()
-        prom = subprocess.Popen(
-            [
-                tools.find("prometheus"),
-                f"--config.file={tmp / 'prometheus.yml'}",
-                f"--storage.tsdb.path={tmp / 'data'}",
-                "--storage.tsdb.retention.time=10y",
-                f"--web.listen-address=127.0.0.1:{port}",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        url = f"http://127.0.0.1:{port}"
+        samples = series * (days * DAY // STEP + 1)
+        families = sorted(history.families)
+        del history
+        prom, url = start_prometheus(tmp, tmp / "data", "global: {}\n")
         try:
-            deadline = time.monotonic() + 120
-            while not BacktestAPI(url).ready():
-                if time.monotonic() > deadline:
-                    raise SystemExit("Prometheus did not become ready")
-                time.sleep(0.5)
-            version = requests.get(f"{url}/api/v1/status/buildinfo", timeout=10).json()["data"]["version"]
+            prom_version = version(url)
             cache = Cache(tmp / "cache")
-            # Warm-up: read every raw sample once, so that neither approach pays for a cold page cache.
-            for family in sorted(history.families):
-                BacktestAPI(url, timeout=600).query(f"count(count_over_time({family}[{days}d]))", end)
-            runs, timed, seconds = {}, {}, {"batched": [], "naive": []}
-            # ABBA order: the machine is shared, so its load drifts; each approach runs once early, once late.
-            for name in ("batched", "naive", "naive", "batched"):
-                print(f"backtest: {name} ...", flush=True)
-                api = timed_api_class(url, timeout=600)
-                runs[name] = backtest_model(
-                    model, api, Window(start, end), cache=cache, batch=batch if name == "batched" else 1
-                )
-                timed[name] = api.times
-                seconds[name].append(runs[name].seconds)
+            # Warm-up: read every raw sample once (a day per query, within --query.max-samples), so
+            # that no run pays for a cold page cache.
+            for family in families:
+                for d in range(days):
+                    BacktestAPI(url, timeout=600).query(f"count(count_over_time({family}[1d]))", end - d * DAY)
+            runs: list[Run] = []
+            if sample:
+                # Both approaches on the same random sample of services; the whole catalog's query counts
+                # come from the plan, its times are scaled.
+                plan = [("batched", chosen, batch, workers), ("naive", chosen, 1, 1), ("batched", chosen, batch, 1)]
+            else:
+                # ABBA: the machine is shared, so its load drifts; each approach runs once early, once late.
+                plan = [("batched", [], batch, workers), ("naive", [], 1, 1)]
+                plan += plan[::-1]
+            for name, services, b, w in plan:
+                runs.append(run_once(name, model, url, prom.pid, window, services, b, w, cache))
         finally:
             tools.stop(prom, timeout=30)
-    b, v = runs["batched"], runs["naive"]
-    # The naive run makes one query per rule, in rule order, when the window fits one query.
-    by_kind: dict[str, list[float]] = {}
-    if len(timed["naive"]) == len(v.results):
-        for r, spent in zip(v.results, timed["naive"]):
-            by_kind.setdefault(r.rule.kind, []).append(spent)
-    same = [r.firings for r in b.results] == [r.firings for r in v.results]
-    fired = sum(len(r.firings) for r in b.results)
-    took = {name: " and ".join(f"{x:.1f}" for x in xs) for name, xs in seconds.items()}
+    rules, _ = alert_rules(model, rule_files(model, Cache(None)))
+    counts = (len(rules), query_count(rules, window, batch), query_count(rules, window, 1))
+    report(
+        n,
+        days,
+        batch,
+        workers,
+        sample,
+        command,
+        header,
+        prom_version,
+        series,
+        samples,
+        size,
+        made.seconds,
+        runs,
+        counts,
+    )
+
+
+def report(
+    n: int,
+    days: int,
+    batch: int,
+    workers: int,
+    sample: int,
+    command: str,
+    header: str,
+    prom_version: str,
+    series: int,
+    samples: int,
+    size: int,
+    made: float,
+    runs: list[Run],
+    counts: tuple[int, int, int],
+) -> None:
+    b = next(r for r in runs if r.name == "batched" and r.workers == workers)
+    naive = [r for r in runs if r.name == "naive"]
+    fired = sum(len(r.firings) for r in b.result.results)
+    # Identical firings: every run's alerts, alert by alert, against the first batched run.
+    by_key = {r.rule.key: r.firings for r in b.result.results}
+    same = all(by_key[r.rule.key] == r.firings for x in runs for r in x.result.results)
     lines = [
-        f"## Backtest: {n} services over {days} days\n",
+        f"## Backtest: {n} services over {days} day{'s' if days > 1 else ''}\n",
         f"`{command}`\n",
         (
-            f"Machine: {header}. Prometheus {version} (backfilled with promtool; {series} raw series at "
-            f"{STEP}s, written and backfilled in {made.seconds:.0f}s). {len(b.results)} alerting rules, evaluated "
-            "from raw series (recording rules expanded) at their group's interval over the whole window; "
-            f"{fired} firings. Each approach ran twice against the same Prometheus.\n"
+            f"Machine: {header}. Prometheus {prom_version}, default limits (2 min query timeout, 50 million samples "
+            f"per query, 11,000 points per series), history backfilled with promtool: {series} raw series at "
+            f"{STEP}s, {samples / 1e6:.0f} million samples ({size / 1e9:.1f} GB of OpenMetrics), written and "
+            f"backfilled in {made:.0f}s. {counts[0]} alerting rules ({len(b.result.results)} in the runs), evaluated from raw series "
+            "(recording rules expanded) at their group's interval over the whole window; "
+            f"{fired} firings in the first run. Prometheus CPU: its process's user + system seconds during the run (/proc); "
+            "samples: `prometheus_engine_query_samples_total` during the run; points: returned to vigil.\n"
         ),
-        "| approach | range queries | wall time |",
-        "|---|---|---|",
-        f"| batched ({batch} alerts per query) | {b.queries} | {took['batched']} s |",
-        f"| naive (one query per alert) | {v.queries} | {took['naive']} s |",
+        "| approach | services | alerts | alerts per query | queries in flight | range queries | wall time | "
+        "Prometheus CPU | samples loaded | points returned |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        *[r.row for r in runs],
+        "",
+    ]
+    if sample:
+        v = naive[0]
+        scale = counts[0] / len(v.result.results)
+        lines += [
+            (
+                f"**Not run on all {n} services.** On this shared machine both approaches ran on a random sample of "
+                f"{sample} of the {n} services (`random.Random(12)`; the TSDB holds only their history), "
+                f"{len(v.result.results)} of the {counts[0]} alerts. For all {n} services the plan makes "
+                f"**{counts[1]} range queries batched against {counts[2]} naive** ({counts[2] / counts[1]:.0f}× fewer; "
+                f"counted, exact). Wall time scaled by the alert count (×{scale:.1f}; every service has the same "
+                f"profiles; **extrapolated, not measured**): batched about **{b.result.seconds * scale / 60:.0f} min**"
+                f" ({b.cpu * scale / 60:.0f} min of Prometheus CPU), naive about "
+                f"**{v.result.seconds * scale / 60:.0f} min** ({v.cpu * scale / 60:.0f} min of Prometheus CPU). "
+                f"Measured on the sample: naive / batched = {v.result.queries / b.result.queries:.0f}× the queries, "
+                f"**{v.result.seconds / b.result.seconds:.2f}× the wall time**, "
+                f"{v.cpu / b.cpu if b.cpu else float('nan'):.2f}× Prometheus CPU."
+            ),
+        ]
+    else:
+        tb = sum(r.result.seconds for r in runs if r.name == "batched")
+        tn = sum(r.result.seconds for r in naive)
+        lines.append(
+            f"Queries: **{naive[0].result.queries / b.result.queries:.0f}× fewer**; wall time (sum of both runs): "
+            f"naive / batched = **{tn / tb:.2f}×**. Runs in the order batched, naive, naive, batched."
+        )
+    lines += [
         "",
         (
-            f"Queries: **{v.queries / b.queries:.0f}× fewer**; time (sum of both runs): naive / batched = "
-            f"**{sum(seconds['naive']) / sum(seconds['batched']):.2f}×**. Identical firings: "
-            f"{'yes' if same else '**no**'}. Runs in the order batched, naive, naive, batched, after one "
-            "set of queries that read every raw sample (a warm page cache for both)."
-        ),
-        "",
-        "Where the time goes (the second naive run, one query per alert, summed by the alert's kind):",
-        "",
-        "| kind | alerts | seconds | share |",
-        "|---|---|---|---|",
-        *[
-            f"| {k} | {len(ts)} | {sum(ts):.1f} | {100 * sum(ts) / sum(timed['naive']):.0f}% |"
-            for k, ts in sorted(by_kind.items(), key=lambda kv: -sum(kv[1]))
-        ],
-        "",
-        (
-            "The time is Prometheus evaluating the expanded expressions, which batching does not reduce: it "
-            "saves queries (round trips, per-query set-up, the server's concurrent-query slots), not evaluation."
+            f"Identical firings (naive and batched, alert by alert): {'yes' if same else '**no**'}. Every run "
+            "after one set of queries that read every raw sample (a warm page cache for all)."
         ),
     ]
-    if n != 1000:
-        lines.append(
-            f"\nOnly {n} services: the goal's 1000 services over 7 days was not run on this shared, "
-            "loaded machine; the query counts scale linearly with the number of alerts "
-            f"(naive: one per alert; batched: one per {batch})."
-        )
+    # The naive run makes one query per rule, in rule order, when the window fits one query.
+    v = naive[-1]
+    by_kind: dict[str, list[float]] = {}
+    if len(v.times) == len(v.result.results):
+        for r, spent in zip(v.result.results, v.times):
+            by_kind.setdefault(r.rule.kind, []).append(spent)
+        lines += [
+            "",
+            "Where the time goes (the naive run, one query per alert, summed by the alert's kind):",
+            "",
+            "| kind | alerts | seconds | share |",
+            "|---|---|---|---|",
+            *[
+                f"| {k} | {len(ts)} | {sum(ts):.1f} | {100 * sum(ts) / sum(v.times):.0f}% |"
+                for k, ts in sorted(by_kind.items(), key=lambda kv: -sum(kv[1]))
+            ],
+        ]
+    b1 = [r for r in runs if r.name == "batched" and r.workers == 1 and r is not b]
+    lines += [
+        "",
+        (
+            f"Batching makes {v.result.queries / b.result.queries:.0f}× fewer range queries (round trips, per-query "
+            "set-up, the server's concurrent-query slots); it saves no evaluation, which is the same expanded "
+            "expressions either way, dominated by the anomaly alerts' `[7d:1m]` baselines: Prometheus CPU naive / "
+            f"batched = {v.cpu / b.cpu if b.cpu else float('nan'):.2f}×."
+            + (
+                f" {workers} queries in flight against one: {b.result.seconds / b1[0].result.seconds:.2f}× the wall "
+                "time; they can only help when Prometheus has an idle core (see the load average above)."
+                if b1 and workers > 1
+                else ""
+            )
+        ),
+    ]
     write_section(f"backtest-{n}", "\n".join(lines))
     print("\n".join(lines))
 
@@ -259,6 +405,8 @@ if __name__ == "__main__":
     ap.add_argument("--services", type=int, default=1000)
     ap.add_argument("--days", type=int, default=7)
     ap.add_argument("--batch", type=int, default=50)
+    ap.add_argument("--parallel", type=int, default=2, help="batched: range queries in flight (vigil's default)")
+    ap.add_argument("--sample", type=int, default=0, help="run both approaches on this many random services only")
     ap.add_argument("--plan-only", action="store_true", help="count the queries of each approach; run nothing")
     args = ap.parse_args()
     os.chdir(Path(__file__).resolve().parent.parent)
@@ -274,6 +422,10 @@ if __name__ == "__main__":
         args.services,
         args.days,
         args.batch,
+        args.parallel,
+        args.sample,
         f".venv/bin/python bench/backtest.py --services {args.services} --days {args.days}"
-        + (f" --batch {args.batch}" if args.batch != 50 else ""),
+        + (f" --batch {args.batch}" if args.batch != 50 else "")
+        + (f" --parallel {args.parallel}" if args.parallel != 2 else "")
+        + (f" --sample {args.sample}" if args.sample else ""),
     )

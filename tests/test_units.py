@@ -1,8 +1,11 @@
 """Unit and duration parsing: the catalog's notation into base units and back."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from vigil import units
+from vigil.units import parse_duration, parse_quantity, promql_number
 
 
 @pytest.mark.parametrize(
@@ -87,3 +90,17 @@ def test_format_duration_roundtrip():
     for s in (1, 59, 60, 61, 3600, 5400, 86400, 2592000):
         assert units.parse_duration(units.format_duration(s)) == s
     assert units.format_duration(2592000) == "30d"
+
+
+@given(st.decimals(min_value=0, max_value=100, places=4, allow_nan=False, allow_infinity=False))
+def test_a_percentage_is_the_float_its_promql_text_reads_back_as(d):
+    # The alert prints the threshold with promql_number and the dashboard step keeps the float: the
+    # alert-to-panel check compares them, so 1.622% must not become 0.016220000000000002.
+    x = parse_quantity(f"{d}%", "ratio")
+    assert float(promql_number(x)) == x
+    assert x == float(d / 100)
+
+
+def test_a_threshold_of_1_622_percent_is_0_01622():
+    assert parse_quantity("1.622%", "ratio") == 0.01622
+    assert parse_duration("1.1ms") == 0.0011

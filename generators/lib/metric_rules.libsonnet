@@ -36,7 +36,7 @@ local current(s, m) = promql.series(m.record, s.name);
       + ' the ' + t.severity + ' threshold of ' + t.text + ' for ' + t['for'] + '.',
       m.runbook_url,
       m.dashboard_url
-    ),
+    ) + rules.because(m),
 
   local critical(m) = [t for t in m.thresholds if t.severity == 'critical'][0],
 
@@ -56,7 +56,7 @@ local current(s, m) = promql.series(m.record, s.name);
       + ' within ' + m.trend.within + ' (critical threshold ' + c.text + '), from its trend over the last ' + m.trend.window + '.',
       m.runbook_url,
       m.dashboard_url
-    ),
+    ) + rules.because(m),
 
   // Outside mean ± k·stddev of the metric's own baseline. `(stddev > 0)` drops series whose
   // baseline is flat, so a constant metric never alerts on its first wiggle.
@@ -77,7 +77,7 @@ local current(s, m) = promql.series(m.record, s.name);
       m.runbook_url,
       m.dashboard_url,
       m.anomaly.keep_firing_for
-    ),
+    ) + rules.because(m),
 
   local absentAlert(s, m) =
     rules.alert(

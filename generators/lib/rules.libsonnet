@@ -17,4 +17,8 @@
       },
     } + (if forDuration == '0s' then {} else { 'for': forDuration })
     + (if keepFiringFor == '0s' then {} else { keep_firing_for: keepFiringFor }),
+
+  // The postmortem that motivated a metric's or SLO's override (`because:` in the catalog), as an
+  // annotation, so the person paged sees why the threshold is where it is. Absent otherwise.
+  because(x):: if std.objectHas(x, 'because') then { annotations+: { postmortem: x.because } } else {},
 }

@@ -52,7 +52,7 @@ local sel(s, slo) = '{service="' + s.name + '",slo="' + slo.name + '"}';
       + std.join(' / ', [std.toString(w.factor) + 'x over ' + w.long for w in burn.windows]) + '.',
       slo.runbook_url,
       slo.dashboard_url
-    ) + { labels+: { slo: slo.name } },
+    ) + { labels+: { slo: slo.name } } + rules.because(slo),
 
   alerts(s, slo):: [burnAlert(s, slo, burn) for burn in slo.alerts],
 }

@@ -75,25 +75,30 @@ def write_tree(files: Files, root: Path, previous: Path | None = None, manifest:
     touched since (same size and mtime), is hard-linked from there instead: a rebuild after one
     change writes that change, not the other thousand files. Returns the new manifest."""
     written: Manifest = {}
-    made: set[Path] = set()
+    made: set[str] = set()
+    # Plain strings rather than Paths: a rebuild handles thousands of files, and pathlib's joins
+    # cost more than linking them.
+    new_root, old_root = os.fspath(root), os.fspath(previous) if previous else ""
     for rel in files:
-        path = root / rel
-        if path.parent not in made:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            made.add(path.parent)
+        path = f"{new_root}/{rel}"
+        parent = os.path.dirname(path)
+        if parent not in made:
+            os.makedirs(parent, exist_ok=True)
+            made.add(parent)
         sha = files.digests[rel]
-        if not (previous and manifest and _link_unchanged(previous / rel, path, sha, manifest.get(rel))):
-            path.write_text(files[rel], encoding="utf-8")
-        stat = path.stat()
+        if not (previous and manifest and _link_unchanged(f"{old_root}/{rel}", path, sha, manifest.get(rel))):
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(files[rel])
+        stat = os.stat(path)
         written[rel] = [sha, stat.st_size, stat.st_mtime_ns]
     return written
 
 
-def _link_unchanged(old: Path, new: Path, sha: str, recorded: list[Any] | None) -> bool:
+def _link_unchanged(old: str, new: str, sha: str, recorded: list[Any] | None) -> bool:
     if not recorded or recorded[0] != sha:
         return False
     try:
-        stat = old.stat()
+        stat = os.stat(old)
         if [stat.st_size, stat.st_mtime_ns] != recorded[1:]:
             return False
         os.link(old, new)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -54,16 +54,30 @@ class ContentCache:
         return hashlib.sha256(orjson.dumps([self.salt(), *parts], option=orjson.OPT_SORT_KEYS)).hexdigest()
 
     def _path(self, key: str, kind: str = "json") -> Path:
+        return Path(self._file(key, kind))
+
+    def _file(self, key: str, kind: str = "json") -> str:
+        # A plain string: a rebuild looks up ten thousand entries, and pathlib's joins cost more
+        # than reading them.
         assert self.root is not None
-        return self.root / key[:2] / f"{key}.{kind}"
+        return f"{self._root}/{key[:2]}/{key}.{kind}"
+
+    @cached_property
+    def _root(self) -> str:
+        return os.fspath(self.root or "")
 
     def load(self, key: str) -> Any:
         if self.root is None:
             return None
         try:
-            return orjson.loads(self._path(key).read_bytes())
+            with open(self._file(key), "rb") as f:
+                return orjson.loads(f.read())
         except FileNotFoundError:
             return None
+
+    def has(self, key: str) -> bool:
+        """Whether a result is kept under `key`: a look-up, without reading it."""
+        return self.root is not None and os.path.exists(self._file(key))
 
     def store(self, key: str, value: Any) -> None:
         if self.root is not None:
@@ -88,7 +102,7 @@ class ContentCache:
         return sha
 
     def has_text(self, sha: str) -> bool:
-        return self.root is not None and self._path(sha, "txt").exists()
+        return self.root is not None and os.path.exists(self._file(sha, "txt"))
 
     def load_text(self, sha: str) -> str | None:
         if self.root is None:

@@ -525,6 +525,13 @@ def drill(ctx: Context, state_dir: Path, service: str, fault: str, kind: str, ti
     show_default=True,
     help="Steps per series per range query at most (Prometheus refuses more than 11,000).",
 )
+@click.option(
+    "--parallel",
+    type=click.IntRange(1, 16),
+    default=2,
+    show_default=True,
+    help="Range queries in flight at once (Prometheus evaluates concurrent queries on several cores).",
+)
 @click.pass_obj
 def backtest(
     ctx: Context,
@@ -536,6 +543,7 @@ def backtest(
     as_json: bool,
     batch: int,
     max_points: int,
+    parallel: int,
 ) -> None:
     """How often each alert would have fired over a window of history, evaluated from raw series.
 
@@ -571,6 +579,7 @@ def backtest(
         "cache": Cache(Path(".vigil-cache")),
         "batch": batch,
         "max_points": max_points,
+        "workers": parallel,
         "start_progress": start_progress,
     }
     try:
@@ -735,3 +744,158 @@ def main(argv: list[str] | None = None) -> None:
     except VigilError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(e.exit_code)
+
+
+@cli.group()
+def suggest() -> None:
+    """Proposals learned from a service's history, printed as catalog YAML to paste."""
+
+
+@suggest.command("thresholds")
+@paths
+@click.option("--service", required=True, help="The catalog service whose key metrics to learn.")
+@click.option(
+    "--prometheus",
+    "prometheus_url",
+    envvar="PROMETHEUS_URL",
+    required=True,
+    help="The Prometheus holding the history (default: $PROMETHEUS_URL).",
+)
+@click.option("--from", "from_", required=True, help="Start of a normal stretch: RFC 3339, now, or -7d.")
+@click.option("--to", "to", default="now", show_default=True, help="End: RFC 3339, now, or -1h.")
+@click.option("--json", "as_json", is_flag=True, help="Each key metric's statistics and proposal as JSON.")
+@click.pass_obj
+def suggest_thresholds(ctx: Context, service: str, prometheus_url: str, from_: str, to: str, as_json: bool) -> None:
+    """Propose warning, critical, `for` and anomaly sensitivity for each key metric of a service.
+
+    Learned from the metric's own values over --from..--to (robust statistics on its bad side);
+    prints the `metrics:` YAML to paste into the service file. See docs/detection.md.
+    """
+    import json
+
+    from vigil.backtest.client import BacktestAPI
+    from vigil.build import BuildReport, compile_catalog
+    from vigil.reports.suggest_thresholds import suggest_service, to_yaml
+
+    window = _window(from_, to)
+    report = BuildReport()
+    _, model = compile_catalog(ctx.catalog, report)
+    _warn(report.warnings)
+    api = BacktestAPI(prometheus_url)
+    found = suggest_service(model, service, api, window.start, window.end)
+    if as_json:
+        click.echo(json.dumps([s.json() for s in found], indent=2, sort_keys=True))
+    else:
+        click.echo(to_yaml(service, api.url, window.start, window.end, found), nl=False)
+
+
+@cli.group()
+def postmortem() -> None:
+    """One postmortem: draft it from the stack, or learn from it (`postmortems`, plural, searches the collection)."""
+
+
+@postmortem.command("draft")
+@paths
+@click.option("--service", required=True, help="The catalog service where the incident showed.")
+@click.option("--from", "from_", required=True, help="Start: RFC 3339 (2026-11-27T03:00:00Z), now, or -2h.")
+@click.option("--to", "to", default="now", show_default=True, help="End: RFC 3339, now, or -1h.")
+@click.option(
+    "--prometheus",
+    "prometheus_url",
+    envvar="PROMETHEUS_URL",
+    required=True,
+    help="The Prometheus holding the window (default: $PROMETHEUS_URL).",
+)
+@click.option(
+    "--alertmanager",
+    "alertmanager_url",
+    envvar="ALERTMANAGER_URL",
+    default=None,
+    help="Read who was told from this Alertmanager where it still holds the alerts (default: $ALERTMANAGER_URL).",
+)
+@click.option(
+    "--dest",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The folder to write into (default: the catalog's postmortems folder).",
+)
+@click.option("--force", is_flag=True, help="Overwrite a draft of the same name instead of numbering a new one.")
+@click.option("--json", "as_json", is_flag=True, help="Print the facts as JSON instead of writing the file.")
+@click.pass_obj
+def postmortem_draft(
+    ctx: Context,
+    service: str,
+    from_: str,
+    to: str,
+    prometheus_url: str,
+    alertmanager_url: str | None,
+    dest: Path | None,
+    force: bool,
+    as_json: bool,
+) -> None:
+    """Draft a postmortem of SERVICE's incident in the window, from Prometheus (and Alertmanager)."""
+    import json
+
+    from vigil.catalog.load import load_catalog, postmortems_dir
+    from vigil.reports.postmortem_draft import gather
+    from vigil.reports.postmortem_markdown import summary, write
+
+    window = _window(from_, to)
+    model = _validated_model(ctx)
+    draft = gather(model, service, window.start, window.end, prometheus_url, alertmanager_url, progress=_note)
+    if as_json:
+        click.echo(json.dumps(draft.json(), indent=2, sort_keys=True))
+        return
+    folder = dest or postmortems_dir(ctx.catalog, load_catalog(ctx.catalog).settings)
+    click.echo(summary(draft, write(draft, folder, force)))
+
+
+def _note(text: str) -> None:
+    click.echo(text, err=True)
+
+
+@postmortem.command("suggest")
+@paths
+@click.argument("ref", metavar="POSTMORTEM")
+@click.option(
+    "--prometheus",
+    "prometheus_url",
+    envvar="PROMETHEUS_URL",
+    required=True,
+    help="The Prometheus holding the incident's history (default: $PROMETHEUS_URL).",
+)
+@click.option("--lookback", default="7d", show_default=True, help="How much history each proposal is backtested over.")
+@click.option(
+    "--to", default=None, help="End of the look-back: RFC 3339, relative or now (default: the incident's end)."
+)
+@click.option("--json", "as_json", is_flag=True, help="The postmortem, the window, the suggestions and notes, as JSON.")
+@click.pass_obj
+def postmortem_suggest(
+    ctx: Context, ref: str, prometheus_url: str, lookback: str, to: str | None, as_json: bool
+) -> None:
+    """Threshold and `for` changes that would have detected POSTMORTEM (an id or its file) earlier.
+
+    Each is backtested over --lookback (how much earlier; how many more firings) and printed as
+    YAML to paste into the service file, with `because:` set. The catalog is never written."""
+    import json
+
+    from vigil.backtest.client import BacktestAPI
+    from vigil.backtest.timespec import parse_time
+    from vigil.build import BuildReport, compile_catalog
+    from vigil.render.cache import Cache
+    from vigil.reports import postmortem_suggest as pms
+    from vigil.reports import postmortem_suggest_format
+    from vigil.units import parse_duration
+
+    validated, model = compile_catalog(ctx.catalog, BuildReport())
+    try:
+        pm = pms.find(model, ref)
+        window = pms.lookback(pm, parse_duration(lookback), None if to is None else parse_time(to))
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+    api = BacktestAPI(prometheus_url)
+    report = pms.suggest(model, pms.overrides_of(validated.raw.services), pm, api, window, Cache(Path(".vigil-cache")))
+    if as_json:
+        click.echo(json.dumps(report.json(), indent=2, sort_keys=True))
+    else:
+        click.echo(postmortem_suggest_format.text(report), nl=False)

@@ -15,6 +15,7 @@ ALERTMANAGER_CONFIG = f"{ALERTMANAGER_DIR}/alertmanager.yaml"
 ROUTING_CASES = f"{ALERTMANAGER_DIR}/routes.test.yaml"
 DASHBOARDS_DIR = "grafana/dashboards"
 FOLDERS_FILE = "grafana/folders.json"
+ANNOTATIONS_FILE = "grafana/annotations.json"  # the postmortems as dashboard annotations
 KUBERNETES_DIR = "kubernetes"
 POSTMORTEMS_PAGE = "postmortems/index.html"  # only when the catalog has postmortems
 

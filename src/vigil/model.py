@@ -82,6 +82,7 @@ class Metric(TypedDict):
     dashboard_url: str
     runbook_url: str
     test: Any  # the profile's fixture (docs/profiles.md), or None
+    because: NotRequired[str]  # the postmortem id that motivated the service's override, when given
 
 
 class BurnWindow(TypedDict):
@@ -124,6 +125,7 @@ class Slo(TypedDict):
     dashboard_url: str
     runbook_url: str
     test: Any
+    because: NotRequired[str]  # the postmortem id that motivated the objective, when given
 
 
 class Dashboard(TypedDict):
@@ -169,6 +171,8 @@ class Settings(TypedDict):
     baseline_interval: str
     runbook_base_url: str
     extra_labels: dict[str, str]
+    postmortems_url: NotRequired[str]  # where output/postmortems/index.html is published, if set
+    logs_url: NotRequired[str]  # the log search of a service and window (catalog/logs_url.py)
 
 
 class Postmortem(TypedDict):

@@ -58,6 +58,16 @@ class PrometheusAPI:
             return [Series({}, [float(t)], [float(v)])]
         return [Series(r["metric"], [float(r["value"][0])], [float(r["value"][1])]) for r in data["result"]]
 
+    def samples(self, selector: str, start: float, end: float) -> list[Series]:
+        """The raw samples of a selector between start and end, at their own timestamps (an instant
+        query of `selector[range]`): when an evaluation wrote ALERTS, not a step's approximation."""
+        span = max(end - start, 0.001)
+        data = self._get("/api/v1/query", {"query": f"{selector}[{round(span * 1000)}ms]", "time": end})
+        return [
+            Series(r["metric"], [float(t) for t, _ in r["values"]], [float(v) for _, v in r["values"]])
+            for r in data["result"]
+        ]
+
     def parse_query(self, expr: str) -> Any | None:
         """Prometheus's own syntax tree of `expr` (`/api/v1/parse_query`), or None where the server
         has no such endpoint (Prometheus 2.42 answers 404; 3.5 has it) or will not parse it.

@@ -80,14 +80,19 @@ def chunks(items: Sequence[str], parts: int) -> list[list[str]]:
 
 
 def run_parallel(
-    tool: str, prefix: Sequence[str], files: Sequence[str], cwd: Path | None = None, workers: int | None = None
+    tool: str,
+    prefix: Sequence[str],
+    files: Sequence[str],
+    cwd: Path | None = None,
+    workers: int | None = None,
+    env: dict[str, str] | None = None,
 ) -> list[Result]:
     """Run `tool prefix... files...` with the files split over one process per core."""
     if not files:
         return []
     workers = workers or os.cpu_count() or 1
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda part: run(tool, [*prefix, *part], cwd=cwd), chunks(files, workers)))
+        return list(pool.map(lambda part: run(tool, [*prefix, *part], cwd=cwd, env=env), chunks(files, workers)))
 
 
 def stop(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:

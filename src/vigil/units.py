@@ -7,6 +7,7 @@ with a message meant for the user; the validator attaches file and line.
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from functools import lru_cache
 
 DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
@@ -36,15 +37,16 @@ def parse_duration(text: str | int | float) -> float:
     s = str(text).strip()
     if _PLAIN.match(s):
         return parse_duration(float(s))
-    pos, total = 0, 0.0
+    pos, total = 0, Decimal(0)
     for m in _DURATION_PART.finditer(s):
         if m.start() != pos:
             break
-        total += float(m.group(1)) * DURATION_UNITS[m.group(2)]
+        # Decimal for the same reason as percentages: 1.1ms is 0.0011, not 0.0011000000000000001.
+        total += Decimal(m.group(1)) * Decimal(str(DURATION_UNITS[m.group(2)]))
         pos = m.end()
     if pos != len(s) or not s:
         raise ValueError(f"expected a duration such as 30s, 5m, 1h30m or 300ms, got {text!r}")
-    return total
+    return float(total)
 
 
 @lru_cache(maxsize=4096)
@@ -74,7 +76,9 @@ def parse_quantity(value: str | int | float, unit: str) -> float:
         m = _PERCENT.match(s)
         if not m:
             raise ValueError(f"expected a ratio such as 5% or 0.05, got {value!r}")
-        return float(m.group(1)) / 100
+        # In decimal, so that 1.622% is the float nearest 0.01622 (as the alert's PromQL prints it),
+        # not 1.622 / 100 = 0.016220000000000002, which a dashboard step would then disagree with.
+        return float(Decimal(m.group(1)) / 100)
     if unit == "seconds":
         return parse_duration(s)
     if unit in ("bytes", "bytes_per_second"):

@@ -5,57 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from fixtures.small_catalog import CHECKOUT, REDIS, write_catalog
 
 from vigil.build import build
 from vigil.catalog.load import load_catalog
 from vigil.catalog.validate import validate
 from vigil.cli import main
 from vigil.errors import CatalogError
-
-DEPARTMENTS = """\
-departments:
-  - id: commerce-dev
-    role: engineering
-    channels: {page: {webhook: {url: "http://pager"}}, chat: {webhook: {url: "http://chat"}}}
-  - id: operations
-    role: operations
-    channels: {chat: {webhook: {url: "http://noc"}}}
-propagation:
-  - {notify: owner, severity: critical, channel: page}
-"""
-
-CHECKOUT = """\
-name: checkout
-owner: commerce-dev
-tier: 1
-customer_facing: true
-selector: {job: checkout}
-profiles: [http, jvm]
-dependencies: [redis-cache]
-metrics:
-  error_ratio: {warning: 1%, critical: 5%, for: 5m}
-  heap_usage: {critical: 90%, trend: {within: 2h}}
-slos:
-  - {name: availability, objective: 99.9%}
-"""
-
-REDIS = """\
-name: redis-cache
-owner: commerce-dev
-selector: {job: redis}
-profiles: [redis]
-"""
-
-
-def write_catalog(root: Path, checkout: str = CHECKOUT, extra: dict[str, str] | None = None) -> Path:
-    (root / "services").mkdir(parents=True)
-    (root / "departments.yaml").write_text(DEPARTMENTS)
-    (root / "services" / "checkout.yaml").write_text(checkout)
-    (root / "services" / "redis-cache.yaml").write_text(REDIS)
-    for name, text in (extra or {}).items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text)
-    return root
 
 
 def problems(root: Path) -> list[str]:

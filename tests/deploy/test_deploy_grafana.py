@@ -16,7 +16,7 @@ from vigil.deploy.http import HttpSettings
 from vigil.deploy.plan import Result
 from vigil.deploy.run import Options, deploy
 from vigil.errors import DeployError
-from vigil.layout import FOLDERS_FILE
+from vigil.layout import ANNOTATIONS_FILE, FOLDERS_FILE
 
 FAST = HttpSettings(timeout=1.0, retries=3, backoff=0.01)
 FOREIGN = {"uid": "team-latency", "title": "Team latency", "tags": ["team"], "panels": []}
@@ -83,7 +83,8 @@ def test_a_second_deploy_makes_zero_writes(grafana: FakeGrafana, example_output:
     report = deploy(opts(example_output), env(grafana))
     assert not report.failed and report.writes == 0, report.text()
     assert len(grafana.writes()) == before
-    assert "0 to add, 0 to change, 0 to remove, 8 unchanged" in report.text()
+    # 8 dashboards and the 6 postmortem annotations on them (test_deploy_annotations.py)
+    assert "0 to add, 0 to change, 0 to remove, 14 unchanged" in report.text()
 
 
 def test_prune_deletes_only_vigil_dashboards_the_build_no_longer_has(grafana: FakeGrafana, example_output: Path):
@@ -234,3 +235,22 @@ def test_real_grafana_deploy_is_idempotent_and_prune_leaves_others(example_outpu
     assert not first.failed, first.text()
     again = deploy(opts(example_output, prune=True), env_)
     assert not again.failed and again.writes == 0, again.text()
+    # The postmortems are on the dashboards, once each, as built (test_deploy_annotations.py).
+    auth = (
+        {"headers": {"Authorization": f"Bearer {env_['GRAFANA_TOKEN']}"}}
+        if env_.get("GRAFANA_TOKEN")
+        else {"auth": (env_.get("GRAFANA_USER", ""), env_.get("GRAFANA_PASSWORD", ""))}
+    )
+    live = requests.get(
+        env_["GRAFANA_URL"].rstrip("/") + "/api/annotations",
+        params=[("tags", "vigil"), ("type", "annotation"), ("limit", 10000)],
+        timeout=30,
+        **auth,  # type: ignore[arg-type]
+    ).json()
+    built = json.loads((example_output / ANNOTATIONS_FILE).read_text())["annotations"]
+    found = [
+        (a["dashboardUID"], a["time"], a["timeEnd"], a["text"], sorted(a["tags"]))
+        for a in live
+        if any(t.startswith("vigil-postmortem:") for t in a["tags"])
+    ]
+    assert sorted(found) == sorted((b["dashboardUID"], b["time"], b["timeEnd"], b["text"], b["tags"]) for b in built)

@@ -12,7 +12,9 @@
     same title in the folder* (what the docs say overwrite does, and why vigil never sends it);
   - the stored version starts at 1 and increases by one per save; id is assigned by the server;
 - GET/DELETE /api/dashboards/uid/{uid}; 404 when missing;
-- GET /api/search?query=&tag=a&tag=b&type=dash-db|dash-folder&folderUIDs=&limit=&page=: tags ANDed.
+- GET /api/search?query=&tag=a&tag=b&type=dash-db|dash-folder&folderUIDs=&limit=&page=: tags ANDed;
+- annotations (fakes/grafana_annotations.py): POST/GET /api/annotations, PUT/PATCH/DELETE
+  /api/annotations/{id}.
 
 Stored dashboards are replaced on save, never changed in place: a reply may hand one out to be
 serialised outside the lock (base.py), without a deep copy per request.
@@ -26,6 +28,7 @@ import time
 from typing import Any
 
 from fakes.base import FakeServer, Reply, Request, basic_auth
+from fakes.grafana_annotations import AnnotationsApi
 
 MAX_UID = 40
 
@@ -34,7 +37,7 @@ def _json(body: bytes) -> Any:
     return json.loads(body)
 
 
-class FakeGrafana(FakeServer):
+class FakeGrafana(AnnotationsApi, FakeServer):
     def __init__(self, token: str = "t0ken", user: str = "admin", password: str = "secret", latency: float = 0.0):
         super().__init__(latency)
         self.token, self.user, self.password = token, user, password
@@ -51,6 +54,7 @@ class FakeGrafana(FakeServer):
         r("GET", "/api/dashboards/uid/(?P<uid>[^/]+)", self.get_dashboard)
         r("DELETE", "/api/dashboards/uid/(?P<uid>[^/]+)", self.delete_dashboard)
         r("GET", "/api/search", self.search)
+        self.route_annotations()
 
     def authorised(self, request: Request) -> bool:
         return request.headers.get("Authorization") == f"Bearer {self.token}" or basic_auth(request) == (
@@ -100,6 +104,7 @@ class FakeGrafana(FakeServer):
             return Reply(404, {"message": "folder not found"})
         for uid in [u for u, d in self.dashboards.items() if d["folderUid"] == m["uid"]]:
             del self.dashboards[uid]  # what Grafana does, and why vigil never prunes folders
+            self.drop_annotations_of(uid)
         return Reply(200, {"message": "Folder deleted", "id": folder["id"], "title": folder["title"]})
 
     # --- dashboards -----------------------------------------------------------------------------
@@ -178,6 +183,7 @@ class FakeGrafana(FakeServer):
         stored = self.dashboards.pop(m["uid"], None)
         if stored is None:
             return Reply(404, {"message": "Dashboard not found"})
+        self.drop_annotations_of(m["uid"])
         return Reply(
             200,
             {"title": stored["dashboard"]["title"], "message": "Dashboard deleted", "id": stored["dashboard"]["id"]},

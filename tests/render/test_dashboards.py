@@ -236,7 +236,7 @@ def test_rebuilds_are_byte_identical(tmp_path: Path, example_output: Path) -> No
     cache = tmp_path / "cache"
     build(CATALOG, tmp_path / "first", run_checks=False, cache_dir=cache)
     build(CATALOG, tmp_path / "cached", run_checks=False, cache_dir=cache)  # every dashboard from the cache
-    assert len(expected) == 9
+    assert len(expected) == 10  # 8 dashboards, folders.json, annotations.json
     assert _tree(tmp_path / "first" / "grafana") == expected
     assert _tree(tmp_path / "cached" / "grafana") == expected
 

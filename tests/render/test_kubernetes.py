@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 import yaml
+from fixtures.small_catalog import write_catalog
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_validate import write_catalog
 
 from conftest import SHARED
 from vigil import kube_names

@@ -3,6 +3,7 @@ on 502/503/504, connection errors and read timeouts, and counted (the bench repo
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import requests
@@ -34,9 +35,11 @@ class BacktestAPI(PrometheusAPI):
         self.session.mount("http://", HTTPAdapter(max_retries=retry))
         self.session.mount("https://", HTTPAdapter(max_retries=retry))
         self.queries = 0
+        self._count = threading.Lock()  # queries may run in several threads (evaluate's workers)
 
     def query_range_post(self, expr: str, start: float, end: float, step: float) -> list[Series]:
-        self.queries += 1
+        with self._count:
+            self.queries += 1
         form: dict[str, Any] = {"query": expr, "start": start, "end": end, "step": step}
         try:
             response = self.session.post(self.url + "/api/v1/query_range", data=form, timeout=self.timeout)

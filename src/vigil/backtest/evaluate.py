@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from vigil.backtest.client import MAX_POINTS, BacktestAPI
@@ -112,12 +113,35 @@ def evaluate(
     batch: int = 50,
     max_points: int = MAX_POINTS,
     progress: Callable[[int], None] = lambda n: None,
+    workers: int = 1,
 ) -> list[list[Firing]]:
-    """The firings of each rule (in the order given) over the window."""
+    """The firings of each rule (in the order given) over the window.
+
+    With `workers` > 1 that many range queries are in flight at once (Prometheus evaluates
+    concurrent queries on several cores, up to its --query.max-concurrency). Each query's answer
+    is kept apart and merged in plan order, so the firings do not depend on which answer came first."""
+    queries = plan(rules, window, batch, max_points)
+    parts: list[Presence] = [defaultdict(dict) for _ in queries]
+    if workers <= 1:
+        for query, part in zip(queries, parts):
+            _one(api, query, rules, part)
+            progress(1)
+    else:
+        with ThreadPoolExecutor(workers, thread_name_prefix="backtest") as pool:
+            pending = {pool.submit(_one, api, q, rules, part) for q, part in zip(queries, parts)}
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                for future in done:
+                    if future.exception() is not None:
+                        for other in pending:
+                            other.cancel()
+                        future.result()  # raises the query's error
+                    progress(1)
     presence: Presence = defaultdict(dict)
-    for query in plan(rules, window, batch, max_points):
-        _one(api, query, rules, presence)
-        progress(1)
+    for part in parts:
+        for index, series in part.items():
+            for key, times in series.items():
+                presence[index].setdefault(key, []).extend(times)
     out = []
     for i, rule in enumerate(rules):
         step = round(rule.interval * 1000)

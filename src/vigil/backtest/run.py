@@ -29,6 +29,7 @@ def backtest_model(
     cache: Cache | None = None,
     batch: int = 50,
     max_points: int = MAX_POINTS,
+    workers: int = 1,
     start_progress: Callable[[int], Progress] = lambda total: lambda n: None,
 ) -> Backtest:
     if window.end <= window.start:
@@ -37,7 +38,7 @@ def backtest_model(
     rules, notes = alert_rules(sub, rule_files(sub, cache or Cache(None)))
     started, before = time.perf_counter(), api.queries
     progress = start_progress(len(plan(rules, window, batch, max_points)))
-    firings = evaluate(api, rules, window, batch, max_points, progress)
+    firings = evaluate(api, rules, window, batch, max_points, progress, workers)
     return Backtest(
         window,
         [Result(rule, f, window) for rule, f in zip(rules, firings)],

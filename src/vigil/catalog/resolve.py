@@ -112,7 +112,7 @@ def resolve_settings(raw: dict[str, Any] | None) -> Settings:
     get = lambda k: raw.get(k, d[k])
     ev, ev_s = _duration(get("evaluation_interval"))
     sc, sc_s = _duration(get("scrape_interval"))
-    return Settings(
+    settings = Settings(
         grafana_url=str(get("grafana_url")).rstrip("/"),
         datasource_uid=str(get("datasource_uid")),
         evaluation_interval=ev,
@@ -123,6 +123,11 @@ def resolve_settings(raw: dict[str, Any] | None) -> Settings:
         runbook_base_url=str(get("runbook_base_url")).rstrip("/"),
         extra_labels={k: str(v) for k, v in sorted((get("extra_labels") or {}).items())},
     )
+    if raw.get("postmortems_url"):  # only when set: the model of a catalog without it is unchanged
+        settings["postmortems_url"] = str(raw["postmortems_url"])
+    if raw.get("logs_url"):  # only when set: models (and their goldens) without it stay as they were
+        settings["logs_url"] = str(raw["logs_url"])
+    return settings
 
 
 def _fors(value: Any) -> dict[str, tuple[str, float]]:
@@ -216,7 +221,7 @@ def resolve_metric(
         spec = v["absent"] if isinstance(v["absent"], dict) else {}
         af, af_s = _duration(spec.get("for", d["absent"]["for"]))
         absent = {"for": af, "for_seconds": af_s, "alert": f"{name}Absent"}
-    return Metric(
+    metric = Metric(
         id=mid,
         camel=name,
         title=v.get("title", mid.replace("_", " ").capitalize()),
@@ -240,6 +245,9 @@ def resolve_metric(
         runbook_url=f"{runbook}#{mid}",
         test=v.get("test"),
     )
+    if "because" in v:  # only when set: a catalog without `because:` resolves as before
+        metric["because"] = v["because"]
+    return metric
 
 
 def resolve_slo(
@@ -296,7 +304,7 @@ def resolve_slo(
         **SLO_RECORDS,
     )  # type: ignore[typeddict-item]
     description = slo.get("description") or str(fields["description"].value if "description" in fields else name)
-    return Slo(
+    out = Slo(
         name=name,
         camel=camel(name),
         sli=slo.get("sli", name),
@@ -321,6 +329,9 @@ def resolve_slo(
         runbook_url=f"{runbook}#{name}",
         test=test,
     )
+    if "because" in slo:
+        out["because"] = slo["because"]
+    return out
 
 
 def resolve_service(

@@ -11,7 +11,7 @@ import difflib
 import importlib.resources
 import json
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
@@ -58,15 +58,16 @@ def _type_name(value: Any) -> str:
 
 def _problems(doc: Document, error: ValidationError) -> list[Problem]:
     path = tuple(error.absolute_path)
-    v, schema = error.validator, error.schema
+    # jsonschema types these as unions with its Unset marker; an error it raised always has them.
+    v, schema, instance = error.validator, cast(dict[str, Any], error.schema), cast(Any, error.instance)
     if v in ("oneOf", "anyOf") and error.context:
         # Explain the alternative whose type fits the value (a string duration's pattern, say),
         # not "expected object" from an alternative the user clearly did not mean.
         fitting = [e for e in error.context if e.validator != "type"]
         return _problems(doc, best_match(fitting or error.context))
-    if v == "additionalProperties" and isinstance(error.instance, dict):
+    if v == "additionalProperties" and isinstance(instance, dict):
         known = list(schema.get("properties", {}))
-        extra = sorted(set(error.instance) - set(known))
+        extra = sorted(set(instance) - set(known))
         return [doc.problem(path + (k,), f"unknown field '{k}'{did_you_mean(k, known)}") for k in extra]
     if v == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
@@ -74,20 +75,16 @@ def _problems(doc: Document, error: ValidationError) -> list[Problem]:
     if v == "enum":
         choices = ", ".join(map(str, schema["enum"]))
         return [
-            doc.problem(
-                path, f"must be one of: {choices}; got {error.instance!r}{did_you_mean(error.instance, schema['enum'])}"
-            )
+            doc.problem(path, f"must be one of: {choices}; got {instance!r}{did_you_mean(instance, schema['enum'])}")
         ]
     if v == "type":
         want = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
-        return [doc.problem(path, f"expected {' or '.join(want)}, got {_type_name(error.instance)}")]
+        return [doc.problem(path, f"expected {' or '.join(want)}, got {_type_name(instance)}")]
     if v == "pattern":
         helpful = _PATTERN_HELP.get(schema["pattern"], f"must match {schema['pattern']}")
-        return [doc.problem(path, f"{error.instance!r} {helpful}")]
+        return [doc.problem(path, f"{instance!r} {helpful}")]
     if v == "propertyNames":
-        return [
-            doc.problem(path + (error.instance,), f"{error.instance!r} is not allowed as a name here: {error.message}")
-        ]
+        return [doc.problem(path + (instance,), f"{instance!r} is not allowed as a name here: {error.message}")]
     return [doc.problem(path, error.message)]
 
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 DEPARTMENTS = 12
-MIXES = {
+MIXES: dict[str, list[list[Any]]] = {
     "spine": [["http", "jvm", {"name": "host", "prefix": "host_"}]],
     "mixed": [
         ["spring-http", "jvm"],

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vigil import units
-from vigil.catalog import conventions, memo
+from vigil.catalog import because, conventions, logs_url, memo
 from vigil.catalog import departments as departments_check
 from vigil.catalog import postmortems as postmortems_check
 from vigil.catalog.kubernetes import check as kubernetes_check
@@ -86,7 +86,7 @@ def _check_metric(
     for level in ("warning", "critical"):
         if level in fields:
             try:
-                parsed[level] = units.parse_quantity(get(level), unit)
+                parsed[level] = units.parse_quantity(fields[level].value, unit)
             except ValueError as e:
                 problems.append(_problem_at(fields[level], str(e)))
     for key in ("window", "for"):
@@ -260,6 +260,7 @@ def validate(raw: RawCatalog, cache: CatalogCache | None = None) -> Validated:
     warnings: list[Problem] = []
     if raw.settings is not None:
         problems += check_schema(raw.settings, "vigil")
+        problems += logs_url.check(raw.settings)
         extra = (raw.settings.data or {}).get("extra_labels") or {} if isinstance(raw.settings.data, dict) else {}
         for key in set(extra) & set(CONTRACT_LABELS):
             problems.append(
@@ -332,6 +333,7 @@ def validate(raw: RawCatalog, cache: CatalogCache | None = None) -> Validated:
     ):
         problems += kubernetes_check(raw.settings, None if dep_problems else raw.departments, good_services)
     pm_problems, pm_warnings = postmortems_check.check(raw.postmortems, seen, owners, profiles)
+    problems += because.check(good_services, raw.postmortems)
     problems += pm_problems
     warnings += pm_warnings
     if problems:

@@ -26,20 +26,18 @@ __all__ = ["Check", "CheckReport", "check_output", "describe", "registry", "run_
 def registry(vmalert: bool = False) -> list[Check]:
     """Every check, in the order they run: the cheap ones first, so a broken build fails fast.
     `vmalert`: also vmalert's, for rules evaluated by vmalert."""
-    return (
-        [
-            promtool.CheckRules(),
-            amtool.CheckConfig(),
-            amtool.RoutesTest(),
-            dashboards.Lint(),
-            dashboards.AlertPanels(),
-            folders.Folders(),
-            kubernetes.Objects(),
-        ]
-        + ([vmalert_checks.DryRun()] if vmalert else [])
-        + [promtool.RuleTests()]
-        + ([vmalert_checks.RuleTests()] if vmalert else [])
-    )
+    cheap: list[Check] = [
+        promtool.CheckRules(),
+        amtool.CheckConfig(),
+        amtool.RoutesTest(),
+        dashboards.Lint(),
+        dashboards.AlertPanels(),
+        folders.Folders(),
+        kubernetes.Objects(),
+    ]
+    dry_run: list[Check] = [vmalert_checks.DryRun()] if vmalert else []
+    slow: list[Check] = [promtool.RuleTests()] + ([vmalert_checks.RuleTests()] if vmalert else [])
+    return cheap + dry_run + slow
 
 
 def run_checks(report: CheckReport, *, slow: bool, vmalert: bool = False) -> CheckReport:

@@ -60,7 +60,7 @@ class CheckReport:
         if not self.cache:
             return "", False
         key = self.cache.key(parts)
-        return key, self.cache.load(key) is not None
+        return key, self.cache.has(key)  # only passes are remembered: no need to read one
 
     def remember(self, key: str, value: Any = True) -> None:
         if self.cache and key:

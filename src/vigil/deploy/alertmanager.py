@@ -73,7 +73,7 @@ class AlertmanagerTarget:
             if plan.changes and previous is None:
                 self.config_file.unlink(missing_ok=True)
                 result.writes += 1
-            elif plan.changes:
+            elif plan.changes and previous is not None:
                 write_private(self.config_file, previous)
                 result.writes += 1
                 try:

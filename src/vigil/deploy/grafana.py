@@ -14,6 +14,8 @@ Safety, from Grafana's documented API:
   every dashboard in it, ours or not. The one exception is a rollback removing a folder this very
   deploy created, and only while it is empty.
 
+The postmortems go on the dashboards as annotations (annotations.py), after the dashboards.
+
 Reads and writes go through a bounded pool of workers (pool.py): a deploy of a thousand dashboards
 is a thousand round trips, each mostly waiting on the server.
 """
@@ -29,6 +31,8 @@ from typing import Any
 import orjson
 
 from vigil.deploy import jsondiff, pool
+from vigil.deploy.annotations import WHAT as ANNOTATION
+from vigil.deploy.annotations import Annotations, AnnotationUndo
 from vigil.deploy.http import Client, HttpSettings, loads
 from vigil.deploy.plan import ADD, CHANGE, REMOVE, Change, Plan, Result
 from vigil.errors import DeployError
@@ -77,6 +81,7 @@ class GrafanaTarget:
         # the version to save against, and the content a rollback restores.
         self._live: dict[str, dict[str, Any]] = {}
         self._live_folders: dict[str, dict[str, Any]] = {}
+        self.annotations = Annotations(self.api, build)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], build: Path, revision: str, http: HttpSettings) -> GrafanaTarget:
@@ -178,6 +183,7 @@ class GrafanaTarget:
             if hit["uid"] not in dashboards:
                 change = Change(REMOVE, "dashboard", hit["uid"], [f"'{hit['title']}'"], pruned=True)
                 (plan.changes if prune else plan.stale).append(change)
+        self.annotations.plan(plan, prune)
         return plan
 
     def _compare(
@@ -219,7 +225,7 @@ class GrafanaTarget:
     def apply(self, plan: Plan, result: Result) -> None:
         folders, placement, dashboards = self.wanted()
         message = f"vigil deploy, revision {self.revision}"
-        journal: pool.Journal[FolderUndo | BoardUndo] = pool.Journal()
+        journal: pool.Journal[FolderUndo | BoardUndo | AnnotationUndo] = pool.Journal()
 
         def push_folder(change: Change) -> None:
             uid = change.name.split(" ", 1)[0]
@@ -266,6 +272,13 @@ class GrafanaTarget:
             done.done += saved.done
             done.failures += saved.failures
             done.interrupted = saved.interrupted
+        if not done.failed:  # the postmortems go on dashboards that exist
+            noted = self.annotations.apply(
+                [c for c in plan.changes if c.what == ANNOTATION], journal, self.workers, self.show_progress
+            )
+            done.done += noted.done
+            done.failures += noted.failures
+            done.interrupted = noted.interrupted
         finished = {id(c) for c in done.done}
         result.applied += [c for c in plan.changes if id(c) in finished]
         result.writes += journal.writes
@@ -293,7 +306,7 @@ class GrafanaTarget:
 
     # --- rollback ------------------------------------------------------------------------------
 
-    def rollback(self, intents: list[FolderUndo | BoardUndo], result: Result, message: str) -> str:
+    def rollback(self, intents: list[FolderUndo | BoardUndo | AnnotationUndo], result: Result, message: str) -> str:
         """Undo what this deploy changed, newest first: the dashboards, then the folders they sit
         in. Each undo reads the object first and restores it only while it still holds what vigil
         wrote: an intent whose write never happened costs a read, and a concurrent edit by someone
@@ -309,8 +322,13 @@ class GrafanaTarget:
             label="grafana: rolling back",
             show=self.show_progress,
         ).failures
+        # After the dashboards: deleting a dashboard deletes its annotations, so a pruned one is
+        # restored before its annotations are created again.
+        notes = [u for u in reversed(intents) if isinstance(u, AnnotationUndo)]
+        noted = self.annotations.rollback(notes, journal, self.workers)
         if not failures:  # a folder is emptied of our dashboards before it can be removed
             failures = pool.run(folders, lambda u: self._undo_folder(u, journal), self.workers).failures
+        failures = [*failures, *noted]
         result.writes += journal.writes
         return pool.rollback_sentence("Grafana", failures, len(intents), result)
 

@@ -16,6 +16,7 @@ Failure semantics are what rollback needs:
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -174,4 +175,4 @@ def _bar(length: int, label: str, show: bool) -> Any:
     """A click progress bar on stderr for long pushes (advanced by the main thread only)."""
     if not show or length < 10:
         return _NoBar()
-    return click.progressbar(length=length, label=label, file=click.get_text_stream("stderr"))
+    return click.progressbar(length=length, label=label, file=sys.stderr)

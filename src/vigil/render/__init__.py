@@ -2,9 +2,9 @@
 
 The Jsonnet generators (generators/) do the work; one module per target calls them:
 prometheus.py (rules and their unit tests), alertmanager.py (routes and routing cases),
-dashboards.py (Grafana), postmortems.py (the postmortems page). Render knows nothing of checks: it
-hands what it made to the check stage, with the objects it still holds, so that check need not parse
-them back.
+dashboards.py (Grafana), postmortems.py (the postmortems page), grafana_annotations.py (the
+postmortems as Grafana annotations). Render knows nothing of checks: it hands what it made to the
+check stage, with the objects it still holds, so that check need not parse them back.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vigil.model import Model
-from vigil.render import alertmanager, dashboards, kubernetes, postmortems, prometheus
+from vigil.render import alertmanager, dashboards, grafana_annotations, kubernetes, postmortems, prometheus
 from vigil.render.cache import Cache
 from vigil.render.files import Files
 from vigil.render.prometheus import Alert
@@ -40,6 +40,7 @@ def render_all(model: Model, cache: Cache, timer: Timer = lambda stage: nullcont
     with timer("dashboards"):
         dashboards.render(model, cache, rendered.files)
     rendered.files.add(postmortems.render(model))
+    rendered.files.add(grafana_annotations.render(model))  # the postmortems on the dashboards
     if "kubernetes" in model:
         with timer("kubernetes"):
             objects, warnings = kubernetes.render(model, rendered.files)  # wraps the artefacts above

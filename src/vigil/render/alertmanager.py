@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from vigil.amrefs import shaped
+from vigil.cache import ContentCache
 from vigil.layout import ALERTMANAGER_CONFIG as CONFIG
 from vigil.layout import ROUTING_CASES as CASES
 from vigil.model import Model, Service
@@ -119,10 +120,33 @@ def render(model: Model, files: Files, parsed: dict[str, Any] | None = None) -> 
         return {CONFIG: HEADER + note + to_yaml(doc)[len(HEADER) :]}
 
     def cases() -> Artefacts:
-        doc = {"cases": [c for s in model["services"] for c in service_cases(s, departments)]}
+        # The file is each service's cases in YAML, one service after the other: a rebuild after
+        # one service changed works out and serialises that service's cases, not the 9000 others.
+        parts = [_service_part(files.cache, s, departments) for s in model["services"]]
+        doc = {"cases": [c for part in parts for c in part["cases"]]}
         if parsed is not None:
             parsed[CASES] = doc
-        return {CASES: to_yaml(doc)}
+        if not doc["cases"]:
+            return {CASES: to_yaml(doc)}
+        return {CASES: _CASES_START + "".join(part["yaml"] for part in parts)}
 
     files.remembered_or(["alertmanager", departments, owners(model), settings], config)
     files.remembered_or(["routes", departments, model["services"]], cases)
+
+
+_CASES_START = HEADER + "cases:\n"
+
+
+def _service_part(cache: ContentCache, service: Service, departments: dict[str, Any]) -> dict[str, Any]:
+    """One service's routing cases and their lines of routes.test.yaml, remembered by its model."""
+
+    def make() -> dict[str, Any]:
+        cases = service_cases(service, departments)
+        text = to_yaml({"cases": cases})
+        assert not cases or text.startswith(_CASES_START)
+        return {"cases": cases, "yaml": text[len(_CASES_START) :] if cases else ""}
+
+    if cache.root is None:
+        return make()
+    part: dict[str, Any] = cache.get_or_compute(["route cases", departments, service], make)
+    return part

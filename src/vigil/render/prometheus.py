@@ -8,10 +8,12 @@ services whose model changed.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from vigil import layout
 from vigil.model import Model, Service, Settings
+from vigil.render import plans
 from vigil.render.cache import Cache
 from vigil.render.files import Files
 from vigil.render.jsonnet import evaluate_each, parallel_map
@@ -73,8 +75,11 @@ def render_services(services: list[Service], settings: Settings) -> list[dict[st
     return out
 
 
-def _render_chunk(chunk: list[tuple[Service, Settings]]) -> list[dict[str, Any]]:
-    return render_services([service for service, _ in chunk], chunk[0][1]) if chunk else []
+def _render_chunk(chunk: list[tuple[Service, Settings, Path | None]]) -> list[dict[str, Any]]:
+    if not chunk:
+        return []
+    plans.remember_in(chunk[0][2])  # in a worker process too
+    return render_services([service for service, _, _ in chunk], chunk[0][1])
 
 
 def render_all(model: Model, cache: Cache, files: Files, workers: int | None = None) -> tuple[list[str], list[Alert]]:
@@ -91,7 +96,7 @@ def render_all(model: Model, cache: Cache, files: Files, workers: int | None = N
             todo.append(service)
         else:
             results[service["name"]] = hit
-    fresh = parallel_map(_render_chunk, [(s, settings) for s in todo], workers)
+    fresh = parallel_map(_render_chunk, [(s, settings, cache.root) for s in todo], workers)
     for service, result in zip(todo, fresh):
         result["files"] = files.add(result["files"])
         cache.store(keys[service["name"]], result)

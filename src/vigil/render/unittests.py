@@ -15,6 +15,7 @@ from functools import cached_property, partial
 from typing import Any
 
 from vigil.model import Metric, Service, Settings, Slo
+from vigil.render import plans
 from vigil.render.portable import LAG, BurnAlert, Condition, slo_plan, trend_plan
 from vigil.render.simulate import (
     base_labels,
@@ -217,8 +218,10 @@ def trend_case(service: Service, metric: Metric, rules: Rules, settings: Setting
     # window fills, and that ramp must have left the trend window before the flat line is judged.
     flat_len = n + tw + tf + 3 if windowed else n + 3
     first = n if windowed else 0
+    key = ("trend", shape(metric), interval)
     plan = memo(
-        ("trend", shape(metric), interval), lambda: trend_plan(metric, crit, flat, flat_len, first, n, tw, tf, within)
+        key,
+        lambda: plans.trend_plan(key, lambda: trend_plan(metric, crit, flat, flat_len, first, n, tw, tf, within)),
     )
     if plan is None:
         return (
@@ -269,7 +272,8 @@ def anomaly_case(service: Service, metric: Metric, rules: Rules, settings: Setti
                 return xs, history, abs(z[history - 1]) < 0.8 * anomaly["sensitivity"]
         return None
 
-    plan = memo(("anomaly", shape(metric), interval, every), search)
+    key = ("anomaly", shape(metric), interval, every)
+    plan = memo(key, lambda: plans.anomaly_plan(key, search))
     if plan is None:
         return "no spike stands out of the simulated baseline"
     xs, history, quiet_before = plan
@@ -357,14 +361,18 @@ def slo_case(service: Service, slo: Slo, rules: Rules, settings: Settings) -> Ca
     rule_page = rules[(slo["name"], "slo_burn", "critical")]
     rule_ticket = rules[(slo["name"], "slo_burn", "warning")]
     fn = "humanizePercentage"
+    key = ("slo", slo["budget"], json.dumps([page, ticket], sort_keys=True), interval)
     plan = memo(
-        ("slo", slo["budget"], json.dumps([page, ticket], sort_keys=True), interval),
-        lambda: slo_plan(
-            slo["budget"],
-            _burn_alert(page, slo["budget"], interval),
-            _burn_alert(ticket, slo["budget"], interval),
-            burns,
-            fn,
+        key,
+        lambda: plans.slo_plan(  # remembered across builds too: the planning takes a while
+            key,
+            lambda: slo_plan(
+                slo["budget"],
+                _burn_alert(page, slo["budget"], interval),
+                _burn_alert(ticket, slo["budget"], interval),
+                burns,
+                fn,
+            ),
         ),
     )
     if plan is None:

@@ -8,10 +8,13 @@ anywhere inside the repository: its path relative to the repository root is foun
 from __future__ import annotations
 
 import io
+import posixpath
 import subprocess
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
 
 from vigil.errors import RevisionError
 
@@ -57,4 +60,25 @@ def extract(catalog: Path, revision: Revision, dest: Path) -> Path | None:
         raise RevisionError(f"git archive {revision.rev} -- {pathspec}: {archive.stderr.decode().strip()}")
     with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
         tar.extractall(dest, filter="data")  # "data": no absolute paths, links out or devices
-    return dest / revision.prefix if revision.prefix else dest
+    root = dest / revision.prefix if revision.prefix else dest
+    _extract_postmortems(Path(top), revision, root, dest)
+    return root
+
+
+def _extract_postmortems(top: Path, revision: Revision, root: Path, dest: Path) -> None:
+    """The postmortems folder at `revision` too, where that catalog looks for it: a service's
+    `because:` names a postmortem, and the base catalog is validated with its own collection."""
+    settings = root / "vigil.yaml"
+    try:
+        where = (yaml.safe_load(settings.read_text()) or {}).get("postmortems") if settings.is_file() else None
+    except (yaml.YAMLError, AttributeError):
+        where = None  # the base catalog's own validation names the problem
+    folder = posixpath.normpath(posixpath.join(revision.prefix, where if isinstance(where, str) else "../postmortems"))
+    if folder.startswith("..") or folder == ".":
+        return  # outside the repository (a catalog at its root keeps them beside it): not in git
+    if not _git(top, "ls-tree", "-d", "--name-only", revision.commit, "--", folder).stdout.strip():
+        return
+    archive = _git(top, "archive", "--format=tar", revision.commit, "--", folder)
+    if archive.returncode == 0:
+        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+            tar.extractall(dest, filter="data")

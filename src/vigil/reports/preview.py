@@ -400,6 +400,27 @@ def draw_text(card: Axes, panel: dict[str, Any], width_inches: float) -> None:
     card.text(0.02, 0.88, wrapped, transform=card.transAxes, ha="left", va="top", color=TEXT, fontsize=6.5)
 
 
+def draw_chart(
+    path: Path,
+    title: str,
+    panel: dict[str, Any],
+    queries: list[Query],
+    spans: list[tuple[float, float, str]],
+    start: float,
+    end: float,
+    size: tuple[float, float] = (9.6, 3.0),
+) -> int:
+    """One timeseries panel alone, drawn as the dashboard draws it, to a PNG (postmortem charts)."""
+    fig = Figure(figsize=size, facecolor=BACKGROUND)
+    FigureCanvasAgg(fig)
+    rect = (0.005, 0.01, 0.99, 0.98)
+    _card(fig, rect, title)
+    drawn = draw_timeseries(_inner(fig, rect, size, (0.7, 0.3, 0.15, 0.3)), panel, queries, spans, start, end)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100, facecolor=BACKGROUND)
+    return drawn
+
+
 # ------------------------------------------------------------------------------ a dashboard
 def draw_dashboard(
     doc: dict[str, Any], api: PrometheusAPI, path: Path, start: float, end: float, step: float

@@ -181,6 +181,8 @@ def snapshot(model: Model, artefacts: Mapping[str, str]) -> Snapshot:
                 "threshold": _seconds(slo["threshold"]),
                 "budget_minutes": round(minutes, 2),
             }
+            if "because" in slo:
+                snap.slos[(s["name"], slo["name"])]["because"] = slo["because"]
         snap.dashboard_service[s["dashboard"]["uid"]] = s["name"]
         folders[s["dashboard"]["uid"]] = s["dashboard"]["folder"]
     snap.dashboard_service[OVERVIEW_UID] = OVERVIEW
@@ -199,6 +201,10 @@ def snapshot(model: Model, artefacts: Mapping[str, str]) -> Snapshot:
                             "threshold": _alert_threshold(by_name[service], labels) if service in by_name else None,
                             "expr": rule["expr"],
                         }
+                        if "postmortem" in rule.get("annotations", {}):  # `because:` (absent otherwise)
+                            snap.alerts[(service, rule["alert"], labels.get("severity", ""))]["because"] = rule[
+                                "annotations"
+                            ]["postmortem"]
         elif path.startswith(DASHBOARDS_DIR + "/"):
             doc = orjson.loads(text)
             uid = doc["uid"]

@@ -56,19 +56,28 @@ def _value(name: str, value: Any) -> str:
 
 
 def describe(change: Change) -> str:
-    """What a record says, in one line, without the alert's expression (shown apart: it is long)."""
+    """What a record says, in one line, without the alert's expression (shown apart: it is long),
+    and the postmortem that motivated it (`because:`), if the catalog names one."""
+    said = _describe(change)
+    fields = change.after if change.after is not None else change.before
+    why = (fields or {}).get("because")
+    if not why or change.after is None:
+        if not said and change.before is not None:  # only `because:` was taken out
+            return f"no longer because {change.before.get('because')}"
+        return said
+    return f"{said} (because {why})" if said else f"because {why}"
+
+
+def _describe(change: Change) -> str:
     if change.change == "changed":
         assert change.before is not None and change.after is not None
         if change.kind == "route":
             return f"told {_told_delta(change.before['told'], change.after['told'])}"
-        return (
-            "; ".join(
-                f"{f} {_value(f, change.before.get(f))} → {_value(f, change.after.get(f))}"
-                for f in change.fields
-                if f != "expr"
-            )
-            or "expression"
-        )
+        return "; ".join(
+            f"{f} {_value(f, change.before.get(f))} → {_value(f, change.after.get(f))}"
+            for f in change.fields
+            if f not in ("expr", "because")
+        ) or ("expression" if "expr" in change.fields else "")
     fields = change.after if change.after is not None else change.before
     assert fields is not None
     if change.kind == "alert":

@@ -75,7 +75,8 @@ local current(s, m) = promql.series(m.record, s.name);
       m.title + ' of ' + s.name + promql.onLabels(m.by) + ' is ' + promql.value(m.humanize) + ', more than '
       + m.anomaly.sensitivity_promql + ' standard deviations away from its ' + m.anomaly.baseline + ' average.',
       m.runbook_url,
-      m.dashboard_url
+      m.dashboard_url,
+      m.anomaly.keep_firing_for
     ) + rules.because(m),
 
   local absentAlert(s, m) =

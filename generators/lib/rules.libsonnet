@@ -4,7 +4,7 @@
 
   // An alert with the contract labels (service, team, tier, customer_facing from the service;
   // severity, key_metric, kind given here) and annotations.
-  alert(service, name, expr, forDuration, severity, keyMetric, kind, summary, description, runbookUrl, dashboardUrl)::
+  alert(service, name, expr, forDuration, severity, keyMetric, kind, summary, description, runbookUrl, dashboardUrl, keepFiringFor='0s')::
     {
       alert: name,
       expr: expr,
@@ -15,7 +15,8 @@
         runbook_url: runbookUrl,
         dashboard_url: dashboardUrl,
       },
-    } + (if forDuration == '0s' then {} else { 'for': forDuration }),
+    } + (if forDuration == '0s' then {} else { 'for': forDuration })
+    + (if keepFiringFor == '0s' then {} else { keep_firing_for: keepFiringFor }),
 
   // The postmortem that motivated a metric's or SLO's override (`because:` in the catalog), as an
   // annotation, so the person paged sees why the threshold is where it is. Absent otherwise.

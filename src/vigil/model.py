@@ -48,6 +48,8 @@ Anomaly = TypedDict(
         "skip_recent_seconds": float,
         "for": str,
         "for_seconds": float,
+        "keep_firing_for": str,  # hysteresis: "0s" when off
+        "keep_firing_for_seconds": float,
         "avg_record": str,
         "stddev_record": str,
         "alert": str,

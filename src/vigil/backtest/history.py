@@ -58,11 +58,15 @@ class History:
             yield f"{name}{labels} {v!r} {t * 1000}\n"
 
 
-def backfill(history: History, data_dir: Path, work: Path) -> None:
-    """Write the history into a Prometheus data directory with the real promtool."""
+def backfill(history: History, data_dir: Path, work: Path, max_block_duration: str | None = None) -> None:
+    """Write the history into a Prometheus data directory with the real promtool.
+
+    promtool reads the whole input once per block (2h by default), so months of history want
+    longer blocks (`max_block_duration`, e.g. "744h"; Prometheus needs a long enough retention)."""
     source = work / "history.om.txt"
     history.openmetrics(source)
     data_dir.mkdir(parents=True, exist_ok=True)
-    result = tools.run("promtool", ["tsdb", "create-blocks-from", "openmetrics", str(source), str(data_dir)])
+    extra = [f"--max-block-duration={max_block_duration}"] if max_block_duration else []
+    result = tools.run("promtool", ["tsdb", "create-blocks-from", "openmetrics", *extra, str(source), str(data_dir)])
     if not result.ok:
         raise BacktestError(f"promtool could not backfill {source}:\n{result.output[-2000:]}")

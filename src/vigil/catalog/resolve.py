@@ -201,6 +201,7 @@ def resolve_metric(
         baseline, _ = _duration(a["baseline"])
         af, af_s = _duration(a["for"])
         skip, skip_s = _duration(a["skip_recent"])
+        keep, keep_s = _duration(a["keep_firing_for"])
         anomaly = {
             "sensitivity": float(a["sensitivity"]),
             "sensitivity_promql": units.promql_number(float(a["sensitivity"])),
@@ -209,6 +210,8 @@ def resolve_metric(
             "skip_recent_seconds": skip_s,
             "for": af,
             "for_seconds": af_s,
+            "keep_firing_for": keep,
+            "keep_firing_for_seconds": keep_s,
             "avg_record": f"{level}:{mid}:{operation}_avg_over_time{baseline}",
             "stddev_record": f"{level}:{mid}:{operation}_stddev_over_time{baseline}",
             "alert": f"{name}Anomaly",

@@ -1,0 +1,68 @@
+"""The anomaly alert's `for` and `keep_firing_for` (hysteresis): defaults from defaults.yaml, a
+catalog's own values win, `0s` turns hysteresis off, and catalogs written before the knob existed
+(`for: 15m`, no keep_firing_for) stay valid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vigil.backtest.rules import alert_rules, rule_files
+from vigil.build import BuildReport, compile_catalog
+from vigil.render.cache import Cache
+from vigil.units import parse_duration
+
+DEPARTMENTS = """\
+departments:
+  - id: team
+    role: engineering
+    channels: {chat: {webhook: {url: "http://chat"}}}
+  - id: operations
+    role: operations
+    channels: {chat: {webhook: {url: "http://noc"}}}
+propagation:
+  - {notify: owner, severity: warning, channel: chat}
+"""
+
+
+def anomaly_alert(tmp_path: Path, anomaly: str) -> dict:
+    root = tmp_path / "catalog"
+    (root / "services").mkdir(parents=True)
+    (root / "departments.yaml").write_text(DEPARTMENTS)
+    (root / "services" / "api.yaml").write_text(
+        f"name: api\nowner: team\nselector: {{job: api}}\nprofiles: [http]\nmetrics:\n  request_rate: {{anomaly: {anomaly}}}\n"
+    )
+    _, model = compile_catalog(root, BuildReport())
+    files = rule_files(model, Cache(tmp_path / "cache"))
+    (alert,) = [
+        r for doc in files.values() for g in doc["groups"] for r in g["rules"] if r.get("alert") == "RequestRateAnomaly"
+    ]
+    rules, _ = alert_rules(model, files)
+    (rule,) = [r for r in rules if r.alert == "RequestRateAnomaly"]
+    # What the backtest replays is what Prometheus is given.
+    assert rule.keep_firing_for_seconds == parse_duration(alert.get("keep_firing_for") or 0)
+    return alert
+
+
+@pytest.mark.parametrize(
+    "anomaly, for_, keep",
+    [
+        ("{sensitivity: 3}", "5m", "2h"),  # defaults.yaml
+        ("{sensitivity: 3, for: 15m}", "15m", "2h"),  # a catalog from before the knob
+        ("{sensitivity: 3, for: 10m, keep_firing_for: 30m}", "10m", "30m"),
+        ("{sensitivity: 3, keep_firing_for: 0s}", "5m", None),  # off: no field at all
+    ],
+)
+def test_anomaly_for_and_keep_firing_for(tmp_path, anomaly, for_, keep):
+    alert = anomaly_alert(tmp_path, anomaly)
+    assert alert["for"] == for_
+    assert alert.get("keep_firing_for") == keep
+
+
+def test_a_bad_keep_firing_for_is_named(tmp_path):
+    from vigil.errors import CatalogError
+
+    with pytest.raises(CatalogError) as info:
+        anomaly_alert(tmp_path, "{sensitivity: 3, keep_firing_for: soon}")
+    assert "keep_firing_for" in str(info.value)

@@ -39,6 +39,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -504,6 +505,12 @@ def main(quick: bool, command: str, series: Sequence[str] | None = None) -> None
     )
 
 
+def _anomaly_defaults() -> str:
+    """The anomaly alert's defaults as this vigil ships them (defaults.yaml), for the report's text."""
+    defaults = yaml.safe_load((files("vigil") / "defaults.yaml").read_text())["anomaly"]
+    return ", ".join(f"`{k}` {v}" for k, v in defaults.items())
+
+
 def write_report(all_series: Sequence[Series], scores: dict[str, Any], header: str, command: str, version: str,
                  samples: int, backfill_s: float, seconds: dict[str, float], total: float, plotted: list[str],
                  generations: list[str], quick: bool) -> None:  # fmt: skip
@@ -518,8 +525,9 @@ def write_report(all_series: Sequence[Series], scores: dict[str, Any], header: s
         "",
         "What is scored is what vigil deploys: for each series a catalog service whose key metric reads the",
         "series, with the warning, critical, `for` and anomaly sensitivity `vigil suggest thresholds` learned from",
-        "NAB's probationary period only, and every other setting vigil's default (anomaly baseline 1w,",
-        "skip_recent 1h, `for` 15m). vigil's build renders the rules (promtool checks them) and vigil's backtest",
+        "NAB's probationary period only, and every other setting vigil's default (anomaly "
+        + _anomaly_defaults()
+        + "). vigil's build renders the rules (promtool checks them) and vigil's backtest",
         "evaluates them in a real Prometheus over the whole series. A page is a firing onset (warning or",
         "critical, every alert that notifies someone); it becomes a detection on the first NAB row at or after it.",
         "The history: NAB's rows shifted by whole weeks to end before now, each value repeated every minute until",

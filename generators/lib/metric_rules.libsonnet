@@ -58,11 +58,13 @@ local current(s, m) = promql.series(m.record, s.name);
       m.dashboard_url
     ) + rules.because(m),
 
-  // Outside mean ± k·stddev of the metric's own baseline. `(stddev > 0)` drops series whose
-  // baseline is flat, so a constant metric never alerts on its first wiggle.
+  // Outside mean ± k·stddev of the metric's own baseline. The stddev must exceed a billionth of
+  // the mean: a flat baseline's stddev is float noise (1e-15 of a constant rate), which engines
+  // round differently, so a constant metric never alerts on its first wiggle, nor on rounding.
   local anomalyAlert(s, m) =
-    local band(sign) = promql.series(m.anomaly.avg_record, s.name) + ' ' + sign + ' ' + m.anomaly.sensitivity_promql
-                       + ' * (' + promql.series(m.anomaly.stddev_record, s.name) + ' > 0)';
+    local avg = promql.series(m.anomaly.avg_record, s.name);
+    local spread = '(' + promql.series(m.anomaly.stddev_record, s.name) + ' > abs(' + avg + ') * 1e-09)';
+    local band(sign) = avg + ' ' + sign + ' ' + m.anomaly.sensitivity_promql + ' * ' + spread;
     rules.alert(
       s,
       m.anomaly.alert,

@@ -316,6 +316,6 @@ def zscores(metric: Metric, xs: list[float | None], n: int, every: int, skip: in
                 mean = sum(past) / len(past)
                 sd = math.sqrt(sum((r - mean) ** 2 for r in past) / len(past))
         current = records[k]
-        if current is not None and sd > 0:
+        if current is not None and sd > abs(mean) * 1e-9:  # the alert's guard against a flat baseline
             z[k] = (current - mean) / sd
     return z

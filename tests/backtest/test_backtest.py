@@ -33,7 +33,7 @@ JOB = {"job": "pay", "instance": "pay-1"}
 HEAP_HIGH = [(30 * M, 50 * M), (120 * M, 124 * M), (150 * M, 170 * M)]  # heap at 95% (else 50%)
 BURST = (180 * M, 195 * M)  # a third of requests fail
 SPIKE = (100 * M, 130 * M)  # in-flight requests 10x
-TRAFFIC = [9.0, 11.0, 10.0, 12.0, 8.0, 10.0, 11.0]  # requests per second, minute by minute
+TRAFFIC = [12.0, 8.0, 10.0, 11.0, 9.0, 11.0, 10.0]  # requests per second, minute by minute from START
 
 
 def heap(t: int) -> float:
@@ -48,10 +48,11 @@ def history() -> History:
     h.add("jvm_memory_used_bytes", "gauge", {**JOB, "area": "heap", "id": "G1 Old Gen"}, lambda t: heap(t) * gib)
     h.add("jvm_threads_live_threads", "gauge", JOB, lambda t: 100.0)
     h.counter("jvm_gc_pause_seconds_sum", JOB, lambda t: 0.001)
-    # Traffic that varies minute by minute (a 7-minute cycle around 10/s): a perfectly flat rate has
-    # a baseline spread of float noise only, which engines round differently (Prometheus's
-    # extrapolating rate() against VictoriaMetrics'), so its anomaly alert would be decided by rounding.
-    h.counter("http_requests_total", {**JOB, "code": "200"}, lambda t: TRAFFIC[(t // 60) % len(TRAFFIC)])
+    # Traffic that varies minute by minute, in a cycle fixed to START (so every run sees the same
+    # history): a flat rate's baseline spread is where engines differ most (Prometheus extrapolates
+    # rate() at the series' start, VictoriaMetrics does not), so the request-rate anomaly would be
+    # decided by it; with a real spread both see the error burst's extra requests the same way.
+    h.counter("http_requests_total", {**JOB, "code": "200"}, lambda t: TRAFFIC[(t - START) // 60 % len(TRAFFIC)])
     h.counter("http_requests_total", {**JOB, "code": "500"}, lambda t: 5.0 if BURST[0] <= t - START < BURST[1] else 0.0)
     # 3 ± 0.1 minute by minute (a baseline with a spread), and a spike the anomaly alert must see.
     h.add(

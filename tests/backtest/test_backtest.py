@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import requests
 import yaml
+from fixtures.backfilled import backfilled_prometheus
 
 from conftest import TOOLS, free_port
 from vigil import layout, tools
@@ -135,26 +136,8 @@ def wait(url: str, proc: subprocess.Popen[bytes], seconds: float = 60) -> None:
 @pytest.fixture
 def prometheus(generation: str, tmp_path: Path) -> Iterator[str]:
     """A real Prometheus holding only the raw history (no rules: nothing was ever recorded)."""
-    data = tmp_path / "data"
-    backfill(history(), data, tmp_path)
-    (tmp_path / "prometheus.yml").write_text("global: {}\n")
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            tools.find("prometheus"),
-            f"--config.file={tmp_path / 'prometheus.yml'}",
-            f"--storage.tsdb.path={data}",
-            "--storage.tsdb.retention.time=10y",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait(f"http://127.0.0.1:{port}/-/ready", proc)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        tools.stop(proc)
+    with backfilled_prometheus(history(), tmp_path) as url:
+        yield url
 
 
 def heap_critical_lowered(repo: Path) -> Path:

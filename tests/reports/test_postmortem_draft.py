@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
+from fixtures.backfilled import backfilled_prometheus
 from tool_generations import on_path
 
-from conftest import CATALOG, free_port, require
-from vigil import tools
-from vigil.backtest.history import History, backfill
+from conftest import CATALOG, require
+from vigil.backtest.history import History
 from vigil.build import BuildReport, compile_catalog
 from vigil.catalog.load import load_catalog
 from vigil.catalog.logs_url import link
@@ -133,26 +133,8 @@ def model(catalog: Path) -> Any:
 @pytest.fixture
 def prometheus(generation: str, tmp_path: Path) -> Iterator[str]:
     """A real Prometheus holding only the raw history: no rule ever ran, so no ALERTS either."""
-    data = tmp_path / "data"
-    backfill(history(), data, tmp_path)
-    (tmp_path / "prometheus.yml").write_text("global: {}\n")
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            tools.find("prometheus"),
-            f"--config.file={tmp_path / 'prometheus.yml'}",
-            f"--storage.tsdb.path={data}",
-            "--storage.tsdb.retention.time=10y",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait(f"http://127.0.0.1:{port}", proc)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        tools.stop(proc)
+    with backfilled_prometheus(history(), tmp_path) as url:
+        yield url
 
 
 def test_a_dependency_fault_over_backfilled_history(prometheus: str, model: Any, catalog: Path, tmp_path: Path):

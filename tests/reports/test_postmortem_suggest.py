@@ -17,13 +17,12 @@ import pytest
 import requests
 import yaml
 from click.testing import CliRunner
+from fixtures.backfilled import backfilled_prometheus
 from hypothesis import given
 from hypothesis import strategies as st
 from tool_generations import GENERATIONS, on_path
 
-from conftest import free_port
-from vigil import tools
-from vigil.backtest.history import History, backfill
+from vigil.backtest.history import History
 from vigil.cli import cli
 from vigil.reports.postmortem_suggest import nice, shorter_for
 
@@ -135,28 +134,11 @@ def wait(url: str, proc: subprocess.Popen[bytes], seconds: float = 60) -> None:
 @pytest.fixture(scope="module", params=GENERATIONS)
 def prometheus(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Prometheus of each generation holding only the raw history (no rules ever ran)."""
-    with on_path(request.param):
-        work = tmp_path_factory.mktemp(f"prometheus-{request.param}")
-        backfill(history(), work / "data", work)
-        (work / "prometheus.yml").write_text("global: {}\n")
-        port = free_port()
-        proc = subprocess.Popen(
-            [
-                tools.find("prometheus"),
-                f"--config.file={work / 'prometheus.yml'}",
-                f"--storage.tsdb.path={work / 'data'}",
-                "--storage.tsdb.retention.time=10y",
-                f"--web.listen-address=127.0.0.1:{port}",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            wait(f"http://127.0.0.1:{port}/-/ready", proc)
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+    with (
+        on_path(request.param),
+        backfilled_prometheus(history(), tmp_path_factory.mktemp(f"prometheus-{request.param}")) as url,
+    ):
+        yield url
 
 
 def run(catalog: Path, *args: str, code: int = 0) -> str:

@@ -3,18 +3,15 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 import yaml
+from fixtures.backfilled import backfilled_prometheus
 
-from conftest import free_port
-from vigil import tools
-from vigil.backtest.history import History, backfill
+from vigil.backtest.history import History
 from vigil.backtest.timespec import format_time
 from vigil.build import BuildReport, compile_catalog
 from vigil.reports.suggest_thresholds import excursions, quantile, round_away, suggest
@@ -68,36 +65,8 @@ def write_catalog(root: Path, service: dict[str, object]) -> Path:
 
 @pytest.fixture
 def prometheus(generation: str, tmp_path: Path) -> Iterator[str]:
-    data = tmp_path / "data"
-    backfill(history(), data, tmp_path)
-    (tmp_path / "prometheus.yml").write_text("global: {}\n")
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            tools.find("prometheus"),
-            f"--config.file={tmp_path / 'prometheus.yml'}",
-            f"--storage.tsdb.path={data}",
-            "--storage.tsdb.retention.time=10y",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(url + "/-/ready", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("Prometheus did not become ready")
-            time.sleep(0.2)
+    with backfilled_prometheus(history(), tmp_path) as url:
         yield url
-    finally:
-        tools.stop(proc)
 
 
 def run(capsys: pytest.CaptureFixture[str], catalog: Path, *args: str) -> tuple[int, str, str]:

@@ -67,6 +67,17 @@ def paths(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
 
 
+def prometheus_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The required --prometheus URL (or $PROMETHEUS_URL) of the commands that query one."""
+    return click.option(
+        "--prometheus",
+        "prometheus_url",
+        envvar="PROMETHEUS_URL",
+        required=True,
+        help=f"{what} (default: $PROMETHEUS_URL).",
+    )
+
+
 def cache_options(cache_help: str, no_cache_help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """--cache DIR (default .vigil-cache) and --no-cache, as every command with a cache takes them."""
 
@@ -232,13 +243,7 @@ def review(
 
 @cli.command()
 @paths
-@click.option(
-    "--prometheus",
-    "prometheus_url",
-    envvar="PROMETHEUS_URL",
-    required=True,
-    help="The Prometheus to query (default: $PROMETHEUS_URL).",
-)
+@prometheus_option("The Prometheus to query")
 @click.option(
     "--dest",
     type=click.Path(path_type=Path),
@@ -261,13 +266,7 @@ def preview(ctx: Context, prometheus_url: str, dest: Path, uids: tuple[str, ...]
 
 @cli.command()
 @paths
-@click.option(
-    "--prometheus",
-    "prometheus_url",
-    envvar="PROMETHEUS_URL",
-    required=True,
-    help="The Prometheus (or compatible API) to ask (default: $PROMETHEUS_URL).",
-)
+@prometheus_option("The Prometheus (or compatible API) to ask")
 @click.option(
     "--json",
     "as_json",
@@ -497,13 +496,7 @@ def drill(ctx: Context, state_dir: Path, service: str, fault: str, kind: str, ti
 
 @cli.command()
 @paths
-@click.option(
-    "--prometheus",
-    "prometheus_url",
-    envvar="PROMETHEUS_URL",
-    required=True,
-    help="The Prometheus holding the history (default: $PROMETHEUS_URL).",
-)
+@prometheus_option("The Prometheus holding the history")
 @click.option("--from", "from_", required=True, help="Start: RFC 3339 (2026-11-27T03:00:00Z), now, or -7d.")
 @click.option("--to", "to", default="now", show_default=True, help="End: RFC 3339, now, or -1h.")
 @click.option("--service", "services", multiple=True, help="Only this service (repeatable; default: all).")
@@ -754,13 +747,7 @@ def suggest() -> None:
 @suggest.command("thresholds")
 @paths
 @click.option("--service", required=True, help="The catalog service whose key metrics to learn.")
-@click.option(
-    "--prometheus",
-    "prometheus_url",
-    envvar="PROMETHEUS_URL",
-    required=True,
-    help="The Prometheus holding the history (default: $PROMETHEUS_URL).",
-)
+@prometheus_option("The Prometheus holding the history")
 @click.option("--from", "from_", required=True, help="Start of a normal stretch: RFC 3339, now, or -7d.")
 @click.option("--to", "to", default="now", show_default=True, help="End: RFC 3339, now, or -1h.")
 @click.option("--json", "as_json", is_flag=True, help="Each key metric's statistics and proposal as JSON.")
@@ -799,13 +786,7 @@ def postmortem() -> None:
 @click.option("--service", required=True, help="The catalog service where the incident showed.")
 @click.option("--from", "from_", required=True, help="Start: RFC 3339 (2026-11-27T03:00:00Z), now, or -2h.")
 @click.option("--to", "to", default="now", show_default=True, help="End: RFC 3339, now, or -1h.")
-@click.option(
-    "--prometheus",
-    "prometheus_url",
-    envvar="PROMETHEUS_URL",
-    required=True,
-    help="The Prometheus holding the window (default: $PROMETHEUS_URL).",
-)
+@prometheus_option("The Prometheus holding the window")
 @click.option(
     "--alertmanager",
     "alertmanager_url",
@@ -857,13 +838,7 @@ def _note(text: str) -> None:
 @postmortem.command("suggest")
 @paths
 @click.argument("ref", metavar="POSTMORTEM")
-@click.option(
-    "--prometheus",
-    "prometheus_url",
-    envvar="PROMETHEUS_URL",
-    required=True,
-    help="The Prometheus holding the incident's history (default: $PROMETHEUS_URL).",
-)
+@prometheus_option("The Prometheus holding the incident's history")
 @click.option("--lookback", default="7d", show_default=True, help="How much history each proposal is backtested over.")
 @click.option(
     "--to", default=None, help="End of the look-back: RFC 3339, relative or now (default: the incident's end)."

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -14,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 import yaml
 from click.testing import CliRunner
 from fixtures.backfilled import backfilled_prometheus
@@ -115,20 +113,6 @@ def history() -> History:
     h.counter("http_requests_total", {**JOB, "code": "200"}, lambda t: 100.0 * (1 - error_ratio(t)))
     h.counter("http_requests_total", {**JOB, "code": "500"}, lambda t: 100.0 * error_ratio(t))
     return h
-
-
-def wait(url: str, proc: subprocess.Popen[bytes], seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}")
-        try:
-            if requests.get(url, timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(url)
 
 
 @pytest.fixture(scope="module", params=GENERATIONS)

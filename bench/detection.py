@@ -464,7 +464,7 @@ def fmt(x: float) -> str:
     return f"{x:.1f}"
 
 
-def main(quick: bool, command: str, series: Sequence[str] | None = None) -> None:
+def main(quick: bool, command: str, series: Sequence[str] | None = None, onsets: Path | None = None) -> None:
     if not (NAB_ROOT / "labels" / "combined_windows.json").exists():
         print(f"detection: skipped, {NAB_ROOT} is missing", flush=True)
         return
@@ -498,11 +498,26 @@ def main(quick: bool, command: str, series: Sequence[str] | None = None) -> None
         total = time.perf_counter() - started
         scores = {which: score(all_series, which) for which in ("all", *KINDS)}
         write_csvs(all_series)
+        if onsets:
+            write_onsets(all_series, onsets)
         plotted = plot(all_series) if not quick else []
         generations = compare_generation(all_series, work / "data", work) if quick else []
     write_report(
         all_series, scores, header, command, version, samples, made.seconds, seconds, total, plotted, generations, quick
     )
+
+
+def write_onsets(all_series: Sequence[Series], path: Path) -> None:
+    """Each series' suggested settings and firing onsets per alert kind, in NAB's time: the input of
+    offline what-if analyses (which pages would another policy have cut?)."""
+    doc = {
+        s.key: {
+            "suggested": s.suggested,
+            "onsets": {k: [s.nab_time(x).isoformat() for x in sorted(v)] for k, v in sorted(s.onsets.items())},
+        }
+        for s in all_series
+    }
+    path.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
 
 
 def _anomaly_defaults() -> str:
@@ -591,6 +606,8 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--series", nargs="+", help="only these <group>/<name>.csv")
+    ap.add_argument("--onsets", type=Path, help="also write each series' onsets per alert kind to this JSON file")
     args = ap.parse_args()
+    onsets = args.onsets.resolve() if args.onsets else None
     os.chdir(ROOT)
-    main(args.quick, ".venv/bin/python bench/detection.py" + (" --quick" if args.quick else ""), args.series)
+    main(args.quick, ".venv/bin/python bench/detection.py" + (" --quick" if args.quick else ""), args.series, onsets)

@@ -14,7 +14,8 @@ from fixtures.backfilled import backfilled_prometheus
 from vigil.backtest.history import History
 from vigil.backtest.timespec import format_time
 from vigil.build import BuildReport, compile_catalog
-from vigil.reports.suggest_thresholds import excursions, quantile, round_away, suggest
+from vigil.backtest.client import Series
+from vigil.reports.suggest_thresholds import Expressions, excursions, quantile, round_away, sensitivity, suggest
 
 START = (int(time.time()) // 3600) * 3600 - 26 * 3600
 END = START + 24 * 3600
@@ -120,10 +121,14 @@ def test_suggest_learns_thresholds_that_bracket_the_normal_range_and_validate(
     assert max(normal) < warning == pytest.approx(max(0.29 + 0.1 * (0.29 - median), median + 8 * sigma), abs=1e-3)
     assert critical == pytest.approx(median + 2 * (warning - median), abs=1e-3)
     # The history's excursions beyond its 99th percentile are the bumps, 2m from first to last
-    # sample: the warning waits one interval longer; the critical pages at once.
+    # sample: both wait one interval longer (a blip shorter than the usual ones does not page,
+    # however tall).
     assert stats["excursion_seconds"] == 120
-    assert proposal["for"] == {"warning": "3m", "critical": "1m"}
-    assert proposal["anomaly"]["sensitivity"] >= 3
+    assert proposal["for"] == {"warning": "3m", "critical": "3m"}
+    # The anomaly alert was replayed on the z-score the real Prometheus computed from the backfilled
+    # baseline: the 3-minute bumps never outlast its `for: 5m`, so the lowest sensitivity pages 0 times.
+    assert stats["anomaly_pages"] == 0
+    assert proposal["anomaly"]["sensitivity"] == 3
 
     # Pasted into the service file, the catalog validates and builds.
     latency_metric = {"expr": "max(api_latency_seconds{$selector})", "unit": "seconds", **proposal}
@@ -161,3 +166,33 @@ def test_statistics_helpers() -> None:
     times = [float(t) for t in range(100)]
     s = suggest("free", "count", "below", "x", [(times, [50.0 + (t % 5) for t in range(100)])], 60)
     assert s.critical < s.warning < 50.0
+
+
+class ZScores:
+    """A stand-in for the Prometheus API that answers every range query with one z-score series."""
+
+    def __init__(self, z: list[float], step: float) -> None:
+        self.series = Series({}, [i * step for i in range(len(z))], z)
+
+    def query_range_post(self, expr: str, start: float, end: float, step: float) -> list[Series]:
+        kept = [(t, z) for t, z in zip(self.series.times, self.series.values) if start <= t <= end]
+        return [Series({}, [t for t, _ in kept], [z for _, z in kept])]
+
+
+def test_sensitivity_is_the_lowest_that_pages_at_most_twice() -> None:
+    """Three 10-minute deviations at z 4 and one at z 6, 3 hours apart (more than keep_firing_for):
+    at 3, 3.5 and 4 they page four times, at 4.5 only the z-6 one pages; a deviation shorter than
+    `for` never counts, and with keep_firing_for two deviations an hour apart page once."""
+    step = 60.0
+    z = [1.0] * (16 * 60)
+    for start, level in ((60, 4.2), (240, 4.2), (420, 4.2), (600, 6.2)):
+        z[start : start + 10] = [level] * 10
+    z[800:803] = [20.0] * 3  # 3 minutes: pending, never fires with for 5m
+    anomaly = {"for_seconds": 300.0, "keep_firing_for_seconds": 7200.0}
+    e = Expressions(metric={}, value="x", zscore="z", anomaly=anomaly)  # type: ignore[arg-type]
+    api = ZScores(z, step)
+    assert sensitivity(api, e, 0, len(z) * step, step) == (4.5, 1)  # type: ignore[arg-type]
+    # With keep_firing_for 4h the z-4 deviations (3h apart) merge into one firing: 3 is enough.
+    kept = Expressions(metric={}, value="x", zscore="z", anomaly={**anomaly, "keep_firing_for_seconds": 4 * 3600.0})  # type: ignore[arg-type]
+    assert sensitivity(api, kept, 0, len(z) * step, step) == (3.0, 1)  # type: ignore[arg-type]
+    assert sensitivity(ZScores([], step), e, 0, 600, step) == (3.0, None)  # type: ignore[arg-type]

@@ -22,7 +22,7 @@ from vigil.catalog.load import Document
 from vigil.catalog.memo import CatalogCache
 from vigil.catalog.profiles import Field, profile_refs, service_metrics, service_slis
 from vigil.catalog.validate import Validated
-from vigil.model import Absent, Burn, Dashboard, Metric, Model, Service, Settings, Slo, SloRecords, Threshold
+from vigil.model import Absent, Anomaly, Burn, Dashboard, Metric, Model, Service, Settings, Slo, SloRecords, Threshold
 
 GRAFANA_UNITS = {
     "ratio": "percentunit",
@@ -141,6 +141,29 @@ def _expr(template: str, selector: str, window: str) -> str:
     return " ".join(template.replace("$selector", selector).replace("$window", window).split())
 
 
+def anomaly_settings(spec: dict[str, Any], record: str, name: str) -> Anomaly:
+    """A key metric's anomaly alert from its settings (defaults.yaml's merged with the catalog's), its
+    record and its CamelCase name; `vigil suggest` resolves one for a metric that has none yet."""
+    baseline, _ = _duration(spec["baseline"])
+    af, af_s = _duration(spec["for"])
+    skip, skip_s = _duration(spec["skip_recent"])
+    keep, keep_s = _duration(spec["keep_firing_for"])
+    return {
+        "sensitivity": float(spec["sensitivity"]),
+        "sensitivity_promql": units.promql_number(float(spec["sensitivity"])),
+        "baseline": baseline,
+        "skip_recent": skip,
+        "skip_recent_seconds": skip_s,
+        "for": af,
+        "for_seconds": af_s,
+        "keep_firing_for": keep,
+        "keep_firing_for_seconds": keep_s,
+        "avg_record": f"{record}_avg_over_time{baseline}",
+        "stddev_record": f"{record}_stddev_over_time{baseline}",
+        "alert": f"{name}Anomaly",
+    }
+
+
 def resolve_metric(
     mid: str,
     fields: dict[str, Field],
@@ -195,27 +218,7 @@ def resolve_metric(
             "record": f"{level}:{mid}:predict_linear{within}",
             "alert": f"{name}Trending{suffix}",
         }
-    anomaly = None
-    if v.get("anomaly"):
-        a = {**d["anomaly"], **v["anomaly"]}
-        baseline, _ = _duration(a["baseline"])
-        af, af_s = _duration(a["for"])
-        skip, skip_s = _duration(a["skip_recent"])
-        keep, keep_s = _duration(a["keep_firing_for"])
-        anomaly = {
-            "sensitivity": float(a["sensitivity"]),
-            "sensitivity_promql": units.promql_number(float(a["sensitivity"])),
-            "baseline": baseline,
-            "skip_recent": skip,
-            "skip_recent_seconds": skip_s,
-            "for": af,
-            "for_seconds": af_s,
-            "keep_firing_for": keep,
-            "keep_firing_for_seconds": keep_s,
-            "avg_record": f"{level}:{mid}:{operation}_avg_over_time{baseline}",
-            "stddev_record": f"{level}:{mid}:{operation}_stddev_over_time{baseline}",
-            "alert": f"{name}Anomaly",
-        }
+    anomaly = anomaly_settings({**d["anomaly"], **v["anomaly"]}, record, name) if v.get("anomaly") else None
     absent = None
     if v.get("absent"):
         spec = v["absent"] if isinstance(v["absent"], dict) else {}

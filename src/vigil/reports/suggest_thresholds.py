@@ -12,10 +12,15 @@ proposal, worked out on the metric's bad side (values above for `direction: abov
 - warning `for`: how long the range's normal excursions last (the median time it spent beyond its
   own 99th percentile, per excursion), plus one evaluation interval: a blip as long as the usual
   ones does not page, one that outlasts them does;
-- critical: twice as far from the median as the warning, `for` one evaluation interval: far
-  beyond anything seen, it pages at once;
-- anomaly sensitivity: the 99th percentile of |z| against the range's own mean and standard
-  deviation (the baseline the anomaly alert would have seen), rounded up to 0.5, at least 3.
+- critical: twice as far from the median as the warning, with the warning's `for`: a spike shorter
+  than the range's usual excursions is noise however tall it is (a critical that paged on one
+  evaluation cost NAB's spiky series dozens of false pages);
+- anomaly sensitivity: the anomaly alert as it would be deployed (the metric's anomaly settings,
+  else the defaults: its baseline, skip_recent, `for` and keep_firing_for) is replayed over the
+  range, its z-score queried once and vigil's backtest state machine run for each candidate
+  sensitivity (3, 3.5, ... 10); the proposal is the lowest that would have paged at most twice
+  in the range. (The z-score against the range's own mean, used before, ignored the baseline's
+  lag and `for`: it proposed 3.5 to 9.5 where 3 paged rarely, and scored 46.2 where this scores 50.)
 
 The constants were chosen on the Numenta Anomaly Benchmark (bench/detection.py, as NAB tunes its
 detectors' thresholds on the corpus); the values for a series come from its own range only.
@@ -29,7 +34,7 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -37,9 +42,11 @@ from vigil import layout, units
 from vigil.backtest.client import MAX_POINTS, BacktestAPI
 from vigil.backtest.expand import Expander, records_of
 from vigil.backtest.rules import chosen, rule_files
+from vigil.backtest.state import replay
 from vigil.backtest.timespec import format_time
+from vigil.catalog.resolve import anomaly_settings, defaults
 from vigil.errors import NoDataError, VigilError
-from vigil.model import Metric, Model
+from vigil.model import Anomaly, Metric, Model
 from vigil.render.cache import Cache
 
 MAD_TO_SIGMA = 1.4826  # the MAD of a normal distribution times this is its standard deviation
@@ -47,8 +54,9 @@ WARNING_SIGMAS = 8.0
 WARNING_MARGIN = 0.1  # beyond the worst value, as a share of its distance from the median
 CRITICAL_FACTOR = 2.0  # the critical is this many times as far from the median as the warning
 EDGE_QUANTILE = 0.99  # beyond it a value is on an excursion
-SENSITIVITY_QUANTILE = 0.99
-MIN_SENSITIVITY = 3.0
+SENSITIVITIES = (3.0, 3.5, 4.0, 4.5, 5.0, 6.0, 7.0, 8.0, 10.0)  # the candidates, lowest first
+RANGE_PAGES = 2  # the most times the proposed anomaly alert may have paged in the (normal) range
+GUARD = "1e-09"  # the anomaly alert's flat-baseline guard (stddev above |avg| x this), as rendered
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,7 @@ class Suggestion:
     critical_for_seconds: float
     excursion_seconds: float  # the median time an excursion beyond the 99th percentile lasted
     sensitivity: float
+    anomaly_pages: int | None  # how often the anomaly alert would have paged in the range at it (None: no z-score)
 
     def json(self) -> dict[str, Any]:
         return {
@@ -90,6 +99,7 @@ class Suggestion:
             "critical_for_seconds": self.critical_for_seconds,
             "excursion_seconds": self.excursion_seconds,
             "anomaly_sensitivity": self.sensitivity,
+            "anomaly_pages": self.anomaly_pages,
         }
 
 
@@ -144,6 +154,7 @@ def suggest(
     expr: str,
     series: Sequence[tuple[Sequence[float], Sequence[float]]],
     step: float,
+    sensitivity: tuple[float, int | None] = (SENSITIVITIES[0], None),
 ) -> Suggestion:
     """The proposal for one metric from its series' (times, values) over the range."""
     sign = 1.0 if direction == "above" else -1.0
@@ -158,10 +169,6 @@ def suggest(
     runs = [d for times, values in series for d in excursions(times, [sign * v > high for v in values], step)]
     excursion = statistics.median(runs) if runs else 0.0
     for_seconds = math.ceil((excursion + step) / step) * step
-    mean = statistics.fmean(bad)
-    sd = statistics.pstdev(bad)
-    z = sorted(abs(v - mean) / sd for v in bad) if sd > 0 else [0.0]
-    sensitivity = max(MIN_SENSITIVITY, math.ceil(quantile(z, SENSITIVITY_QUANTILE) * 2) / 2)
     return Suggestion(
         metric=metric,
         unit=unit,
@@ -176,21 +183,81 @@ def suggest(
         warning=sign * warning,
         critical=sign * critical,
         for_seconds=for_seconds,
-        critical_for_seconds=step,
+        critical_for_seconds=for_seconds,
         excursion_seconds=excursion,
-        sensitivity=sensitivity,
+        sensitivity=sensitivity[0],
+        anomaly_pages=sensitivity[1],
     )
 
 
-def raw_expressions(model: Model, service: str) -> list[tuple[Metric, str]]:
-    """Each key metric of the service with its expression expanded down to raw series."""
+def anomaly_of(metric: Metric) -> Anomaly:
+    """The metric's anomaly alert as it would be deployed: its own settings, else the defaults."""
+    if metric["anomaly"]:
+        return metric["anomaly"]
+    spec = {**defaults()["anomaly"], "sensitivity": SENSITIVITIES[0]}
+    return anomaly_settings(spec, metric["record"], metric["camel"])
+
+
+@dataclass(frozen=True)
+class Expressions:
+    """One key metric's expressions, every recording rule expanded down to raw series."""
+
+    metric: Metric
+    value: str  # the metric itself
+    zscore: str  # |value - baseline avg| / baseline stddev, as the anomaly alert would compute it
+    anomaly: Anomaly
+
+
+def raw_expressions(model: Model, service: str) -> list[Expressions]:
+    """Each key metric of the service with its value and anomaly z-score expanded down to raw series.
+
+    Every metric is given its anomaly alert (as deployed, anomaly_of) before the rules are rendered,
+    so that the baseline records exist to be expanded even for a metric without one yet."""
     sub = chosen(model, [service])
+    (svc,) = sub["services"]
+    with_anomaly = [cast(Metric, {**m, "anomaly": anomaly_of(m)}) for m in svc["metrics"]]
+    sub = cast(Model, {**sub, "services": [{**svc, "metrics": with_anomaly}]})
     files = rule_files(sub, Cache(None))
     default = model["settings"]["evaluation_interval_seconds"]
     expander = Expander(records_of(files, default))
     path = layout.rule_file(service)
-    (svc,) = sub["services"]
-    return [(m, expander.expand(m["expr"], path, f"{path}: key metric {m['id']}", default)) for m in svc["metrics"]]
+    sel = f'{{service="{service}"}}'  # as the generated alerts select their records
+    out = []
+    for m in with_anomaly:
+        a = m["anomaly"]
+        assert a is not None
+        value, avg, sd = m["record"] + sel, a["avg_record"] + sel, a["stddev_record"] + sel
+        where = f"{path}: key metric {m['id']}"
+        out.append(
+            Expressions(
+                metric=m,
+                value=expander.expand(m["expr"], path, where, default),
+                zscore=expander.expand(f"abs({value} - {avg}) / ({sd} > abs({avg}) * {GUARD})", path, where, default),
+                anomaly=a,
+            )
+        )
+    return out
+
+
+def sensitivity(api: BacktestAPI, e: Expressions, start: float, end: float, step: float) -> tuple[float, int | None]:
+    """The lowest candidate sensitivity at which the anomaly alert would have paged at most
+    RANGE_PAGES times in [start, end], and how often it would have; (lowest, None) without a z-score
+    (a range shorter than skip_recent has no baseline yet)."""
+    series = [(times, values) for times, values in fetch(api, e.zscore, start, end, step) if times]
+    if not series:
+        return SENSITIVITIES[0], None
+    ms = int(step * 1000)
+    last = max(round(t * 1000) for times, _ in series for t in times)
+    pages = 0
+    for candidate in SENSITIVITIES:
+        pages = 0
+        for times, values in series:
+            present = [round(t * 1000) for t, z in zip(times, values) if z > candidate]
+            hold, keep = e.anomaly["for_seconds"], e.anomaly["keep_firing_for_seconds"]
+            pages += len(replay((), present, ms, hold, keep, last))
+        if pages <= RANGE_PAGES:
+            return candidate, pages
+    return SENSITIVITIES[-1], pages
 
 
 def fetch(api: BacktestAPI, expr: str, start: float, end: float, step: float) -> list[tuple[list[float], list[float]]]:
@@ -216,12 +283,14 @@ def suggest_service(
     step = step or model["settings"]["evaluation_interval_seconds"]
     out = []
     empty = []
-    for m, expr in raw_expressions(model, service):
-        series = [(t, v) for t, v in fetch(api, expr, start, end, step) if any(math.isfinite(x) for x in v)]
+    for e in raw_expressions(model, service):
+        m = e.metric
+        series = [(t, v) for t, v in fetch(api, e.value, start, end, step) if any(math.isfinite(x) for x in v)]
         if not series:
-            empty.append(f"{m['id']} ({expr})")
+            empty.append(f"{m['id']} ({e.value})")
             continue
-        out.append(suggest(m["id"], m["unit"], m["direction"], expr, series, step))
+        chosen_sensitivity = sensitivity(api, e, start, end, step)
+        out.append(suggest(m["id"], m["unit"], m["direction"], e.value, series, step, chosen_sensitivity))
     if empty:
         raise NoDataError(
             f"service {service}: no data between {format_time(start)} and {format_time(end)} at {api.url} "
@@ -252,7 +321,12 @@ def to_yaml(service: str, url: str, start: float, end: float, suggestions: Seque
         lines.append(
             f"# {s.metric}: {s.samples} samples of {s.series} series; median {q(s.median)}, robust sigma "
             f"{q(s.sigma)}, 99th percentile {q(s.quantile)}, worst {q(s.worst)}; excursions beyond the 99th "
-            f"percentile last {units.format_duration(s.excursion_seconds)} (median)"
+            f"percentile last {units.format_duration(s.excursion_seconds)} (median); "
+            + (
+                f"anomaly alert at sensitivity {s.sensitivity:g} would have paged {s.anomaly_pages} time(s)"
+                if s.anomaly_pages is not None
+                else "no anomaly baseline yet in this range (shorter than skip_recent): default sensitivity"
+            )
         )
         metrics[s.metric] = {
             "warning": _quantity(s.warning, s.unit),

@@ -100,7 +100,9 @@ def write_catalog(root: Path) -> Path:
                 "selector": {"job": "pay"},
                 "profiles": ["http", "jvm"],
                 "metrics": {
-                    "heap_usage": {"warning": "80%", "critical": "90%", "for": "5m", "trend": {"within": "2h"}}
+                    "heap_usage": {"warning": "80%", "critical": "90%", "for": "5m", "trend": {"within": "2h"}},
+                    # The default skip_recent (6h) is longer than this 4-hour history: skip 1h.
+                    "inflight": {"anomaly": {"sensitivity": 3, "skip_recent": "1h"}},
                 },
                 "slos": [{"name": "availability", "objective": "99.9%"}],
             }
@@ -191,7 +193,7 @@ def test_backtest_over_backfilled_history_from_raw_series(prometheus: str, model
     fired, resolved = page.firings[0].fired_at / 1000, page.firings[0].resolved_at
     assert START + BURST[0] + 2 * M < fired <= START + BURST[0] + 6 * M
     assert resolved is not None and START + BURST[1] + 25 * M < resolved / 1000 <= START + BURST[1] + 31 * M
-    # The anomaly alert reads a 7d baseline (recorded every 5m, 1h ago) of its own series: pending
+    # The anomaly alert reads a 7d baseline (recorded every 5m, 1h ago here) of its own series: pending
     # at the spike's first evaluation, firing after its `for`, resolved when the spike has been over
     # for its `keep_firing_for` (hysteresis; beyond the window at the default 2h: still firing).
     anomaly = next(

@@ -11,10 +11,10 @@ import pytest
 import yaml
 from fixtures.backfilled import backfilled_prometheus
 
+from vigil.backtest.client import Series
 from vigil.backtest.history import History
 from vigil.backtest.timespec import format_time
 from vigil.build import BuildReport, compile_catalog
-from vigil.backtest.client import Series
 from vigil.reports.suggest_thresholds import Expressions, excursions, quantile, round_away, sensitivity, suggest
 
 START = (int(time.time()) // 3600) * 3600 - 26 * 3600

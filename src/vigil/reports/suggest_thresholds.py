@@ -240,12 +240,21 @@ def raw_expressions(model: Model, service: str) -> list[Expressions]:
 
 
 def sensitivity(api: BacktestAPI, e: Expressions, start: float, end: float, step: float) -> tuple[float, int | None]:
-    """The lowest candidate sensitivity at which the anomaly alert would have paged at most
-    RANGE_PAGES times in [start, end], and how often it would have; (lowest, None) without a z-score
-    (a range shorter than skip_recent has no baseline yet)."""
+    """The anomaly sensitivity for one metric over [start, end]: its z-score queried once, then
+    lowest_sensitivity; (lowest, None) without a z-score (a range shorter than skip_recent has no
+    baseline yet)."""
     series = [(times, values) for times, values in fetch(api, e.zscore, start, end, step) if times]
     if not series:
         return SENSITIVITIES[0], None
+    return lowest_sensitivity(series, step, e.anomaly["for_seconds"], e.anomaly["keep_firing_for_seconds"])
+
+
+def lowest_sensitivity(
+    series: Sequence[tuple[Sequence[float], Sequence[float]]], step: float, hold: float, keep: float
+) -> tuple[float, int]:
+    """The lowest candidate at which an alert on `z > sensitivity` with this `for` (hold) and
+    keep_firing_for would have paged at most RANGE_PAGES times over the series' (times, z-scores),
+    and how often it would have."""
     ms = int(step * 1000)
     last = max(round(t * 1000) for times, _ in series for t in times)
     pages = 0
@@ -253,7 +262,6 @@ def sensitivity(api: BacktestAPI, e: Expressions, start: float, end: float, step
         pages = 0
         for times, values in series:
             present = [round(t * 1000) for t, z in zip(times, values) if z > candidate]
-            hold, keep = e.anomaly["for_seconds"], e.anomaly["keep_firing_for_seconds"]
             pages += len(replay((), present, ms, hold, keep, last))
         if pages <= RANGE_PAGES:
             return candidate, pages

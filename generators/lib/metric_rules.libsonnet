@@ -35,7 +35,8 @@ local current(s, m) = promql.series(m.record, s.name);
       m.title + ' of ' + s.name + promql.onLabels(m.by) + ' is ' + promql.value(m.humanize) + ', ' + worse(m)
       + ' the ' + t.severity + ' threshold of ' + t.text + ' for ' + t['for'] + '.',
       m.runbook_url,
-      m.dashboard_url
+      m.dashboard_url,
+      t.keep_firing_for
     ) + rules.because(m),
 
   local critical(m) = [t for t in m.thresholds if t.severity == 'critical'][0],

@@ -21,6 +21,8 @@ Threshold = TypedDict(
         "text": str,  # catalog notation: 5%, 300ms, 512MiB
         "for": str,  # Prometheus duration
         "for_seconds": float,
+        "keep_firing_for": str,  # hysteresis, Prometheus duration: "0s" when off
+        "keep_firing_for_seconds": float,
         "alert": str,  # alert name
     },
 )

@@ -130,9 +130,11 @@ def resolve_settings(raw: dict[str, Any] | None) -> Settings:
     return settings
 
 
-def _fors(value: Any) -> dict[str, tuple[str, float]]:
+def _fors(value: Any, setting: str = "for") -> dict[str, tuple[str, float]]:
+    """A `for` or `keep_firing_for` per severity: one duration for both, or {warning, critical}
+    with defaults.yaml's metric setting for a severity left out."""
     if isinstance(value, dict):
-        base = defaults()["metric"]["for"]
+        base = defaults()["metric"][setting]
         return {lvl: _duration(value.get(lvl, base)) for lvl in ("warning", "critical")}
     return {lvl: _duration(value) for lvl in ("warning", "critical")}
 
@@ -188,6 +190,7 @@ def resolve_metric(
     name = camel(mid)
     suffix = "High" if direction == "above" else "Low"
     fors = _fors(v.get("for", d["metric"]["for"]))
+    keeps = _fors(v.get("keep_firing_for", d["metric"]["keep_firing_for"]), "keep_firing_for")
     thresholds: list[Threshold] = []
     for lvl in ("warning", "critical"):
         if lvl in v:
@@ -200,6 +203,8 @@ def resolve_metric(
                     "text": units.format_quantity(x, unit),
                     "for": fors[lvl][0],
                     "for_seconds": fors[lvl][1],
+                    "keep_firing_for": keeps[lvl][0],
+                    "keep_firing_for_seconds": keeps[lvl][1],
                     "alert": name + suffix,
                 }
             )

@@ -125,6 +125,7 @@ def test_suggest_learns_thresholds_that_bracket_the_normal_range_and_validate(
     # however tall).
     assert stats["excursion_seconds"] == 120
     assert proposal["for"] == {"warning": "3m", "critical": "3m"}
+    assert proposal["keep_firing_for"] == "2h"  # the anomaly alert's hysteresis, for the thresholds too
     # The anomaly alert was replayed on the z-score the real Prometheus computed from the backfilled
     # baseline: the 3-minute bumps never outlast its `for: 5m`, so the lowest sensitivity pages 0 times.
     assert stats["anomaly_pages"] == 0
@@ -138,6 +139,7 @@ def test_suggest_learns_thresholds_that_bracket_the_normal_range_and_validate(
     model = compile_catalog(catalog, BuildReport())[1]
     (metric,) = model["services"][0]["metrics"]
     assert [t["value"] for t in metric["thresholds"]] == [warning, critical]
+    assert [t["keep_firing_for"] for t in metric["thresholds"]] == ["2h", "2h"]
 
 
 def test_suggest_errors_name_the_service_and_the_empty_range(

@@ -15,6 +15,8 @@ proposal, worked out on the metric's bad side (values above for `direction: abov
 - critical: twice as far from the median as the warning, with the warning's `for`: a spike shorter
   than the range's usual excursions is noise however tall it is (a critical that paged on one
   evaluation cost NAB's spiky series dozens of false pages);
+- keep_firing_for (both thresholds): the anomaly alert's default (2h): a metric that crosses again
+  within it is still in the same incident and pages once (on NAB, +0.9 over none, bench/replica.py);
 - anomaly sensitivity: the anomaly alert as it would be deployed (the metric's anomaly settings,
   else the defaults: its baseline, skip_recent, `for` and keep_firing_for) is replayed over the
   range, its z-score queried once and vigil's backtest state machine run for each candidate
@@ -77,6 +79,7 @@ class Suggestion:
     critical: float
     for_seconds: float  # the warning's
     critical_for_seconds: float
+    keep_firing_for_seconds: float  # both thresholds'
     excursion_seconds: float  # the median time an excursion beyond the 99th percentile lasted
     sensitivity: float
     anomaly_pages: int | None  # how often the anomaly alert would have paged in the range at it (None: no z-score)
@@ -97,6 +100,7 @@ class Suggestion:
             "critical": self.critical,
             "for_seconds": self.for_seconds,
             "critical_for_seconds": self.critical_for_seconds,
+            "keep_firing_for_seconds": self.keep_firing_for_seconds,
             "excursion_seconds": self.excursion_seconds,
             "anomaly_sensitivity": self.sensitivity,
             "anomaly_pages": self.anomaly_pages,
@@ -184,6 +188,7 @@ def suggest(
         critical=sign * critical,
         for_seconds=for_seconds,
         critical_for_seconds=for_seconds,
+        keep_firing_for_seconds=units.parse_duration(defaults()["anomaly"]["keep_firing_for"]),
         excursion_seconds=excursion,
         sensitivity=sensitivity[0],
         anomaly_pages=sensitivity[1],
@@ -343,6 +348,7 @@ def to_yaml(service: str, url: str, start: float, end: float, suggestions: Seque
                 "warning": units.format_duration(s.for_seconds),
                 "critical": units.format_duration(s.critical_for_seconds),
             },
+            "keep_firing_for": units.format_duration(s.keep_firing_for_seconds),
             "anomaly": {"sensitivity": s.sensitivity},
         }
     body = yaml.safe_dump({"metrics": metrics}, sort_keys=True, default_flow_style=False)

@@ -255,10 +255,14 @@ def sensitivity(api: BacktestAPI, e: Expressions, start: float, end: float, step
 
 
 def lowest_sensitivity(
-    series: Sequence[tuple[Sequence[float], Sequence[float]]], step: float, hold: float, keep: float
+    series: Sequence[tuple[Sequence[float], Sequence[float]]],
+    step: float,
+    hold: float,
+    keep: float,
+    most: int = RANGE_PAGES,
 ) -> tuple[float, int]:
     """The lowest candidate at which an alert on `z > sensitivity` with this `for` (hold) and
-    keep_firing_for would have paged at most RANGE_PAGES times over the series' (times, z-scores),
+    keep_firing_for would have paged at most `most` times over the series' (times, z-scores),
     and how often it would have."""
     ms = int(step * 1000)
     last = max(round(t * 1000) for times, _ in series for t in times)
@@ -268,7 +272,7 @@ def lowest_sensitivity(
         for times, values in series:
             present = [round(t * 1000) for t, z in zip(times, values) if z > candidate]
             pages += len(replay((), present, ms, hold, keep, last))
-        if pages <= RANGE_PAGES:
+        if pages <= most:
             return candidate, pages
     return SENSITIVITIES[-1], pages
 

@@ -54,20 +54,35 @@ class Policy:
     sensitivity: str = "replay"  # "replay" (today's suggest), "q99" (suggest before 2026-11-28) or a number
     skip: int = 6 * 3600  # anomaly skip_recent, seconds
     critical_for: str = "warning"  # "warning" (today's suggest) or "step" (one evaluation, before)
-    threshold_keep: int = 0  # keep_firing_for on the threshold alerts (no catalog setting yet)
+    threshold_keep: int = 7200  # keep_firing_for on the threshold alerts (today's suggest: 2h; before: none)
     kinds: tuple[str, ...] = ("threshold", "anomaly")
+    anomaly_for: int = 300
+    anomaly_keep: int = 7200
+    range_pages: int = 2  # the replayed sensitivity: at most this many pages in the probationary period
+    seasonal: int = 0  # when set, a second anomaly alert on the change since this many seconds before
+    seasonal_k: float = 5.0
 
 
+NOW = 5  # the index of today's policy: what the referee runs
 POLICIES = [
-    Policy("before: q99 sensitivity, critical for 1 step, skip 1h", "q99", 3600, "step"),
-    Policy("anomaly only, before", "q99", 3600, "step", kinds=("anomaly",)),
-    Policy("critical for = warning for", "q99", 3600),
-    Policy("+ replayed sensitivity (skip 1h)", "replay", 3600),
-    Policy("anomaly only, replayed sensitivity, skip 1h", "replay", 3600, kinds=("anomaly",)),
-    Policy("now: replayed sensitivity, critical for = warning for, skip 6h"),
+    Policy("before: q99 sensitivity, critical for 1 step, skip 1h", "q99", 3600, "step", 0),
+    Policy("anomaly only, before", "q99", 3600, "step", 0, kinds=("anomaly",)),
+    Policy("critical for = warning for", "q99", 3600, threshold_keep=0),
+    Policy("+ replayed sensitivity (skip 1h)", "replay", 3600, threshold_keep=0),
+    Policy("+ skip 6h", threshold_keep=0),
+    Policy("now: + threshold keep_firing_for 2h"),
     Policy("anomaly only, now", kinds=("anomaly",)),
     Policy("threshold only, now", kinds=("threshold",)),
-    Policy("now + threshold keep_firing_for 2h", threshold_keep=7200),
+    Policy("anomaly only, replayed sensitivity, skip 1h", "replay", 3600, kinds=("anomaly",)),
+    *(Policy(f"now, threshold keep_firing_for {m}m", threshold_keep=m * 60) for m in (15, 30, 60, 240)),
+    Policy("now, anomaly keep_firing_for 4h", anomaly_keep=4 * 3600),
+    Policy("now, anomaly for 10m", anomaly_for=600),
+    *(Policy(f"now, sensitivity for at most {n} pages", range_pages=n) for n in (1, 3, 4)),
+    *(
+        Policy(f"now + seasonal: change since {lag // 3600}h before beyond {k:g}σ", seasonal=lag, seasonal_k=k)
+        for lag in (86400, WEEK)
+        for k in (4, 5)
+    ),
     *(
         Policy(f"anomaly only, sensitivity 3, skip {h}h", "3", h * 3600, kinds=("anomaly",))
         for h in (1, 3, 6, 12, 24, 48)
@@ -95,11 +110,17 @@ class Grid:
     def nab_time(self, unix: int) -> datetime:
         return datetime.fromtimestamp(unix, UTC).replace(tzinfo=None)
 
-    def baseline(self, skip: int) -> tuple[np.ndarray, np.ndarray]:
-        """The 1w mean and stddev each evaluation reads (recorded at the last 5-minute step)."""
-        ok = ~np.isnan(self.v)
-        ref = float(np.nanmean(self.v)) if ok.any() else 0.0  # shifted sums: no cancellation on 1e9 values
-        w = np.where(ok, self.v - ref, 0.0)
+    def before(self, lag: int) -> np.ndarray:
+        """The value `lag` seconds before each evaluation (`x offset <lag>`), NaN where there was none."""
+        at = np.searchsorted(self.t, self.t - lag)
+        ok = (at < len(self.t)) & (self.t[np.minimum(at, len(self.t) - 1)] == self.t - lag)
+        return np.where(ok, self.v[np.minimum(at, len(self.t) - 1)], np.nan)
+
+    def baseline(self, x: np.ndarray, skip: int) -> tuple[np.ndarray, np.ndarray]:
+        """x's 1w mean and stddev each evaluation reads (recorded at the last 5-minute step)."""
+        ok = ~np.isnan(x)
+        ref = float(np.nanmean(x)) if ok.any() else 0.0  # shifted sums: no cancellation on 1e9 values
+        w = np.where(ok, x - ref, 0.0)
         c, s1, s2 = (np.concatenate([[0], np.cumsum(x)]) for x in (ok, w, w * w))
         end = (self.t // EVERY) * EVERY - skip
         hi = np.searchsorted(self.t, end, side="right")
@@ -110,10 +131,10 @@ class Grid:
             sd = np.sqrt(np.maximum((s2[hi] - s2[lo]) / n - mean * mean, 0))
         return np.where(n > 0, mean + ref, np.nan), np.where(n > 0, sd, np.nan)
 
-    def zscore(self, skip: int) -> np.ndarray:
-        mean, sd = self.baseline(skip)
+    def zscore(self, x: np.ndarray, skip: int) -> np.ndarray:
+        mean, sd = self.baseline(x, skip)
         with np.errstate(invalid="ignore", divide="ignore"):
-            z = np.abs(self.v - mean) / np.where(sd > np.abs(mean) * 1e-9, sd, np.nan)
+            z = np.abs(x - mean) / np.where(sd > np.abs(mean) * 1e-9, sd, np.nan)
         return np.where(np.isnan(z), -1.0, z)  # -1: no sample, no baseline or a flat one: never anomalous
 
     def onsets(self, cond: np.ndarray, hold: float, keep: float) -> list[int]:
@@ -134,7 +155,7 @@ def old_sensitivity(g: Grid) -> float:
     return max(3.0, math.ceil(float(np.quantile(z, 0.99)) * 2) / 2)
 
 
-def run(g: Grid, p: Policy, anomaly_for: float = 300, anomaly_keep: float = 7200) -> dict[str, list[int]]:
+def run(g: Grid, p: Policy) -> dict[str, list[int]]:
     from vigil.reports.suggest_thresholds import lowest_sensitivity, suggest
 
     out: dict[str, list[int]] = {}
@@ -148,19 +169,19 @@ def run(g: Grid, p: Policy, anomaly_for: float = 300, anomaly_keep: float = 7200
             + g.onsets(values > sg.critical, critical_for, p.threshold_keep)
         )
     if "anomaly" in p.kinds:
-        z = g.zscore(p.skip)
+        z = g.zscore(g.v, p.skip)
         if p.sensitivity == "replay":
             seen = probation & (z >= 0)
-            k = (
-                lowest_sensitivity([(g.t[seen].tolist(), z[seen].tolist())], STEP, anomaly_for, anomaly_keep)[0]
-                if seen.any()
-                else 3.0
-            )
+            series = [(g.t[seen].tolist(), z[seen].tolist())]
+            k = lowest_sensitivity(series, STEP, p.anomaly_for, p.anomaly_keep, p.range_pages)[0] if seen.any() else 3.0
         elif p.sensitivity == "q99":
             k = old_sensitivity(g)
         else:
             k = float(p.sensitivity)
-        out["anomaly"] = g.onsets(z > k, anomaly_for, anomaly_keep)
+        out["anomaly"] = g.onsets(z > k, p.anomaly_for, p.anomaly_keep)
+        if p.seasonal:
+            change = g.v - g.before(p.seasonal)
+            out["anomaly"] += g.onsets(g.zscore(change, p.skip) > p.seasonal_k, p.anomaly_for, p.anomaly_keep)
     return out
 
 
@@ -169,7 +190,7 @@ def check(grids: dict[str, Grid], path: Path) -> list[str]:
     dump = json.loads(path.read_text())
     same: dict[str, int] = {}
     for key, g in grids.items():
-        mine = run(g, POLICIES[5])
+        mine = run(g, POLICIES[NOW])
         for kind in ("threshold", "anomaly"):
             theirs = [datetime.fromisoformat(x) for x in dump[key]["onsets"].get(kind, [])]
             same[kind] = same.get(kind, 0) + (sorted(theirs) == [g.nab_time(u) for u in mine.get(kind, [])])

@@ -22,7 +22,21 @@ from vigil.catalog.load import Document
 from vigil.catalog.memo import CatalogCache
 from vigil.catalog.profiles import Field, profile_refs, service_metrics, service_slis
 from vigil.catalog.validate import Validated
-from vigil.model import Absent, Anomaly, Burn, Dashboard, Metric, Model, Service, Settings, Slo, SloRecords, Threshold
+from vigil.model import (
+    Absent,
+    Anomaly,
+    Burn,
+    BurnWindow,
+    Dashboard,
+    Metric,
+    Model,
+    Service,
+    Settings,
+    Slo,
+    SloRecords,
+    Threshold,
+    Trend,
+)
 
 GRAFANA_UNITS = {
     "ratio": "percentunit",
@@ -208,7 +222,7 @@ def resolve_metric(
                     "alert": name + suffix,
                 }
             )
-    trend = None
+    trend: Trend | None = None
     if v.get("trend"):
         t = {**d["trend"], **v["trend"]}
         within, within_s = _duration(t["within"])
@@ -224,7 +238,7 @@ def resolve_metric(
             "alert": f"{name}Trending{suffix}",
         }
     anomaly = anomaly_settings({**d["anomaly"], **v["anomaly"]}, record, name) if v.get("anomaly") else None
-    absent = None
+    absent: Absent | None = None
     if v.get("absent"):
         spec = v["absent"] if isinstance(v["absent"], dict) else {}
         af, af_s = _duration(spec.get("for", d["absent"]["for"]))
@@ -280,7 +294,7 @@ def resolve_slo(
     for severity, key in (("critical", "page"), ("warning", "ticket")):
         # An SLO may set its own `for` and windows per alert (slos[].page / .ticket); the rest are vigil's.
         spec = {**d[key], **(slo.get(key) or {})}
-        burn_windows = []
+        burn_windows: list[BurnWindow] = []
         for w in spec["windows"]:
             short, long = _duration(w["short"])[0], _duration(w["long"])[0]
             windows.update((short, long))
@@ -309,8 +323,11 @@ def resolve_slo(
     period = _duration(d["period"])[0]
     records = SloRecords(
         error_ratio={w: SLO_ERROR_RECORD + w for w in sorted({*windows, period}, key=units.parse_duration)},
-        **SLO_RECORDS,
-    )  # type: ignore[typeddict-item]
+        objective=SLO_RECORDS["objective"],
+        budget=SLO_RECORDS["budget"],
+        burn_rate=SLO_RECORDS["burn_rate"],
+        remaining=SLO_RECORDS["remaining"],
+    )
     description = slo.get("description") or str(fields["description"].value if "description" in fields else name)
     out = Slo(
         name=name,
@@ -363,8 +380,8 @@ def resolve_service(
         (
             (src.profile or "service", mid, src)
             for mid, src in merged.items()
-            if src.fields.get("enabled", Field(True, None, ())).value is not False
-        ),  # type: ignore[arg-type]
+            if "enabled" not in src.fields or src.fields["enabled"].value is not False
+        ),
         key=lambda t: (order.get(t[0], len(order)), t[1]),
     )
     metrics = [

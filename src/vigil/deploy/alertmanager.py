@@ -36,6 +36,7 @@ class AlertmanagerTarget:
         self.api = Client("Alertmanager", url, http)
         self.reloader = Client("Alertmanager", url, http, retry_status=False)
         self._text: str | None = None
+        self.show_progress = False  # Target protocol; one config file, nothing long to show
 
     def wanted(self) -> str:
         if self._text is None:

@@ -315,7 +315,7 @@ class GrafanaTarget:
         message = message.replace("vigil deploy", "vigil rollback", 1)
         boards = [u for u in reversed(intents) if isinstance(u, BoardUndo)]
         folders = [u for u in reversed(intents) if isinstance(u, FolderUndo)]
-        failures = pool.run(
+        board_failures = pool.run(
             boards,
             lambda u: self._undo_board(u, message, journal),
             self.workers,
@@ -326,9 +326,14 @@ class GrafanaTarget:
         # restored before its annotations are created again.
         notes = [u for u in reversed(intents) if isinstance(u, AnnotationUndo)]
         noted = self.annotations.rollback(notes, journal, self.workers)
-        if not failures:  # a folder is emptied of our dashboards before it can be removed
-            failures = pool.run(folders, lambda u: self._undo_folder(u, journal), self.workers).failures
-        failures = [*failures, *noted]
+        folder_failures: list[tuple[FolderUndo, BaseException]] = []
+        if not board_failures:  # a folder is emptied of our dashboards before it can be removed
+            folder_failures = pool.run(folders, lambda u: self._undo_folder(u, journal), self.workers).failures
+        failures: list[tuple[FolderUndo | BoardUndo | AnnotationUndo, BaseException]] = [
+            *board_failures,
+            *folder_failures,
+            *noted,
+        ]
         result.writes += journal.writes
         return pool.rollback_sentence("Grafana", failures, len(intents), result)
 

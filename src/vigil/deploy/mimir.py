@@ -245,6 +245,7 @@ class MimirAlertmanagerTarget:
         self.env = env
         self.api = _client(address, tenant, http)
         self._previous: dict[str, Any] | None = None
+        self.show_progress = False  # Target protocol; one config, nothing long to show
 
     def live(self) -> dict[str, Any] | None:
         response = self.api.request("GET", "/api/v1/alerts")

@@ -36,6 +36,7 @@ class RuleFilesTarget:
         self.build = build
         self.api = Client(self.engine, url, http)
         self.reloader = Client(self.engine, url, http, retry_status=False)
+        self.show_progress = False  # Target protocol; a few files, nothing long to show
 
     # --- plan -----------------------------------------------------------------------------------
 

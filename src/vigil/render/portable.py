@@ -170,11 +170,11 @@ def trend_plan(
             return None  # the creep would start below the flat line: no climb left to show
         else:
             climb = max(3, n)
-            xs = (
-                [flat] * flat_len
-                + [flat + (start - flat) * (i + 1) / climb for i in range(climb)]
-                + [start + slope * (i + 1) for i in range(creep)]
-            )
+            xs = [  # one display, not list + list: a list[float] sum is not a list[float | None]
+                *([flat] * flat_len),
+                *(flat + (start - flat) * (i + 1) / climb for i in range(climb)),
+                *(start + slope * (i + 1) for i in range(creep)),
+            ]
         k = len(xs) - 1
         held = all(
             beyond(p) for j in range(k - tf - LAG - 1, k + 1) for p in predictions(metric, xs, j, n, tw, within, first)

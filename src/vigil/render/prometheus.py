@@ -47,11 +47,12 @@ def linked_uid(rule: dict[str, Any]) -> str | None:
     return found.group(1) if found else None
 
 
-def _lean(service: Service) -> Service:
-    """The service without its test fixtures: the generator needs none, and its input shrinks."""
+def _lean(service: Service) -> dict[str, Any]:
+    """The service without its test fixtures: the generator needs none, and its input shrinks.
+    Plain JSON for the generator, no longer a Service: its metrics and SLOs lack `test`."""
     return {
         **service,
-        "metrics": [{k: v for k, v in m.items() if k != "test"} for m in service["metrics"]],  # type: ignore[typeddict-item]
+        "metrics": [{k: v for k, v in m.items() if k != "test"} for m in service["metrics"]],
         "slos": [{k: v for k, v in s.items() if k != "test"} for s in service["slos"]],
     }
 

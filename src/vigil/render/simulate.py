@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -179,7 +179,9 @@ def _num(v: float) -> str:
     return units.promql_number(round(v, 9))
 
 
-def synthesise(fixture: Any, xs: list[float | None], interval: float, labels: dict[str, str]) -> list[dict[str, str]]:
+def synthesise(
+    fixture: Any, xs: Sequence[float | None], interval: float, labels: dict[str, str]
+) -> list[dict[str, str]]:
     """input_series for a timeline of x (None = no data at that step)."""
     if isinstance(fixture, dict):
         return _histogram(fixture, xs, interval, labels)
@@ -209,7 +211,7 @@ def _values(kind: str, a: float, b: float, xs: tuple[float | None, ...], interva
 
 
 def _histogram(
-    fixture: dict[str, Any], xs: list[float | None], interval: float, labels: dict[str, str]
+    fixture: dict[str, Any], xs: Sequence[float | None], interval: float, labels: dict[str, str]
 ) -> list[dict[str, str]]:
     """Buckets placed so that histogram_quantile(q) of each phase equals its x: with bucket bounds
     L0 < L1 < ..., a phase whose observations all land in (L(k-1), Lk] has quantile
@@ -218,8 +220,8 @@ def _histogram(
     levels = sorted({x for x in xs if x is not None})
     bounds: list[float] = []
     prev = 0.0
-    for x in levels:
-        bound = (x - (1 - q) * prev) / q
+    for level in levels:
+        bound = (level - (1 - q) * prev) / q
         bounds.append(bound)
         prev = bound
     rate = 10.0
@@ -257,8 +259,9 @@ def observed(metric_fixture: Any, expr: str, xs: list[float | None], k: int, win
         part = xs[k - window_steps : k + 1]
     else:
         part = [xs[k]]
-    assert all(p is not None for p in part)
-    return sum(part) / len(part)  # type: ignore[arg-type]
+    known = [p for p in part if p is not None]
+    assert len(known) == len(part)
+    return sum(known) / len(known)
 
 
 # ---------------------------------------------------------------- simulation of what rules see
@@ -281,7 +284,7 @@ _NAMING = {
 
 
 def shape(metric: Metric) -> str:
-    shape = {k: v for k, v in metric.items() if k not in _NAMING}
+    shape: dict[str, Any] = {k: v for k, v in metric.items() if k not in _NAMING}
     shape["windowed_expr"] = "[" in metric["expr"]
     for part in ("trend", "anomaly"):
         if shape.get(part):

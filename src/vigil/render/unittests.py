@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property, partial
 from typing import Any
 
-from vigil.model import Metric, Service, Settings, Slo
+from vigil.model import Burn, Metric, Service, Settings, Slo
 from vigil.render import plans
 from vigil.render.portable import LAG, BurnAlert, Condition, slo_plan, trend_plan
 from vigil.render.simulate import (
@@ -142,7 +142,12 @@ def _assert(rule: dict[str, Any], step: int, interval: float, firing: list[dict[
 
 
 def _case(
-    name: str, fixture: Any, xs: list[float | None], service: Service, interval: float, asserts: list[dict[str, Any]]
+    name: str,
+    fixture: Any,
+    xs: Sequence[float | None],
+    service: Service,
+    interval: float,
+    asserts: list[dict[str, Any]],
 ) -> Case:
     return Case(name, synthesise(fixture, xs, interval, base_labels(service)), asserts, len(xs))
 
@@ -266,7 +271,7 @@ def anomaly_case(service: Service, metric: Metric, rules: Rules, settings: Setti
         # Enough noise before the spike that the baseline (which leaves out the last `skip` steps)
         # has a few records; then the simulated alert must hold, with a 25% margin, for all of `for`.
         for history in range(n + skip + 2 * every, n + skip + 40 * every, every):
-            xs: list[float | None] = [level * noise for noise in noise(history, n)] + [spike] * spike_len
+            xs: list[float | None] = [*(level * noise for noise in noise(history, n)), *([spike] * spike_len)]
             z = zscores(metric, xs, n, every, skip)
             if all(z[k] > 1.25 * anomaly["sensitivity"] for k in range(len(xs) - 1 - f - LAG, len(xs))):
                 return xs, history, abs(z[history - 1]) < 0.8 * anomaly["sensitivity"]
@@ -411,7 +416,7 @@ def slo_calm_case(service: Service, slo: Slo, rules: Rules, settings: Settings) 
     )
 
 
-def _burn_alert(alert: dict[str, Any], budget: float, interval: float) -> BurnAlert:
+def _burn_alert(alert: Burn, budget: float, interval: float) -> BurnAlert:
     return BurnAlert(
         tuple(
             Condition(

@@ -23,7 +23,7 @@ from typing import Any
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.dates import DateFormatter
+from matplotlib.dates import DateFormatter, date2num
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter
@@ -233,11 +233,14 @@ def draw_timeseries(
     defaults = panel["fieldConfig"]["defaults"]
     custom_defaults = defaults.get("custom", {})
     unit = defaults.get("unit", "")
+    # x is matplotlib's date number (_x), on an axis told it holds UTC dates: the locator and
+    # formatter that datetime data would have set up, and numbers that Axes' types accept.
+    ax.xaxis_date(UTC)
     lines = []  # (name, times, values, field config, custom)
     for q in queries:
         fc = _field_config(panel, q.ref_id)
         custom = {**custom_defaults, **{k[7:]: v for k, v in fc.items() if k.startswith("custom.")}}
-        lines += [(legend(q.legend, s.labels), [_time(t) for t in s.times], s.values, fc, custom) for s in q.series]
+        lines += [(legend(q.legend, s.labels), [_x(t) for t in s.times], s.values, fc, custom) for s in q.series]
     by_name = {name: (times, values) for name, times, values, _, _ in lines}
     finite: list[float] = []
     for i, (name, times, values, fc, custom) in enumerate(lines):
@@ -272,8 +275,8 @@ def draw_timeseries(
         for (a, b), c in zip(itertools.pairwise(edges), colours):
             ax.axhspan(a, b, color=colour(c), alpha=0.08, linewidth=0)
     for begin, stop, c in spans:
-        ax.axvspan(_time(begin), _time(stop), color=c, alpha=0.15, linewidth=0)
-    ax.set_xlim(_time(start), _time(end))
+        ax.axvspan(_x(begin), _x(stop), color=c, alpha=0.15, linewidth=0)
+    ax.set_xlim(_x(start), _x(end))
     ax.xaxis.set_major_formatter(DateFormatter("%H:%M:%S" if end - start <= 900 else "%H:%M"))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: format_value(v, unit)))
     if lines:
@@ -287,6 +290,11 @@ def draw_timeseries(
 
 def _time(t: float) -> datetime:
     return datetime.fromtimestamp(t, UTC)
+
+
+def _x(t: float) -> float:
+    """Unix time t as a position on a date axis: the number matplotlib converts a datetime to."""
+    return float(date2num(_time(t)))
 
 
 def _last(values: list[float]) -> float:

@@ -243,7 +243,8 @@ def run_drill(
     )
     _quiet(stack.dir, prom, service, target, deployed_at if target.on_record else 0.0, echo)
     cursor = len(requests.get(f"{sink}/notifications", timeout=5).json())
-    started = requests.post(f"{exporter}/fault", params={"service": service, "kind": fault, "ramp": RAMP_S}, timeout=5)
+    fault_params: dict[str, str | float] = {"service": service, "kind": fault, "ramp": RAMP_S}
+    started = requests.post(f"{exporter}/fault", params=fault_params, timeout=5)
     if started.status_code != 200:
         raise DrillError(f"the exporter refused the fault: {started.text}")
     result.fault_at = float(started.json()["started"])

@@ -9,23 +9,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from fixtures.small_catalog import DEPARTMENTS
 
 from vigil.backtest.rules import alert_rules, rule_files
 from vigil.build import BuildReport, compile_catalog
 from vigil.render.cache import Cache
 from vigil.units import parse_duration
-
-DEPARTMENTS = """\
-departments:
-  - id: team
-    role: engineering
-    channels: {chat: {webhook: {url: "http://chat"}}}
-  - id: operations
-    role: operations
-    channels: {chat: {webhook: {url: "http://noc"}}}
-propagation:
-  - {notify: owner, severity: warning, channel: chat}
-"""
 
 
 def anomaly_alert(tmp_path: Path, anomaly: str) -> dict:
@@ -33,7 +22,7 @@ def anomaly_alert(tmp_path: Path, anomaly: str) -> dict:
     (root / "services").mkdir(parents=True)
     (root / "departments.yaml").write_text(DEPARTMENTS)
     (root / "services" / "api.yaml").write_text(
-        f"name: api\nowner: team\nselector: {{job: api}}\nprofiles: [http]\nmetrics:\n  request_rate: {{anomaly: {anomaly}}}\n"
+        f"name: api\nowner: commerce-dev\nselector: {{job: api}}\nprofiles: [http]\nmetrics:\n  request_rate: {{anomaly: {anomaly}}}\n"
     )
     _, model = compile_catalog(root, BuildReport())
     files = rule_files(model, Cache(tmp_path / "cache"))

@@ -11,23 +11,12 @@ from typing import Any
 
 import pytest
 import yaml
+from fixtures.small_catalog import DEPARTMENTS
 
 from vigil.backtest.rules import alert_rules, rule_files
 from vigil.build import BuildReport, compile_catalog
 from vigil.render.cache import Cache
 from vigil.units import parse_duration
-
-DEPARTMENTS = """\
-departments:
-  - id: team
-    role: engineering
-    channels: {chat: {webhook: {url: "http://chat"}}}
-  - id: operations
-    role: operations
-    channels: {chat: {webhook: {url: "http://noc"}}}
-propagation:
-  - {notify: owner, severity: warning, channel: chat}
-"""
 
 
 def threshold_alerts(tmp_path: Path, extra: str) -> tuple[dict[str, dict[str, Any]], str]:
@@ -36,7 +25,7 @@ def threshold_alerts(tmp_path: Path, extra: str) -> tuple[dict[str, dict[str, An
     (root / "services").mkdir(parents=True)
     (root / "departments.yaml").write_text(DEPARTMENTS)
     (root / "services" / "api.yaml").write_text(
-        "name: api\nowner: team\nselector: {job: api}\nmetrics:\n  queue_depth:\n"
+        "name: api\nowner: commerce-dev\nselector: {job: api}\nmetrics:\n  queue_depth:\n"
         "    expr: sum(queue_depth{$selector})\n    warning: 100\n    critical: 200\n    for: 2m\n" + extra
     )
     _, model = compile_catalog(root, BuildReport())

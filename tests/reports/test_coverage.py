@@ -15,7 +15,7 @@ import pytest
 from fixtures.checkout_exporter import CheckoutExporter
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
-from conftest import CATALOG, TOOLS
+from conftest import CATALOG, ROOT, TOOLS
 from vigil import tools
 from vigil.cli import main
 from vigil.prometheus_api import PrometheusAPI
@@ -68,6 +68,8 @@ def test_coverage_names_the_raw_series_that_went_missing(
             ask = lambda: coverage(example_model, server.url, ["checkout"])  # type: ignore[arg-type]
             before = _until(ask, lambda r: not r.without_data, timeout=90)
             assert [(r.key_metric, r.kind, r.missing) for r in before.without_data] == [], before.text()
+            # This Prometheus does not evaluate vigil's rules: whether a baseline exists cannot be told.
+            assert all(r.baseline is None for r in before.rows)
             ids = {m["id"] for s in example_model["services"] if s["name"] == "checkout" for m in s["metrics"]}
             assert {r.key_metric for r in before.rows if r.kind == "metric"} == ids
             assert {r.key_metric for r in before.rows if r.kind == "sli"} == {"availability", "latency"}
@@ -124,6 +126,45 @@ def test_coverage_names_the_raw_series_that_went_missing(
     }
     assert all(d["service"] == "checkout" and d["kind"] in ("metric", "sli") for d in doc)
     assert len(doc) == len(after.rows)
+
+
+@pytest.mark.integration
+def test_coverage_says_which_anomaly_alerts_have_no_baseline_yet(
+    generation: str, example_model: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With checkout's generated rules evaluated, its metrics are recorded at once, but no baseline
+    can be: it leaves out the last 6h (skip_recent). Coverage says so for each anomaly alert, as a
+    note, not a failure (the metrics have data)."""
+    exporter = CheckoutExporter(incident_at=0, ramp=10)
+    target = exporter.start(prometheus.free_port())
+    rules = ROOT / "output" / "prometheus" / "rules" / "checkout.yaml"
+    checkout = next(s for s in example_model["services"] if s["name"] == "checkout")
+    anomaly = {m["id"]: m["anomaly"]["skip_recent"] for m in checkout["metrics"] if m["anomaly"]}
+    # Each metric's record appears at its group's first evaluation (a rate's after two scrapes).
+    decided = lambda r: not r.without_data and all(x.baseline is not None for x in r.rows if x.key_metric in anomaly)
+    try:
+        with prometheus.start(tmp_path / "prometheus", {"checkout": [target]}, [rules]) as server:
+            ask = lambda: coverage(example_model, server.url, ["checkout"])  # type: ignore[arg-type]
+            report = _until(ask, decided, 120)
+            code, out, _ = _cli(
+                ["coverage", "--catalog", str(CATALOG), "--prometheus", server.url, "--service", "checkout"], capsys
+            )
+    finally:
+        exporter.stop()
+    assert anomaly, "the example checkout has anomaly alerts"
+    assert not report.without_data, report.text()
+    assert {r.key_metric for r in report.rows if r.baseline is False} == set(anomaly), report.text()
+    assert all(r.baseline is None for r in report.rows if r.key_metric not in anomaly)
+    assert code == 0, out  # said, not an error
+    line = next(x for x in out.splitlines() if f" {sorted(anomaly)[0]} " in x)
+    assert (
+        f"no anomaly baseline recorded yet: its anomaly alert cannot fire until the metric has data from before the last {anomaly[sorted(anomaly)[0]]}"
+        in line
+    )
+    assert out.splitlines()[-1].endswith(
+        f"{len(anomaly)} anomaly alert(s) without a baseline yet: "
+        + ", ".join(f"checkout {m}" for m in sorted(anomaly))
+    )
 
 
 @pytest.mark.integration

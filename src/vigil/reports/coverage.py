@@ -8,6 +8,12 @@ SLO's error and total expressions (at the SLO's shortest window). Where one retu
 vector selector in it is queried on its own, and each one without series gets a hint: whether its
 metric exists at all, exists but not for this service's selector, or exists for the service but
 the other matchers (`status=~"5.."`, `area="heap"`) exclude every series.
+
+A key metric with data can still have an anomaly alert that cannot fire: its baseline leaves out
+the most recent `skip_recent` (6h by default), so for that long after the metric's first sample
+there is no baseline. Where the Prometheus evaluates vigil's rules (the metric's own record is
+there), the baseline's record is asked for too, and its absence said; where it does not, nothing
+can be told, and nothing is said.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from vigil.model import Model, Service
+from vigil.model import Metric, Model, Service
 from vigil.prometheus_api import PrometheusAPI
 from vigil.selectors import Selector, from_syntax_tree, unique, vector_selectors
 
@@ -49,6 +55,10 @@ class Row:
     kind: str  # metric | sli
     expressions: list[Expression]
     selectors: list[Probe] = field(default_factory=list)  # only looked at when there is no data
+    # The anomaly alert's baseline where the rules run here: True recorded, False not yet (the alert
+    # cannot fire), None not asked (no anomaly alert, no data, or vigil's rules are not evaluated here).
+    baseline: bool | None = None
+    skip_recent: str = ""
 
     @property
     def has_data(self) -> bool:
@@ -60,9 +70,15 @@ class Row:
 
     def detail(self) -> str:
         if self.has_data:
-            return ", ".join(
+            found = ", ".join(
                 f"{e.series} series" if e.part == "expr" else f"{e.part} {e.series} series" for e in self.expressions
             )
+            if self.baseline is False:
+                found += (
+                    f"; no anomaly baseline recorded yet: its anomaly alert cannot fire until the metric has "
+                    f"data from before the last {self.skip_recent} (skip_recent)"
+                )
+            return found
         present = [p for p in self.selectors if p.series]
         # A name read twice (an error ratio's errors and total) is shown in full, to tell them apart.
         names = [_short(p.selector) for p in self.selectors]
@@ -82,6 +98,7 @@ class Row:
             "key_metric": self.key_metric,
             "kind": self.kind,
             "has_data": self.has_data,
+            "anomaly_baseline": self.baseline,
             "missing": self.missing,
             "expressions": [asdict(e) for e in self.expressions],
             "selectors": [asdict(p) for p in self.selectors],
@@ -114,6 +131,11 @@ class CoverageReport:
         )
         if gone:
             line += f"; {len(gone)} without: " + ", ".join(f"{r.service} {r.key_metric}" for r in gone)
+        blind = [r for r in self.rows if r.baseline is False]
+        if blind:
+            line += f"; {len(blind)} anomaly alert(s) without a baseline yet: " + ", ".join(
+                f"{r.service} {r.key_metric}" for r in blind
+            )
         return line
 
     def text(self) -> str:
@@ -174,8 +196,17 @@ class _Prober:
             return f"{selector.name} has {n} series, none with {','.join(m.text() for m in which)}"
         return f"no series named {selector.name} at all" if selector.name else "no series match it at all"
 
-    def row(self, service: Service, key_metric: str, kind: str, exprs: dict[str, str]) -> Row:
+    def row(
+        self, service: Service, key_metric: str, kind: str, exprs: dict[str, str], metric: Metric | None = None
+    ) -> Row:
         row = Row(service["name"], key_metric, kind, [Expression(p, e, self.series(e)) for p, e in exprs.items()])
+        anomaly = metric["anomaly"] if metric else None
+        if row.has_data and metric and anomaly:
+            own = f'{{service="{service["name"]}"}}'  # as the generated alerts select their records
+            if self.series(anomaly["avg_record"] + own):
+                row.baseline = True
+            elif self.series(metric["record"] + own):  # the rules run here, the baseline is not there yet
+                row.baseline, row.skip_recent = False, anomaly["skip_recent"]
         if not row.has_data:
             found = unique([s for e in exprs.values() for s in self.selectors(e)])
             for s in found:
@@ -184,14 +215,14 @@ class _Prober:
         return row
 
 
-def _work(service: Service) -> list[tuple[Service, str, str, dict[str, str]]]:
-    """(service, key_metric, kind, {part: expression}) for each key metric and SLO of the service."""
-    items = [(service, m["id"], "metric", {"expr": m["expr"]}) for m in service["metrics"]]
+def _work(service: Service) -> list[tuple[Service, str, str, dict[str, str], Metric | None]]:
+    """(service, key_metric, kind, {part: expression}, the metric) for each key metric and SLO of the service."""
+    items: list[tuple[Service, str, str, dict[str, str], Metric | None]]
+    items = [(service, m["id"], "metric", {"expr": m["expr"]}, m) for m in service["metrics"]]
     for slo in service["slos"]:
         window = slo["windows"][0]  # the shortest; every SLO records it
-        items.append(
-            (service, slo["name"], "sli", {part: slo[part].replace("$window", window) for part in ("errors", "total")})
-        )
+        parts = {part: slo[part].replace("$window", window) for part in ("errors", "total")}
+        items.append((service, slo["name"], "sli", parts, None))
     return items
 
 

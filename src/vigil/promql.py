@@ -24,3 +24,9 @@ def unquote(body: str) -> str:
 def matchers(labels: dict[str, str]) -> str:
     """name="value",... in sorted order."""
     return ",".join(f"{k}={quote(v)}" for k, v in sorted(labels.items()))
+
+
+def series(record: str, service: str) -> str:
+    """A service's recorded series, selected as the generated rules select it
+    (generators/lib/promql.libsonnet `series`)."""
+    return f"{record}{{service={quote(service)}}}"

@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from vigil import promql
 from vigil.model import Metric, Model, Service
 from vigil.prometheus_api import PrometheusAPI
 from vigil.selectors import Selector, from_syntax_tree, unique, vector_selectors
@@ -202,10 +203,10 @@ class _Prober:
         row = Row(service["name"], key_metric, kind, [Expression(p, e, self.series(e)) for p, e in exprs.items()])
         anomaly = metric["anomaly"] if metric else None
         if row.has_data and metric and anomaly:
-            own = f'{{service="{service["name"]}"}}'  # as the generated alerts select their records
-            if self.series(anomaly["avg_record"] + own):
+            if self.series(promql.series(anomaly["avg_record"], service["name"])):
                 row.baseline = True
-            elif self.series(metric["record"] + own):  # the rules run here, the baseline is not there yet
+            # The metric's own record there means the rules run here and the baseline is not there yet.
+            elif self.series(promql.series(metric["record"], service["name"])):
                 row.baseline, row.skip_recent = False, anomaly["skip_recent"]
         if not row.has_data:
             found = unique([s for e in exprs.values() for s in self.selectors(e)])

@@ -40,7 +40,7 @@ from typing import Any, cast
 
 import yaml
 
-from vigil import layout, units
+from vigil import layout, promql, units
 from vigil.backtest.client import MAX_POINTS, BacktestAPI
 from vigil.backtest.expand import Expander, records_of
 from vigil.backtest.rules import chosen, rule_files
@@ -226,12 +226,11 @@ def raw_expressions(model: Model, service: str) -> list[Expressions]:
     default = model["settings"]["evaluation_interval_seconds"]
     expander = Expander(records_of(files, default))
     path = layout.rule_file(service)
-    sel = f'{{service="{service}"}}'  # as the generated alerts select their records
     out = []
     for m in with_anomaly:
         a = m["anomaly"]
         assert a is not None
-        value, avg, sd = m["record"] + sel, a["avg_record"] + sel, a["stddev_record"] + sel
+        value, avg, sd = (promql.series(r, service) for r in (m["record"], a["avg_record"], a["stddev_record"]))
         where = f"{path}: key metric {m['id']}"
         out.append(
             Expressions(
